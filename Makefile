@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: GPL-2.0
+# xdpmirror: box-to-box disk mirroring over raw Ethernet with XDP, AF_XDP and io_uring.
+
+OUT       := build
+CC        ?= gcc
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+ARCH_INC  := /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)
+
+CFLAGS    ?= -O2 -g
+CFLAGS    += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE -MMD -MP \
+             -Iinclude -Iuser -I$(OUT)
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Iinclude -idirafter $(ARCH_INC) -MMD -MP
+LDLIBS    := -lxdp -lbpf -luring -lelf -lz
+
+# Quiet by default; V=1 shows every command.
+ifeq ($(V),1)
+  Q :=
+  msg :=
+else
+  Q := @
+  msg = @printf '  %-7s %s\n' "$(1)" "$(2)";
+  MAKEFLAGS += --no-print-directory
+endif
+
+USER_SRCS := $(wildcard user/*.c)
+USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
+# Everything but main.c, so unit tests can link the pure parts.
+LIB_OBJS  := $(filter-out $(OUT)/user/main.o,$(USER_OBJS))
+BPF_OBJ   := $(OUT)/xdpmirror.bpf.o
+SKEL      := $(OUT)/xdpmirror.skel.h
+BIN       := $(OUT)/xdpmirror
+
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(TOOL_SRCS))
+
+.DELETE_ON_ERROR:
+.PHONY: all deps test demo clean help format lint install
+
+all: $(BIN) ## build the BPF object, its skeleton and the xdpmirror binary
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 10
+
+deps: ## install the Debian packages that are missing (root)
+	$(Q)scripts/deps.sh
+
+$(OUT) $(OUT)/user $(OUT)/tests $(OUT)/tools:
+	$(Q)mkdir -p $@
+
+$(BPF_OBJ): bpf/xdpmirror.bpf.c | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(SKEL): $(BPF_OBJ)
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name xdpmirror_bpf > $@
+
+# Everything in user/ may include the skeleton, so it must exist first.
+$(OUT)/user/%.o: user/%.c $(SKEL) | $(OUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BIN): $(USER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(OUT)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ -lcmocka $(LDLIBS)
+
+$(OUT)/tools/%: tests/tools/%.c | $(OUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+build-tests: $(BIN) $(UNIT_BINS) $(TOOL_BINS)
+
+test: deps ## run the whole test suite (root); TESTS=name runs one
+	$(Q)$(MAKE) build-tests
+	$(Q)tests/run.sh $(TESTS)
+
+demo: deps ## two simulated boxes in network namespaces, mirror a workload, verify (root)
+	$(Q)$(MAKE) all
+	$(Q)scripts/demo.sh
+
+install: $(BIN) ## install the binary and pair-setup script under PREFIX (default /usr/local)
+	$(Q)install -D -m 0755 $(BIN) $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/xdpmirror
+	$(Q)install -D -m 0755 scripts/pair-setup.sh $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/xdpmirror-pair-setup
+
+format: ## reformat C sources with clang-format
+	$(Q)clang-format -i bpf/*.c user/*.c user/*.h include/*.h tests/unit/*.c tests/tools/*.c
+
+lint: ## clang-format check and cppcheck
+	$(Q)clang-format --dry-run --Werror bpf/*.c user/*.c user/*.h include/*.h tests/unit/*.c tests/tools/*.c
+	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--suppress=missingIncludeSystem -Iinclude -Iuser user/ tests/
+
+clean: ## remove build output
+	$(call msg,CLEAN,$(OUT))
+	$(Q)rm -rf $(OUT)
+
+-include $(wildcard $(OUT)/*.d $(OUT)/user/*.d $(OUT)/tests/*.d $(OUT)/tools/*.d)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Install the Debian packages xdpmirror needs to build, test and demo; only the missing ones.
+set -euo pipefail
+
+# Build: compiler, BPF toolchain, libraries.  Test/demo: cmocka, NBD clients, FUSE, fio, tc.
+PKGS=(
+	clang llvm gcc make pkg-config
+	libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev liburing-dev
+	libcmocka-dev
+	iproute2 iputils-ping ethtool kmod
+	libnbd-bin nbdfuse fuse3 fio e2fsprogs util-linux jq
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "xdpmirror: deps: missing packages: ${missing[*]} (run 'make deps' as root)" >&2
+	exit 1
+fi
+echo "  DEPS    installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine may have no package lists yet; a failed update still lets cached lists work.
+apt-get update -qq >/dev/null 2>&1 || true
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The attach configuration: one table of keys shared by command-line options and config files. */
+#ifndef XM_CONFIG_H
+#define XM_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "xdpmirror.h"
+
+enum xm_xsk_mode {
+	XM_XSK_AUTO = 0, /* try zero-copy, fall back to copy */
+	XM_XSK_ZEROCOPY,
+	XM_XSK_COPY,
+};
+
+enum xm_xdp_mode {
+	XM_XDP_NATIVE = 0, /* driver mode; the product's path */
+	XM_XDP_SKB,	   /* generic mode, for NICs without XDP support */
+};
+
+struct xm_config {
+	enum xm_role role;
+	char dev[16];
+	__u8 peer_mac[XM_ETH_ALEN];
+	bool have_peer;
+	char disk[PATH_MAX];
+	__u16 ethertype;
+	__u32 queues; /* 0: every RX queue of the device */
+	enum xm_xsk_mode xsk_mode;
+	enum xm_xdp_mode xdp_mode;
+	__u32 ping_ms; /* heartbeat interval */
+};
+
+struct xm_config_key {
+	const char *name;    /* key in a config file, long option on the command line */
+	const char *metavar; /* what the value looks like, for help */
+	const char *help;
+	/* Returns 0 or -errno; on error writes a reason about the value to err. */
+	int (*set)(struct xm_config *c, const char *val, char *err, size_t errlen);
+};
+
+/* Every key, ending with a zeroed entry. */
+extern const struct xm_config_key xm_config_keys[];
+
+void xm_config_init(struct xm_config *c);
+const struct xm_config_key *xm_config_find(const char *name);
+/* Sets one key; err gets "'VALUE': reason" or "unknown key 'NAME'". Returns 0 or -errno. */
+int xm_config_set(struct xm_config *c, const char *key, const char *val, char *err, size_t errlen);
+/* Parses "key = value" lines (# comments, blank lines); origin names the source in errors. */
+int xm_config_parse_text(struct xm_config *c, const char *text, const char *origin, char *err,
+			 size_t errlen);
+int xm_config_load_file(struct xm_config *c, const char *path, char *err, size_t errlen);
+/* Checks that every required key is present; -EINVAL with "missing --role" style reason. */
+int xm_config_check(const struct xm_config *c, char *err, size_t errlen);
+
+const char *xm_xsk_mode_name(enum xm_xsk_mode m);
+const char *xm_xdp_mode_name(enum xm_xdp_mode m);
+
+#endif

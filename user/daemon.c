@@ -1,0 +1,592 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The attached daemon: XDP program, AF_XDP sockets, heartbeats, control socket, one event loop. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_link.h>
+
+#include "daemon.h"
+#include "frame.h"
+#include "json.h"
+#include "log.h"
+#include "params.h"
+#include "runstate.h"
+#include "stats.h"
+
+enum loop_tag {
+	TAG_SIGNAL = 1,
+	TAG_TIMER,
+	TAG_CTL,
+	TAG_XSK_BASE = 16, /* + queue index */
+};
+
+/* The peer counts as unreachable after this many heartbeat intervals without a frame from it. */
+#define XM_DEAD_INTERVALS 5
+
+__u64 xm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+static const char *attach_mode_name(__u32 mode)
+{
+	switch (mode) {
+	case XDP_ATTACHED_DRV:
+		return "native";
+	case XDP_ATTACHED_SKB:
+		return "skb";
+	case XDP_ATTACHED_HW:
+		return "offload";
+	default:
+		return "unknown";
+	}
+}
+
+static int setup_netdev(struct xm_daemon *d)
+{
+	const char *dev = d->cfg.dev;
+	int err;
+
+	err = xm_netdev_query(dev, &d->nd);
+	if (err == -ENODEV) {
+		pr_warn("attach '%s': no such interface", dev);
+		return err;
+	}
+	if (err) {
+		pr_warn("attach '%s': cannot query interface: %s", dev, strerror(-err));
+		return err;
+	}
+	if (!d->nd.up) {
+		pr_warn("attach '%s': interface is down (ip link set dev %s up)", dev, dev);
+		return -ENETDOWN;
+	}
+	if (!memcmp(d->nd.mac, d->cfg.peer_mac, XM_ETH_ALEN)) {
+		pr_warn("attach '%s': --peer is this interface's own MAC address", dev);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int setup_disk(struct xm_daemon *d)
+{
+	const char *dev = d->cfg.dev, *path = d->cfg.disk;
+	int err = xm_disk_open(path, &d->disk);
+
+	switch (err) {
+	case 0:
+		return 0;
+	case -ENOTBLK:
+		pr_warn("attach '%s': disk '%s': not a block device or regular file", dev, path);
+		break;
+	case -EINVAL:
+		pr_warn("attach '%s': disk '%s': size must be a non-zero multiple of %u bytes", dev,
+			path, d->disk.dio_offset_align ? d->disk.dio_offset_align : 4096);
+		break;
+	default:
+		pr_warn("attach '%s': disk '%s': %s", dev, path, strerror(-err));
+	}
+	return err;
+}
+
+static int setup_lock(struct xm_daemon *d)
+{
+	const char *dev = d->cfg.dev;
+	pid_t holder = 0;
+	int fd, err;
+
+	fd = xm_run_lock(dev, &holder);
+	if (fd == -EBUSY) {
+		pr_warn("attach '%s': already attached (daemon pid %d; 'xdpmirror detach --dev %s' "
+			"stops it)",
+			dev, (int)holder, dev);
+		return fd;
+	}
+	if (fd < 0) {
+		pr_warn("attach '%s': cannot take lock in %s: %s", dev, XM_RUN_DIR, strerror(-fd));
+		return fd;
+	}
+	d->lock_fd = fd;
+	/* We hold the lock, so pins left in bpffs are from a daemon that died: start clean. */
+	err = xm_bpf_unpin(dev);
+	if (err)
+		pr_warn("attach '%s': cannot remove stale pins: %s", dev, strerror(-err));
+	return err;
+}
+
+static int setup_xdp(struct xm_daemon *d)
+{
+	const char *dev = d->cfg.dev;
+	int err;
+
+	err = xm_bpf_load(&d->bpf, dev, &d->cfg, d->nd.mac);
+	if (err) {
+		pr_warn("attach '%s': cannot load the XDP program: %s", dev, strerror(-err));
+		return err;
+	}
+	err = xm_bpf_attach(&d->bpf, d->nd.ifindex, d->cfg.xdp_mode);
+	switch (err) {
+	case 0:
+		return 0;
+	case -EBUSY:
+	case -EEXIST:
+		pr_warn("attach '%s': another XDP program is attached (remove it first: ip link set "
+			"dev %s xdp off)",
+			dev, dev);
+		break;
+	case -EOPNOTSUPP:
+		pr_warn("attach '%s': no native XDP support in driver '%s' (try --xdp-mode skb)", dev,
+			d->nd.driver);
+		break;
+	case -ERANGE:
+		pr_warn("attach '%s': MTU %u is too large for XDP on driver '%s'", dev, d->nd.mtu,
+			d->nd.driver);
+		break;
+	default:
+		pr_warn("attach '%s': cannot attach the XDP program: %s", dev, strerror(-err));
+	}
+	return err;
+}
+
+static int setup_xsks(struct xm_daemon *d)
+{
+	const char *dev = d->cfg.dev;
+	__u32 q, n = d->cfg.queues ? d->cfg.queues : d->nd.rx_queues;
+	int err;
+
+	if (n > XM_MAX_QUEUES)
+		n = XM_MAX_QUEUES;
+	if (n > d->nd.rx_queues) {
+		pr_warn("attach '%s': --queues %u, but the interface has %u RX queue(s)", dev, n,
+			d->nd.rx_queues);
+		return -EINVAL;
+	}
+	d->xsks = calloc(n, sizeof(*d->xsks));
+	if (!d->xsks)
+		return -ENOMEM;
+	for (q = 0; q < n; q++) {
+		err = xm_xsk_open(&d->xsks[q], dev, q, d->cfg.xsk_mode, xm_bpf_xsks_fd(&d->bpf));
+		if (err) {
+			pr_warn("attach '%s': cannot create AF_XDP socket on queue %u (%s mode): %s",
+				dev, q, xm_xsk_mode_name(d->cfg.xsk_mode), strerror(-err));
+			return err;
+		}
+		d->nxsks++;
+	}
+	return 0;
+}
+
+static int setup_fds(struct xm_daemon *d)
+{
+	struct itimerspec its = { 0 };
+	sigset_t mask;
+
+	d->ctl_fd = xm_ctl_listen(d->cfg.dev);
+	if (d->ctl_fd < 0) {
+		pr_warn("attach '%s': cannot create control socket: %s", d->cfg.dev,
+			strerror(-d->ctl_fd));
+		return d->ctl_fd;
+	}
+	/* Signals arrive as events in the loop; no work happens in a signal handler. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->signal_fd < 0)
+		return -errno;
+	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d->timer_fd < 0)
+		return -errno;
+	its.it_interval.tv_sec = d->cfg.ping_ms / 1000;
+	its.it_interval.tv_nsec = (long)(d->cfg.ping_ms % 1000) * 1000000;
+	its.it_value = its.it_interval;
+	if (timerfd_settime(d->timer_fd, 0, &its, NULL))
+		return -errno;
+	return 0;
+}
+
+int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg)
+{
+	int err;
+
+	memset(d, 0, sizeof(*d));
+	d->cfg = *cfg;
+	d->lock_fd = d->signal_fd = d->timer_fd = d->ctl_fd = -1;
+	d->disk.fd = -1;
+	d->bpf.link_fd = -1;
+	d->start_ns = xm_now_ns();
+
+	/* Everything the user can get wrong is checked before anything is changed. */
+	err = setup_netdev(d);
+	if (!err)
+		err = setup_disk(d);
+	if (!err)
+		err = setup_lock(d);
+	if (!err)
+		err = setup_xdp(d);
+	if (!err)
+		err = setup_xsks(d);
+	if (!err)
+		err = setup_fds(d);
+	if (err) {
+		xm_daemon_teardown(d);
+		return err;
+	}
+	pr_info("attached to %s as %s: XDP %s, AF_XDP %s mode on %u queue(s), peer %02x:%02x:%02x:"
+		"%02x:%02x:%02x",
+		d->cfg.dev, xm_role_name(d->cfg.role), attach_mode_name(d->bpf.attach_mode),
+		d->xsks[0].zerocopy ? "zero-copy" : "copy", d->nxsks, d->cfg.peer_mac[0],
+		d->cfg.peer_mac[1], d->cfg.peer_mac[2], d->cfg.peer_mac[3], d->cfg.peer_mac[4],
+		d->cfg.peer_mac[5]);
+	return 0;
+}
+
+void xm_daemon_teardown(struct xm_daemon *d)
+{
+	__u32 q;
+
+	xm_loop_exit(&d->loop);
+	if (d->ctl_fd >= 0)
+		close(d->ctl_fd);
+	if (d->timer_fd >= 0)
+		close(d->timer_fd);
+	if (d->signal_fd >= 0)
+		close(d->signal_fd);
+	for (q = 0; q < d->nxsks; q++)
+		xm_xsk_close(&d->xsks[q]);
+	free(d->xsks);
+	d->xsks = NULL;
+	d->nxsks = 0;
+	xm_bpf_close(&d->bpf);
+	xm_disk_close(&d->disk);
+	if (d->lock_fd >= 0) {
+		xm_bpf_unpin(d->cfg.dev);
+		xm_run_release(d->cfg.dev, d->lock_fd);
+	}
+	d->ctl_fd = d->timer_fd = d->signal_fd = d->lock_fd = -1;
+}
+
+/* Sends one header-only frame of the given type on queue 0. */
+static int send_frame(struct xm_daemon *d, const struct xm_frame *f)
+{
+	struct xm_xsk *x = &d->xsks[0];
+	__u64 addr;
+	void *buf;
+	int len, err;
+
+	buf = xm_xsk_tx_buf(x, &addr);
+	if (!buf) {
+		d->ctr.tx_no_buffer++;
+		return -ENOBUFS;
+	}
+	len = xm_frame_build(buf, XM_XSK_FRAME_SIZE, d->cfg.peer_mac, d->nd.mac, d->cfg.ethertype,
+			     f, NULL);
+	if (len < 0)
+		return len;
+	err = xm_xsk_tx_send(x, addr, (__u32)len);
+	if (err) {
+		d->ctr.tx_no_buffer++;
+		return err;
+	}
+	d->ctr.tx_frames++;
+	d->ctr.tx_bytes += (__u64)len;
+	return 0;
+}
+
+static void on_ping(struct xm_daemon *d, const struct xm_frame *ping)
+{
+	struct xm_frame pong = { .type = XM_T_PONG, .seq = ping->seq, .arg0 = ping->arg0 };
+
+	send_frame(d, &pong);
+}
+
+static void on_pong(struct xm_daemon *d, const struct xm_frame *pong)
+{
+	__u64 now = xm_now_ns(), rtt;
+
+	/* arg0 is our own clock echoed back; anything from the future is not ours. */
+	if (pong->arg0 > now)
+		return;
+	rtt = now - pong->arg0;
+	d->ctr.pongs_received++;
+	d->rtt_last_ns = rtt;
+	if (!d->rtt_min_ns || rtt < d->rtt_min_ns)
+		d->rtt_min_ns = rtt;
+	/* EWMA with weight 1/8, as TCP's SRTT. */
+	d->rtt_avg_ns = d->rtt_avg_ns ? d->rtt_avg_ns - (d->rtt_avg_ns >> 3) + (rtt >> 3) : rtt;
+}
+
+static void on_packet(void *ctx, struct xm_xsk *x, const void *pkt, __u32 len)
+{
+	struct xm_daemon *d = ctx;
+	enum xm_parse_error perr;
+	struct xm_frame f;
+
+	d->ctr.rx_frames++;
+	d->ctr.rx_bytes += len;
+	perr = xm_frame_parse(pkt, len, d->cfg.ethertype, &f, NULL, NULL);
+	if (perr == XM_PARSE_BAD_CRC) {
+		d->ctr.rx_bad_crc++;
+		return;
+	}
+	if (perr != XM_PARSE_OK) {
+		d->ctr.rx_malformed++;
+		return;
+	}
+	d->last_rx_ns = xm_now_ns();
+	switch (f.type) {
+	case XM_T_PING:
+		on_ping(d, &f);
+		break;
+	case XM_T_PONG:
+		on_pong(d, &f);
+		break;
+	default:
+		d->ctr.rx_unhandled++;
+	}
+}
+
+static void drain_xsk(struct xm_daemon *d, struct xm_xsk *x)
+{
+	while (xm_xsk_rx(x, 64, on_packet, d))
+		;
+	xm_xsk_tx_reclaim(x);
+}
+
+static void on_timer(struct xm_daemon *d)
+{
+	struct xm_frame ping = { .type = XM_T_PING };
+	__u64 expirations;
+
+	if (read(d->timer_fd, &expirations, sizeof(expirations)) < 0)
+		return;
+	xm_xsk_tx_reclaim(&d->xsks[0]);
+	ping.seq = ++d->ping_seq;
+	ping.arg0 = xm_now_ns();
+	if (!send_frame(d, &ping))
+		d->ctr.pings_sent++;
+}
+
+static void on_signal(struct xm_daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			continue; /* nothing to reload yet; do not die of it */
+		pr_info("%s: signal %u, detaching", d->cfg.dev, si.ssi_signo);
+		d->stop = true;
+	}
+}
+
+static void on_ctl(struct xm_daemon *d)
+{
+	struct timeval tv = { .tv_usec = 200 * 1000 };
+	char req[64] = { 0 };
+	FILE *out;
+	int fd;
+
+	while ((fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		/* A client that sends nothing must not stall mirroring for long. */
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (read(fd, req, sizeof(req) - 1) > 0 && !strncmp(req, "status", 6)) {
+			out = fdopen(fd, "w");
+			if (out) {
+				if (!strncmp(req, "status text", 11))
+					xm_daemon_write_status_text(d, out);
+				else
+					xm_daemon_write_status(d, out);
+				fclose(out);
+				continue;
+			}
+		} else if (write(fd, "{\"error\":\"unknown request\"}\n", 28) < 0) {
+			pr_debug("control client went away");
+		}
+		close(fd);
+	}
+}
+
+static void on_event(void *ctx, __u64 tag, int res)
+{
+	struct xm_daemon *d = ctx;
+
+	if (res < 0) {
+		pr_warn("%s: event loop: poll failed on tag %llu: %s", d->cfg.dev,
+			(unsigned long long)tag, strerror(-res));
+		return;
+	}
+	if (tag == TAG_SIGNAL)
+		on_signal(d);
+	else if (tag == TAG_TIMER)
+		on_timer(d);
+	else if (tag == TAG_CTL)
+		on_ctl(d);
+	else if (tag >= TAG_XSK_BASE && tag - TAG_XSK_BASE < d->nxsks)
+		drain_xsk(d, &d->xsks[tag - TAG_XSK_BASE]);
+}
+
+int xm_daemon_run(struct xm_daemon *d)
+{
+	__u32 q;
+	int err;
+
+	/* The ring belongs to the task that submits, so it is made after any fork (--daemon). */
+	err = xm_loop_init(&d->loop);
+	if (err) {
+		pr_warn("%s: cannot create io_uring: %s", d->cfg.dev, strerror(-err));
+		return err;
+	}
+	err = xm_loop_watch(&d->loop, d->signal_fd, TAG_SIGNAL);
+	if (!err)
+		err = xm_loop_watch(&d->loop, d->timer_fd, TAG_TIMER);
+	if (!err)
+		err = xm_loop_watch(&d->loop, d->ctl_fd, TAG_CTL);
+	for (q = 0; !err && q < d->nxsks; q++)
+		err = xm_loop_watch(&d->loop, xm_xsk_fd(&d->xsks[q]), TAG_XSK_BASE + q);
+	while (!err && !d->stop)
+		err = xm_loop_run_once(&d->loop, 1000, on_event, d);
+	if (err)
+		pr_warn("%s: event loop failed: %s", d->cfg.dev, strerror(-err));
+	return err;
+}
+
+static void write_counters(struct xm_json *j, const struct xm_daemon_counters *c)
+{
+	xm_json_open(j, "counters", '{');
+	xm_json_u64(j, "rx_frames", c->rx_frames);
+	xm_json_u64(j, "rx_bytes", c->rx_bytes);
+	xm_json_u64(j, "rx_bad_crc", c->rx_bad_crc);
+	xm_json_u64(j, "rx_malformed", c->rx_malformed);
+	xm_json_u64(j, "rx_unhandled", c->rx_unhandled);
+	xm_json_u64(j, "tx_frames", c->tx_frames);
+	xm_json_u64(j, "tx_bytes", c->tx_bytes);
+	xm_json_u64(j, "tx_no_buffer", c->tx_no_buffer);
+	xm_json_u64(j, "pings_sent", c->pings_sent);
+	xm_json_u64(j, "pongs_received", c->pongs_received);
+	xm_json_close(j, '}');
+}
+
+static void write_xsk_stats(struct xm_json *j, const struct xm_daemon *d)
+{
+	struct xdp_statistics sum = { 0 }, st;
+	__u32 q;
+
+	for (q = 0; q < d->nxsks; q++) {
+		if (xm_xsk_statistics(&d->xsks[q], &st))
+			continue;
+		sum.rx_dropped += st.rx_dropped;
+		sum.rx_invalid_descs += st.rx_invalid_descs;
+		sum.tx_invalid_descs += st.tx_invalid_descs;
+		sum.rx_ring_full += st.rx_ring_full;
+		sum.rx_fill_ring_empty_descs += st.rx_fill_ring_empty_descs;
+		sum.tx_ring_empty_descs += st.tx_ring_empty_descs;
+	}
+	xm_json_open(j, "socket", '{');
+	xm_json_u64(j, "rx_dropped", sum.rx_dropped);
+	xm_json_u64(j, "rx_invalid_descs", sum.rx_invalid_descs);
+	xm_json_u64(j, "tx_invalid_descs", sum.tx_invalid_descs);
+	xm_json_u64(j, "rx_ring_full", sum.rx_ring_full);
+	xm_json_u64(j, "rx_fill_ring_empty", sum.rx_fill_ring_empty_descs);
+	xm_json_u64(j, "tx_ring_empty", sum.tx_ring_empty_descs);
+	xm_json_close(j, '}');
+}
+
+void xm_daemon_write_status(const struct xm_daemon *d, FILE *out)
+{
+	__u64 now = xm_now_ns(), dead_ns = (__u64)d->cfg.ping_ms * XM_DEAD_INTERVALS * 1000000ull;
+	bool reachable = d->last_rx_ns && now - d->last_rx_ns < dead_ns;
+	char mac[XM_MAC_STRLEN], ethertype[8];
+	struct xm_json j;
+
+	xm_json_init(&j, out);
+	xm_json_open(&j, NULL, '{');
+	xm_json_str(&j, "dev", d->cfg.dev);
+	xm_json_str(&j, "role", xm_role_name(d->cfg.role));
+	xm_json_i64(&j, "pid", (long long)getpid());
+	xm_json_u64(&j, "uptime_ms", (now - d->start_ns) / 1000000);
+	xm_format_mac(d->nd.mac, mac);
+	xm_json_str(&j, "mac", mac);
+	xm_json_u64(&j, "mtu", d->nd.mtu);
+	snprintf(ethertype, sizeof(ethertype), "0x%04x", d->cfg.ethertype);
+	xm_json_str(&j, "ethertype", ethertype);
+
+	xm_json_open(&j, "peer", '{');
+	xm_format_mac(d->cfg.peer_mac, mac);
+	xm_json_str(&j, "mac", mac);
+	xm_json_bool(&j, "reachable", reachable);
+	if (d->last_rx_ns)
+		xm_json_u64(&j, "last_seen_ms", (now - d->last_rx_ns) / 1000000);
+	xm_json_u64(&j, "heartbeat_ms", d->cfg.ping_ms);
+	xm_json_u64(&j, "timeout_ms", (__u64)d->cfg.ping_ms * XM_DEAD_INTERVALS);
+	xm_json_double(&j, "rtt_last_us", d->rtt_last_ns / 1e3);
+	xm_json_double(&j, "rtt_min_us", d->rtt_min_ns / 1e3);
+	xm_json_double(&j, "rtt_avg_us", d->rtt_avg_ns / 1e3);
+	xm_json_close(&j, '}');
+
+	xm_json_open(&j, "xdp", '{');
+	xm_json_str(&j, "mode", attach_mode_name(d->bpf.attach_mode));
+	xm_json_str(&j, "program", XM_PROG_NAME);
+	xm_json_str(&j, "pin_dir", d->bpf.pin_dir);
+	xm_json_close(&j, '}');
+
+	xm_json_open(&j, "afxdp", '{');
+	xm_json_str(&j, "mode", d->nxsks && d->xsks[0].zerocopy ? "zerocopy" : "copy");
+	xm_json_str(&j, "requested", xm_xsk_mode_name(d->cfg.xsk_mode));
+	xm_json_u64(&j, "queues", d->nxsks);
+	xm_json_u64(&j, "frame_size", XM_XSK_FRAME_SIZE);
+	write_xsk_stats(&j, d);
+	xm_json_close(&j, '}');
+
+	xm_json_open(&j, "disk", '{');
+	xm_json_str(&j, "path", d->cfg.disk);
+	xm_json_str(&j, "kind", d->disk.is_blockdev ? "block" : "file");
+	xm_json_u64(&j, "size", d->disk.size);
+	xm_json_u64(&j, "dio_mem_align", d->disk.dio_mem_align);
+	xm_json_u64(&j, "dio_offset_align", d->disk.dio_offset_align);
+	xm_json_close(&j, '}');
+
+	write_counters(&j, &d->ctr);
+	xm_json_close(&j, '}');
+}
+
+void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out)
+{
+	__u64 now = xm_now_ns(), dead_ns = (__u64)d->cfg.ping_ms * XM_DEAD_INTERVALS * 1000000ull;
+	bool reachable = d->last_rx_ns && now - d->last_rx_ns < dead_ns;
+	char mac[XM_MAC_STRLEN];
+
+	fprintf(out, "%s: %s, attached (pid %d, up %llu s)\n", d->cfg.dev, xm_role_name(d->cfg.role),
+		(int)getpid(), (unsigned long long)((now - d->start_ns) / 1000000000ull));
+	xm_format_mac(d->cfg.peer_mac, mac);
+	fprintf(out, "  peer     %s  %s", mac, reachable ? "reachable" : "unreachable");
+	if (d->rtt_last_ns)
+		fprintf(out, ", rtt %.1f us (min %.1f, avg %.1f)", d->rtt_last_ns / 1e3,
+			d->rtt_min_ns / 1e3, d->rtt_avg_ns / 1e3);
+	fprintf(out, "\n");
+	fprintf(out, "  xdp      %s mode, program %s, EtherType 0x%04x\n",
+		attach_mode_name(d->bpf.attach_mode), XM_PROG_NAME, d->cfg.ethertype);
+	fprintf(out, "  af_xdp   %s mode (asked: %s), %u queue(s)\n",
+		d->nxsks && d->xsks[0].zerocopy ? "zero-copy" : "copy",
+		xm_xsk_mode_name(d->cfg.xsk_mode), d->nxsks);
+	fprintf(out, "  mtu      %u\n", d->nd.mtu);
+	fprintf(out, "  disk     %s (%s, %llu bytes, O_DIRECT alignment %u)\n", d->cfg.disk,
+		d->disk.is_blockdev ? "block device" : "file", (unsigned long long)d->disk.size,
+		d->disk.dio_offset_align);
+	fprintf(out, "  frames   rx %llu (bad crc %llu), tx %llu (no buffer %llu), pings %llu, "
+		     "pongs %llu\n",
+		(unsigned long long)d->ctr.rx_frames, (unsigned long long)d->ctr.rx_bad_crc,
+		(unsigned long long)d->ctr.tx_frames, (unsigned long long)d->ctr.tx_no_buffer,
+		(unsigned long long)d->ctr.pings_sent, (unsigned long long)d->ctr.pongs_received);
+}

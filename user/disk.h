@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The backing disk: opened for O_DIRECT, its size and the alignment direct I/O needs. */
+#ifndef XM_DISK_H
+#define XM_DISK_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+
+struct xm_disk {
+	int fd;
+	bool is_blockdev;
+	__u64 size;
+	__u32 dio_mem_align;	/* buffer address alignment for O_DIRECT */
+	__u32 dio_offset_align; /* file offset and length alignment for O_DIRECT */
+};
+
+/* Opens path read-write with O_DIRECT.  Returns 0, -ENOENT, -EISDIR, -ENOTBLK (not a block device
+ * or regular file), -EINVAL (empty or not a multiple of the alignment) or another -errno. */
+int xm_disk_open(const char *path, struct xm_disk *d);
+void xm_disk_close(struct xm_disk *d);
+
+#endif

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Building and parsing mirror frames (include/xdpmirror.h), with their CRC32C.  Pure functions. */
+#include <endian.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "frame.h"
+
+/* Reflected Castagnoli polynomial. */
+#define CRC32C_POLY 0x82F63B78u
+
+static __u32 crc_table[256];
+
+static void crc_table_init(void)
+{
+	__u32 i, j, c;
+
+	for (i = 0; i < 256; i++) {
+		c = i;
+		for (j = 0; j < 8; j++)
+			c = (c >> 1) ^ (c & 1 ? CRC32C_POLY : 0);
+		crc_table[i] = c;
+	}
+}
+
+static __u32 crc_sw(__u32 c, const __u8 *p, size_t len)
+{
+	if (!crc_table[1])
+		crc_table_init();
+	while (len--)
+		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+	return c;
+}
+
+#if defined(__x86_64__)
+/* SSE4.2 crc32 instruction: ~10 GB/s here against ~0.5 GB/s for the table (see reference). */
+__attribute__((target("sse4.2"))) static __u32 crc_hw(__u32 c, const __u8 *p, size_t len)
+{
+	__u64 c64 = c, v;
+
+	while (len >= 8) {
+		memcpy(&v, p, 8);
+		c64 = __builtin_ia32_crc32di(c64, v);
+		p += 8;
+		len -= 8;
+	}
+	c = (__u32)c64;
+	while (len--)
+		c = __builtin_ia32_crc32qi(c, *p++);
+	return c;
+}
+
+static bool have_hw_crc(void)
+{
+	static int have = -1;
+
+	if (have < 0)
+		have = __builtin_cpu_supports("sse4.2");
+	return have;
+}
+#else
+static __u32 crc_hw(__u32 c, const __u8 *p, size_t len)
+{
+	return crc_sw(c, p, len);
+}
+
+static bool have_hw_crc(void)
+{
+	return false;
+}
+#endif
+
+__u32 xm_crc32c(__u32 crc, const void *buf, size_t len)
+{
+	__u32 c = ~crc;
+
+	c = have_hw_crc() ? crc_hw(c, buf, len) : crc_sw(c, buf, len);
+	return ~c;
+}
+
+void xm_hdr_encode(struct xm_hdr *h, const struct xm_frame *f, const void *payload)
+{
+	__u32 crc;
+
+	h->magic = htobe16(XM_MAGIC);
+	h->version = XM_VERSION;
+	h->type = f->type;
+	h->flags = htobe16(f->flags);
+	h->payload_off = htobe16(f->payload_off ? f->payload_off : sizeof(*h));
+	h->payload_len = htobe32(f->payload_len);
+	h->session = htobe32(f->session);
+	h->seq = htobe64(f->seq);
+	h->arg0 = htobe64(f->arg0);
+	h->arg1 = htobe64(f->arg1);
+	h->credit = htobe32(f->credit);
+	h->crc = 0;
+	crc = xm_crc32c(0, h, sizeof(*h));
+	if (f->payload_len)
+		crc = xm_crc32c(crc, payload, f->payload_len);
+	h->crc = htobe32(crc);
+}
+
+int xm_frame_build(void *out, size_t room, const __u8 dst[XM_ETH_ALEN], const __u8 src[XM_ETH_ALEN],
+		   __u16 ethertype, const struct xm_frame *f, const void *payload)
+{
+	size_t off = f->payload_off ? f->payload_off : sizeof(struct xm_hdr);
+	size_t len = XM_ETH_HLEN + off + f->payload_len;
+	__u8 *p = out;
+	__u16 proto = htobe16(ethertype);
+
+	if (off < sizeof(struct xm_hdr))
+		return -EINVAL;
+	if (len > room)
+		return -ENOSPC;
+	memcpy(p, dst, XM_ETH_ALEN);
+	memcpy(p + XM_ETH_ALEN, src, XM_ETH_ALEN);
+	memcpy(p + 2 * XM_ETH_ALEN, &proto, 2);
+	/* Alignment padding between header and payload is zeroed: no stale memory on the wire. */
+	memset(p + XM_ETH_HLEN + sizeof(struct xm_hdr), 0, off - sizeof(struct xm_hdr));
+	if (f->payload_len)
+		memcpy(p + XM_ETH_HLEN + off, payload, f->payload_len);
+	xm_hdr_encode((struct xm_hdr *)(p + XM_ETH_HLEN), f, payload);
+	return (int)len;
+}
+
+enum xm_parse_error xm_frame_parse(const void *frame, size_t len, __u16 ethertype,
+				   struct xm_frame *f, const void **payload, __u8 *src)
+{
+	const __u8 *p = frame;
+	struct xm_hdr h;
+	size_t off = XM_ETH_HLEN;
+	__u16 proto;
+	__u32 crc;
+
+	if (len < XM_ETH_HLEN)
+		return XM_PARSE_NOT_MIRROR;
+	memcpy(&proto, p + 2 * XM_ETH_ALEN, 2);
+	if (be16toh(proto) == XM_ETH_P_8021Q) {
+		if (len < XM_ETH_HLEN + XM_VLAN_HLEN)
+			return XM_PARSE_NOT_MIRROR;
+		memcpy(&proto, p + XM_ETH_HLEN + 2, 2);
+		off += XM_VLAN_HLEN;
+	}
+	if (be16toh(proto) != ethertype)
+		return XM_PARSE_NOT_MIRROR;
+	if (len < off + sizeof(h))
+		return XM_PARSE_TRUNCATED;
+	memcpy(&h, p + off, sizeof(h));
+	if (be16toh(h.magic) != XM_MAGIC || h.version != XM_VERSION || h.type == 0 ||
+	    h.type >= XM_T_MAX || (be16toh(h.flags) & ~XM_F_MASK))
+		return XM_PARSE_BAD_HEADER;
+	f->type = h.type;
+	f->flags = be16toh(h.flags);
+	f->payload_off = be16toh(h.payload_off);
+	f->payload_len = be32toh(h.payload_len);
+	f->session = be32toh(h.session);
+	f->seq = be64toh(h.seq);
+	f->arg0 = be64toh(h.arg0);
+	f->arg1 = be64toh(h.arg1);
+	f->credit = be32toh(h.credit);
+	f->crc = be32toh(h.crc);
+	if (f->payload_off < sizeof(h) || (__u64)f->payload_off + f->payload_len > len - off)
+		return XM_PARSE_BAD_LENGTH;
+	h.crc = 0;
+	crc = xm_crc32c(0, &h, sizeof(h));
+	crc = xm_crc32c(crc, p + off + f->payload_off, f->payload_len);
+	if (crc != f->crc)
+		return XM_PARSE_BAD_CRC;
+	if (payload)
+		*payload = f->payload_len ? p + off + f->payload_off : NULL;
+	if (src)
+		memcpy(src, p + XM_ETH_ALEN, XM_ETH_ALEN);
+	return XM_PARSE_OK;
+}
+
+const char *xm_frame_type_name(__u8 type)
+{
+	static const char *const names[XM_T_MAX] = {
+		[XM_T_HELLO] = "hello", [XM_T_HELLO_ACK] = "hello_ack", [XM_T_DATA] = "data",
+		[XM_T_ACK] = "ack",	[XM_T_FLUSH] = "flush",		[XM_T_FLUSH_ACK] = "flush_ack",
+		[XM_T_PING] = "ping",	[XM_T_PONG] = "pong",
+	};
+
+	return type < XM_T_MAX && names[type] ? names[type] : "invalid";
+}

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0
+/* One AF_XDP socket per RX queue, each with its own UMEM: RX half on the fill ring, TX half for sends. */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "xsk.h"
+
+static int umem_create(struct xm_xsk *x)
+{
+	struct xsk_umem_config ucfg = {
+		.fill_size = XM_XSK_RX_FRAMES * 2, /* room for multi-buffer refills, see reference */
+		.comp_size = XM_XSK_TX_FRAMES,
+		.frame_size = XM_XSK_FRAME_SIZE,
+		.frame_headroom = 0,
+	};
+	size_t len = (size_t)XM_XSK_FRAMES * XM_XSK_FRAME_SIZE;
+	int err;
+
+	x->area = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (x->area == MAP_FAILED) {
+		x->area = NULL;
+		return -errno;
+	}
+	err = xsk_umem__create(&x->umem, x->area, len, &x->fq, &x->cq, &ucfg);
+	if (err) {
+		munmap(x->area, len);
+		x->area = NULL;
+		x->umem = NULL;
+	}
+	return err;
+}
+
+static void umem_destroy(struct xm_xsk *x)
+{
+	if (x->umem)
+		xsk_umem__delete(x->umem);
+	if (x->area)
+		munmap(x->area, (size_t)XM_XSK_FRAMES * XM_XSK_FRAME_SIZE);
+	x->umem = NULL;
+	x->area = NULL;
+}
+
+static int socket_create(struct xm_xsk *x, const char *ifname, __u16 mode_flag)
+{
+	struct xsk_socket_config scfg = {
+		.rx_size = XSK_RING_CONS__DEFAULT_NUM_DESCS,
+		.tx_size = XSK_RING_PROD__DEFAULT_NUM_DESCS,
+		/* Our own link-attached program steers; libxdp's would outlive a crash (reference G2). */
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.bind_flags = mode_flag | XDP_USE_NEED_WAKEUP | XDP_USE_SG,
+	};
+	struct timespec backoff = { 0, 50 * 1000 * 1000 };
+	int err, tries = 20;
+
+	/* The kernel frees a closed socket's pool asynchronously: bind may say EBUSY for a while. */
+	do {
+		err = xsk_socket__create(&x->sock, ifname, x->queue, x->umem, &x->rx, &x->tx, &scfg);
+		if (err != -EBUSY)
+			break;
+		nanosleep(&backoff, NULL);
+	} while (--tries);
+	if (err)
+		x->sock = NULL;
+	return err;
+}
+
+static bool socket_is_zerocopy(const struct xm_xsk *x)
+{
+	struct xdp_options opts = { 0 };
+	socklen_t len = sizeof(opts);
+
+	if (getsockopt(xsk_socket__fd(x->sock), SOL_XDP, XDP_OPTIONS, &opts, &len))
+		return false;
+	return opts.flags & XDP_OPTIONS_ZEROCOPY;
+}
+
+static int fill_rx(struct xm_xsk *x)
+{
+	__u32 idx, i;
+
+	if (xsk_ring_prod__reserve(&x->fq, XM_XSK_RX_FRAMES, &idx) != XM_XSK_RX_FRAMES)
+		return -ENOSPC;
+	for (i = 0; i < XM_XSK_RX_FRAMES; i++)
+		*xsk_ring_prod__fill_addr(&x->fq, idx + i) = (__u64)i * XM_XSK_FRAME_SIZE;
+	xsk_ring_prod__submit(&x->fq, XM_XSK_RX_FRAMES);
+	for (i = 0; i < XM_XSK_TX_FRAMES; i++)
+		x->tx_free[i] = (__u64)(XM_XSK_RX_FRAMES + i) * XM_XSK_FRAME_SIZE;
+	x->tx_nfree = XM_XSK_TX_FRAMES;
+	return 0;
+}
+
+/* One UMEM + socket attempt in one mode; leaves nothing behind on failure. */
+static int open_mode(struct xm_xsk *x, const char *ifname, __u16 mode_flag)
+{
+	int err;
+
+	err = umem_create(x);
+	if (err)
+		return err;
+	err = socket_create(x, ifname, mode_flag);
+	if (err)
+		umem_destroy(x);
+	return err;
+}
+
+int xm_xsk_open(struct xm_xsk *x, const char *ifname, __u32 queue, enum xm_xsk_mode mode,
+		int xskmap_fd)
+{
+	int err;
+
+	memset(x, 0, sizeof(*x));
+	x->queue = queue;
+	if (mode == XM_XSK_COPY) {
+		err = open_mode(x, ifname, XDP_COPY);
+	} else {
+		err = open_mode(x, ifname, XDP_ZEROCOPY);
+		if (err && mode == XM_XSK_AUTO) {
+			pr_debug("%s queue %u: zero-copy bind failed (%s), using copy mode", ifname,
+				 queue, strerror(-err));
+			err = open_mode(x, ifname, XDP_COPY);
+		}
+	}
+	if (err)
+		return err;
+	x->zerocopy = socket_is_zerocopy(x);
+	err = fill_rx(x);
+	if (err)
+		goto out_close;
+	err = xsk_socket__update_xskmap(x->sock, xskmap_fd);
+	if (err)
+		goto out_close;
+	return 0;
+out_close:
+	xm_xsk_close(x);
+	return err;
+}
+
+void xm_xsk_close(struct xm_xsk *x)
+{
+	if (x->sock)
+		xsk_socket__delete(x->sock);
+	x->sock = NULL;
+	umem_destroy(x);
+}
+
+int xm_xsk_fd(const struct xm_xsk *x)
+{
+	return xsk_socket__fd(x->sock);
+}
+
+static void refill(struct xm_xsk *x, const __u64 *addrs, __u32 n)
+{
+	__u32 idx, i;
+
+	/* The fill ring is twice the RX frame count, so the frames we own always fit. */
+	while (xsk_ring_prod__reserve(&x->fq, n, &idx) != n)
+		;
+	for (i = 0; i < n; i++)
+		*xsk_ring_prod__fill_addr(&x->fq, idx + i) = addrs[i];
+	xsk_ring_prod__submit(&x->fq, n);
+}
+
+unsigned int xm_xsk_rx(struct xm_xsk *x, unsigned int budget, xm_rx_fn fn, void *ctx)
+{
+	__u64 done[64];
+	__u32 idx, n, i, ndone = 0;
+	unsigned int packets = 0;
+
+	if (budget > 64)
+		budget = 64;
+	n = xsk_ring_cons__peek(&x->rx, budget, &idx);
+	for (i = 0; i < n; i++) {
+		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
+		const __u8 *p = xsk_umem__get_data(x->area, d->addr);
+		bool more = d->options & XDP_PKT_CONTD;
+
+		if (!more && !x->gather_len) {
+			fn(ctx, x, p, d->len); /* the common case: one buffer, no copy */
+			packets++;
+		} else {
+			if (x->gather_len + d->len > sizeof(x->gather))
+				x->gather_overflow = true;
+			else
+				memcpy(x->gather + x->gather_len, p, d->len);
+			x->gather_len += d->len;
+			if (!more) {
+				/* Larger than any frame we accept: the XDP program lets none through. */
+				if (!x->gather_overflow)
+					fn(ctx, x, x->gather, x->gather_len);
+				packets++;
+				x->gather_len = 0;
+				x->gather_overflow = false;
+			}
+		}
+		/* Unaligned mode is off, so the chunk start is the address rounded down. */
+		done[ndone++] = d->addr & ~((__u64)XM_XSK_FRAME_SIZE - 1);
+	}
+	if (n) {
+		xsk_ring_cons__release(&x->rx, n);
+		refill(x, done, ndone);
+	}
+	return packets;
+}
+
+void xm_xsk_tx_reclaim(struct xm_xsk *x)
+{
+	__u32 idx, n, i;
+
+	n = xsk_ring_cons__peek(&x->cq, XM_XSK_TX_FRAMES, &idx);
+	for (i = 0; i < n; i++)
+		x->tx_free[x->tx_nfree++] = *xsk_ring_cons__comp_addr(&x->cq, idx + i);
+	if (n)
+		xsk_ring_cons__release(&x->cq, n);
+}
+
+void *xm_xsk_tx_buf(struct xm_xsk *x, __u64 *addr)
+{
+	if (!x->tx_nfree)
+		xm_xsk_tx_reclaim(x);
+	if (!x->tx_nfree)
+		return NULL;
+	*addr = x->tx_free[--x->tx_nfree];
+	return xsk_umem__get_data(x->area, *addr);
+}
+
+static void kick_tx(struct xm_xsk *x)
+{
+	/* Copy mode always wants the kick; errors here only mean "try again later". */
+	if (xsk_ring_prod__needs_wakeup(&x->tx))
+		sendto(xsk_socket__fd(x->sock), NULL, 0, MSG_DONTWAIT, NULL, 0);
+}
+
+int xm_xsk_tx_send(struct xm_xsk *x, __u64 addr, __u32 len)
+{
+	struct xdp_desc *d;
+	__u32 idx;
+
+	if (xsk_ring_prod__reserve(&x->tx, 1, &idx) != 1) {
+		x->tx_free[x->tx_nfree++] = addr;
+		kick_tx(x);
+		return -ENOBUFS;
+	}
+	d = xsk_ring_prod__tx_desc(&x->tx, idx);
+	d->addr = addr;
+	d->len = len;
+	d->options = 0;
+	xsk_ring_prod__submit(&x->tx, 1);
+	kick_tx(x);
+	return 0;
+}
+
+int xm_xsk_statistics(const struct xm_xsk *x, struct xdp_statistics *st)
+{
+	socklen_t len = sizeof(*st);
+
+	memset(st, 0, sizeof(*st));
+	if (getsockopt(xsk_socket__fd(x->sock), SOL_XDP, XDP_STATISTICS, st, &len))
+		return -errno;
+	return 0;
+}

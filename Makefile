@@ -71,9 +71,9 @@ $(OUT)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ -lcmocka $(LDLIBS)
 
-$(OUT)/tools/%: tests/tools/%.c | $(OUT)/tools
+$(OUT)/tools/%: tests/tools/%.c $(LIB_OBJS) | $(OUT)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS)
 
 build-tests: $(BIN) $(UNIT_BINS) $(TOOL_BINS)
 

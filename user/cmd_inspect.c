@@ -30,19 +30,33 @@ int xm_require_dev(const char *cmd, const char *dev)
 	return 0;
 }
 
+/* Dotted counter names become nested objects: "rx.data" is {"rx":{"data":{...}}}. */
 static void write_xdp_stats(struct xm_json *j, const struct xm_stats *s)
 {
+	char group[16] = "";
 	unsigned int i;
 
 	xm_json_open(j, "xdp_stats", '{');
 	for (i = 0; i < XM_STATS_NFIELDS; i++) {
 		const struct xm_counter *c = xm_stats_field(s, i);
+		const char *name = xm_stats_field_name(i), *dot = strchr(name, '.');
+		size_t glen = dot ? (size_t)(dot - name) : 0;
 
-		xm_json_open(j, xm_stats_field_name(i), '{');
+		if (group[0] && (glen != strlen(group) || strncmp(name, group, glen))) {
+			xm_json_close(j, '}');
+			group[0] = '\0';
+		}
+		if (dot && !group[0]) {
+			snprintf(group, sizeof(group), "%.*s", (int)glen, name);
+			xm_json_open(j, group, '{');
+		}
+		xm_json_open(j, dot ? dot + 1 : name, '{');
 		xm_json_u64(j, "frames", c->frames);
 		xm_json_u64(j, "bytes", c->bytes);
 		xm_json_close(j, '}');
 	}
+	if (group[0])
+		xm_json_close(j, '}');
 	xm_json_close(j, '}');
 }
 

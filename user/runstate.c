@@ -129,8 +129,9 @@ int xm_ctl_request(const char *ifname, const char *request, char *buf, size_t le
 {
 	struct timeval tv = { .tv_sec = 2 };
 	struct sockaddr_un sa;
+	char line[128];
 	size_t got = 0;
-	ssize_t n;
+	ssize_t n = 0;
 	int fd, err = 0;
 
 	ctl_addr(ifname, &sa);
@@ -139,8 +140,10 @@ int xm_ctl_request(const char *ifname, const char *request, char *buf, size_t le
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* One send, newline included: the daemon answers as soon as it has read the request. */
+	snprintf(line, sizeof(line), "%s\n", request);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    write(fd, request, strlen(request)) != (ssize_t)strlen(request) || write(fd, "\n", 1) != 1) {
+	    send(fd, line, strlen(line), MSG_NOSIGNAL) != (ssize_t)strlen(line)) {
 		err = -errno;
 		goto out;
 	}

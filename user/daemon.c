@@ -87,6 +87,9 @@ static int setup_disk(struct xm_daemon *d)
 	case -ENOTBLK:
 		pr_warn("attach '%s': disk '%s': not a block device or regular file", dev, path);
 		break;
+	case -EOPNOTSUPP:
+		pr_warn("attach '%s': disk '%s': its filesystem does not support O_DIRECT", dev, path);
+		break;
 	case -EINVAL:
 		pr_warn("attach '%s': disk '%s': size must be a non-zero multiple of %u bytes", dev,
 			path, d->disk.dio_offset_align ? d->disk.dio_offset_align : 4096);

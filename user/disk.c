@@ -35,7 +35,8 @@ int xm_disk_open(const char *path, struct xm_disk *d)
 	int err;
 
 	memset(d, 0, sizeof(*d));
-	d->fd = open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+	/* Classify first, then ask for O_DIRECT: a char device or tmpfs file fails differently. */
+	d->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (d->fd < 0)
 		return -errno;
 	if (fstat(d->fd, &st)) {
@@ -52,6 +53,10 @@ int xm_disk_open(const char *path, struct xm_disk *d)
 		d->size = (__u64)st.st_size;
 	} else {
 		err = -ENOTBLK;
+		goto out_close;
+	}
+	if (fcntl(d->fd, F_SETFL, fcntl(d->fd, F_GETFL) | O_DIRECT)) {
+		err = -EOPNOTSUPP;
 		goto out_close;
 	}
 	query_dio_align(d);

@@ -15,7 +15,8 @@ struct xm_disk {
 };
 
 /* Opens path read-write with O_DIRECT.  Returns 0, -ENOENT, -EISDIR, -ENOTBLK (not a block device
- * or regular file), -EINVAL (empty or not a multiple of the alignment) or another -errno. */
+ * or regular file), -EOPNOTSUPP (no O_DIRECT there), -EINVAL (empty or not a multiple of the
+ * alignment) or another -errno. */
 int xm_disk_open(const char *path, struct xm_disk *d);
 void xm_disk_close(struct xm_disk *d);
 

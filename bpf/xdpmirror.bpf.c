@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* XDP program on the dedicated NIC: mirror frames from the peer go to the AF_XDP socket, all else passes. */
+/* XDP program on the dedicated NIC: mirror frames from the peer go to the AF_XDP socket, all else
+ * passes. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>

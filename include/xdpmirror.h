@@ -39,8 +39,8 @@ enum xm_frame_type {
 	XM_T_HELLO = 1,	    /* handshake offer: payload is struct xm_hello */
 	XM_T_HELLO_ACK = 2, /* handshake answer: payload is struct xm_hello */
 	XM_T_DATA = 3,	    /* one write: arg0 = disk byte offset, payload = the data */
-	XM_T_ACK = 4,	    /* arg0 = cumulative ack (every seq < arg0 is durable), arg1 = SACK bits */
-	XM_T_FLUSH = 5,	    /* barrier: every DATA with seq < this seq must be durable first */
+	XM_T_ACK = 4,	/* arg0 = cumulative ack (every seq < arg0 is durable), arg1 = SACK bits */
+	XM_T_FLUSH = 5, /* barrier: every DATA with seq < this seq must be durable first */
 	XM_T_FLUSH_ACK = 6, /* arg0 = seq of the FLUSH it completes */
 	XM_T_PING = 7,	    /* heartbeat; arg0 = sender's clock in ns, echoed in PONG */
 	XM_T_PONG = 8,	    /* arg0 = the PING's arg0 */
@@ -48,7 +48,8 @@ enum xm_frame_type {
 };
 
 /* xm_hdr.flags */
-#define XM_F_FUA    0x0001 /* DATA: ack only once this write is durable (always true for protocol C) */
+#define XM_F_FUA 0x0001 /* DATA: ack only once this write is durable (always true for protocol C)  \
+			 */
 #define XM_F_RESYNC 0x0002 /* DATA: resync traffic, not an application write */
 #define XM_F_MASK   0x0003 /* every defined flag; others must be zero */
 
@@ -85,17 +86,17 @@ _Static_assert(sizeof(struct xm_hdr) == 48, "xm_hdr is 48 bytes on the wire");
 
 /* Payload of HELLO and HELLO_ACK.  The answer carries the secondary's values. */
 struct xm_hello {
-	__u8 node_uuid[16];    /* the sender's node UUID (random, kept in its metadata) */
-	__u64 disk_size;       /* bytes */
-	__u32 block_size;      /* smallest write unit the sender's disk accepts (O_DIRECT alignment) */
-	__u32 max_payload;     /* largest DATA payload the sender can receive in one frame */
-	__u32 window;	       /* receive buffers the sender grants the peer at start */
-	__u16 payload_align;   /* receiver wants DATA payload to start at frame offset % this == 0 */
-	__u16 proto_min;       /* oldest protocol version the sender speaks */
-	__u16 proto_max;       /* newest protocol version the sender speaks */
-	__u8 role;	       /* enum xm_role of the sender */
-	__u8 repl_protocol;    /* 'A', 'B' or 'C' as chosen on the primary */
-	__u32 reserved;	       /* zero */
+	__u8 node_uuid[16]; /* the sender's node UUID (random, kept in its metadata) */
+	__u64 disk_size;    /* bytes */
+	__u32 block_size;   /* smallest write unit the sender's disk accepts (O_DIRECT alignment) */
+	__u32 max_payload;  /* largest DATA payload the sender can receive in one frame */
+	__u32 window;	    /* receive buffers the sender grants the peer at start */
+	__u16 payload_align; /* receiver wants DATA payload to start at frame offset % this == 0 */
+	__u16 proto_min;     /* oldest protocol version the sender speaks */
+	__u16 proto_max;     /* newest protocol version the sender speaks */
+	__u8 role;	     /* enum xm_role of the sender */
+	__u8 repl_protocol;  /* 'A', 'B' or 'C' as chosen on the primary */
+	__u32 reserved;	     /* zero */
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct xm_hello) == 48, "xm_hello is 48 bytes on the wire");
@@ -157,12 +158,12 @@ struct xm_drop_counters {
  * the kernel refused (they are dropped).
  */
 struct xm_stats {
-	struct xm_counter seen;		/* every frame the program ran on */
-	struct xm_counter pass;		/* other EtherTypes, handed to the stack */
-	struct xm_counter redirected;	/* mirror frames handed to the AF_XDP socket */
-	struct xm_counter redirect_fail;/* bpf_redirect_map() failed */
-	struct xm_type_counters rx;	/* redirected frames by type */
-	struct xm_drop_counters drop;	/* dropped mirror frames by reason */
+	struct xm_counter seen;		 /* every frame the program ran on */
+	struct xm_counter pass;		 /* other EtherTypes, handed to the stack */
+	struct xm_counter redirected;	 /* mirror frames handed to the AF_XDP socket */
+	struct xm_counter redirect_fail; /* bpf_redirect_map() failed */
+	struct xm_type_counters rx;	 /* redirected frames by type */
+	struct xm_drop_counters drop;	 /* dropped mirror frames by reason */
 };
 
 _Static_assert(sizeof(struct xm_type_counters) == (XM_T_MAX - 1) * sizeof(struct xm_counter),

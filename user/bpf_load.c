@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Loading the XDP program with its maps pinned per interface, and attaching it through a BPF link. */
+/* Loading the XDP program with its maps pinned per interface, and attaching it through a BPF link.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,7 +39,7 @@ void xm_pin_dir(const char *ifname, char *out, size_t len)
 
 int xm_bpf_unpin(const char *ifname)
 {
-	static const char *const maps[] = { XM_MAP_STATS, XM_MAP_XSKS };
+	static const char *const maps[] = {XM_MAP_STATS, XM_MAP_XSKS};
 	char dir[PATH_MAX], path[PATH_MAX + 32];
 	size_t i;
 

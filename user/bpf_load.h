@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Loading the XDP program with its maps pinned per interface, and attaching it through a BPF link. */
+/* Loading the XDP program with its maps pinned per interface, and attaching it through a BPF link.
+ */
 #ifndef XM_BPF_LOAD_H
 #define XM_BPF_LOAD_H
 

@@ -33,10 +33,10 @@ static void attach_usage(FILE *out)
 static struct option *build_options(void)
 {
 	static const struct option extra[] = {
-		{ "config", required_argument, NULL, OPT_CONFIG },
-		{ "daemon", no_argument, NULL, OPT_DAEMON },
-		{ "verbose", no_argument, NULL, OPT_VERBOSE },
-		{ "help", no_argument, NULL, OPT_HELP },
+		{"config", required_argument, NULL, OPT_CONFIG},
+		{"daemon", no_argument, NULL, OPT_DAEMON},
+		{"verbose", no_argument, NULL, OPT_VERBOSE},
+		{"help", no_argument, NULL, OPT_HELP},
 	};
 	size_t nkeys = 0, nextra = sizeof(extra) / sizeof(extra[0]), i;
 	struct option *opts;
@@ -47,8 +47,8 @@ static struct option *build_options(void)
 	if (!opts)
 		return NULL;
 	for (i = 0; i < nkeys; i++)
-		opts[i] = (struct option){ xm_config_keys[i].name, required_argument, NULL,
-					   OPT_KEY_BASE + (int)i };
+		opts[i] = (struct option){xm_config_keys[i].name, required_argument, NULL,
+					  OPT_KEY_BASE + (int)i};
 	memcpy(opts + nkeys, extra, sizeof(extra));
 	return opts;
 }

@@ -16,15 +16,15 @@
 int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "dev", required_argument, NULL, 'd' },
-		{ "xdp-mode", required_argument, NULL, 'm' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"dev", required_argument, NULL, 'd'},
+		{"xdp-mode", required_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
-	static const __u8 dummy_peer[6] = { 0x02, 0, 0, 0, 0, 1 };
+	static const __u8 dummy_peer[6] = {0x02, 0, 0, 0, 0, 1};
 	struct xm_config cfg;
 	struct xm_netdev nd;
-	struct xm_bpf b = { .link_fd = -1 };
+	struct xm_bpf b = {.link_fd = -1};
 	const char *dev = NULL;
 	char why[256];
 	pid_t holder = 0;
@@ -55,7 +55,8 @@ int cmd_check(int argc, char **argv)
 		return XM_EXIT_USAGE;
 	err = xm_netdev_query(dev, &nd);
 	if (err) {
-		pr_warn("check '%s': %s", dev, err == -ENODEV ? "no such interface" : strerror(-err));
+		pr_warn("check '%s': %s", dev,
+			err == -ENODEV ? "no such interface" : strerror(-err));
 		return XM_EXIT_FAIL;
 	}
 	printf("%s: driver %s, %u RX queue(s), MTU %u, %s\n", dev, nd.driver, nd.rx_queues, nd.mtu,
@@ -79,8 +80,8 @@ int cmd_check(int argc, char **argv)
 	if (!err)
 		err = xm_bpf_attach(&b, nd.ifindex, cfg.xdp_mode);
 	if (err) {
-		pr_warn("check '%s': %s XDP attach failed: %s%s", dev, xm_xdp_mode_name(cfg.xdp_mode),
-			strerror(-err),
+		pr_warn("check '%s': %s XDP attach failed: %s%s", dev,
+			xm_xdp_mode_name(cfg.xdp_mode), strerror(-err),
 			err == -EOPNOTSUPP ? " (driver lacks native XDP; try --xdp-mode skb)" : "");
 		ret = XM_EXIT_FAIL;
 	} else {

@@ -26,11 +26,11 @@ static bool pins_exist(const char *dev)
 int cmd_detach(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "dev", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"dev", required_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
-	struct timespec tick = { 0, 20 * 1000 * 1000 };
+	struct timespec tick = {0, 20 * 1000 * 1000};
 	const char *dev = NULL;
 	pid_t pid;
 	int c, waited;
@@ -83,7 +83,8 @@ int cmd_detach(int argc, char **argv)
 			return XM_EXIT_FAIL;
 		}
 		xm_run_release(dev, -1);
-		pr_info("detach '%s': removed state left by a daemon that did not exit cleanly", dev);
+		pr_info("detach '%s': removed state left by a daemon that did not exit cleanly",
+			dev);
 		return XM_EXIT_OK;
 	}
 	pr_warn("detach '%s': not attached", dev);

@@ -121,17 +121,18 @@ static int status_one(const char *dev, bool json, struct xm_json *j)
 		       "('xdpmirror stats --dev %s' for detail)\n",
 		       (unsigned long long)s.seen.frames, (unsigned long long)s.redirected.frames,
 		       (unsigned long long)s.pass.frames,
-		       (unsigned long long)(s.seen.frames - s.redirected.frames - s.pass.frames), dev);
+		       (unsigned long long)(s.seen.frames - s.redirected.frames - s.pass.frames),
+		       dev);
 	return XM_EXIT_OK;
 }
 
 int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "dev", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"dev", required_argument, NULL, 'd'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	char names[XM_MAX_QUEUES][16];
 	const char *dev = NULL;
@@ -201,19 +202,17 @@ static void print_stats_table(const char *dev, const struct xm_stats *prev,
 			continue;
 		printf("  %-18s %14llu %16llu %12.0f %14.0f\n", xm_stats_field_name(i),
 		       (unsigned long long)c->frames, (unsigned long long)c->bytes,
-		       (double)(c->frames - p->frames) / secs, (double)(c->bytes - p->bytes) / secs);
+		       (double)(c->frames - p->frames) / secs,
+		       (double)(c->bytes - p->bytes) / secs);
 	}
 }
 
 int cmd_stats(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "dev", required_argument, NULL, 'd' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "watch", no_argument, NULL, 'w' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"dev", required_argument, NULL, 'd'}, {"interval", required_argument, NULL, 'i'},
+		{"watch", no_argument, NULL, 'w'},     {"all", no_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},      {0},
 	};
 	struct xm_stats prev, cur;
 	struct timespec t0, t1, pause;
@@ -241,7 +240,8 @@ int cmd_stats(int argc, char **argv)
 			all = true;
 			break;
 		case 'h':
-			printf("usage: xdpmirror stats --dev IF [--interval MS] [--watch] [--all]\n");
+			printf("usage: xdpmirror stats --dev IF [--interval MS] [--watch] "
+			       "[--all]\n");
 			return XM_EXIT_OK;
 		default:
 			pr_warn("stats: unknown option '%s'", argv[optind - 1]);

@@ -57,11 +57,12 @@ static int set_ethertype(struct xm_config *c, const char *v, char *err, size_t n
 {
 	__u32 t;
 
-	/* Values below 0x0600 are 802.3 lengths, not EtherTypes; the usual ones would steal traffic. */
+	/* Values below 0x0600 are 802.3 lengths, not EtherTypes; the usual ones would steal
+	 * traffic. */
 	if (xm_parse_u32(v, 0x0600, 0xffff, &t) || t == 0x0800 || t == 0x86DD || t == 0x0806 ||
 	    t == XM_ETH_P_8021Q) {
-		snprintf(err, n, "'%s': not a usable EtherType (want 0x0600-0xffff, not IP/ARP/VLAN)",
-			 v);
+		snprintf(err, n,
+			 "'%s': not a usable EtherType (want 0x0600-0xffff, not IP/ARP/VLAN)", v);
 		return -EINVAL;
 	}
 	c->ethertype = (__u16)t;
@@ -115,16 +116,16 @@ static int set_ping_ms(struct xm_config *c, const char *v, char *err, size_t n)
 }
 
 const struct xm_config_key xm_config_keys[] = {
-	{ "role", "primary|secondary", "this box's role", set_role },
-	{ "dev", "IF", "the dedicated mirror NIC", set_dev },
-	{ "peer", "MAC", "the peer box's MAC address on the mirror link", set_peer },
-	{ "disk", "PATH", "backing block device or preallocated file", set_disk },
-	{ "ethertype", "0xNNNN", "mirror EtherType (default 0x88b5)", set_ethertype },
-	{ "queues", "N", "RX queues to serve (default: all of the NIC's)", set_queues },
-	{ "xsk-mode", "auto|zerocopy|copy", "AF_XDP mode (default auto)", set_xsk_mode },
-	{ "xdp-mode", "native|skb", "XDP attach mode (default native)", set_xdp_mode },
-	{ "ping-interval", "MS", "heartbeat interval in ms (default 10)", set_ping_ms },
-	{ 0 },
+	{"role", "primary|secondary", "this box's role", set_role},
+	{"dev", "IF", "the dedicated mirror NIC", set_dev},
+	{"peer", "MAC", "the peer box's MAC address on the mirror link", set_peer},
+	{"disk", "PATH", "backing block device or preallocated file", set_disk},
+	{"ethertype", "0xNNNN", "mirror EtherType (default 0x88b5)", set_ethertype},
+	{"queues", "N", "RX queues to serve (default: all of the NIC's)", set_queues},
+	{"xsk-mode", "auto|zerocopy|copy", "AF_XDP mode (default auto)", set_xsk_mode},
+	{"xdp-mode", "native|skb", "XDP attach mode (default native)", set_xdp_mode},
+	{"ping-interval", "MS", "heartbeat interval in ms (default 10)", set_ping_ms},
+	{0},
 };
 
 void xm_config_init(struct xm_config *c)
@@ -187,7 +188,8 @@ int xm_config_parse_text(struct xm_config *c, const char *text, const char *orig
 			continue;
 		eq = strchr(key, '=');
 		if (!eq) {
-			snprintf(err, errlen, "config '%s' line %d: want 'key = value'", origin, lineno);
+			snprintf(err, errlen, "config '%s' line %d: want 'key = value'", origin,
+				 lineno);
 			ret = -EINVAL;
 			break;
 		}

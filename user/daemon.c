@@ -88,7 +88,8 @@ static int setup_disk(struct xm_daemon *d)
 		pr_warn("attach '%s': disk '%s': not a block device or regular file", dev, path);
 		break;
 	case -EOPNOTSUPP:
-		pr_warn("attach '%s': disk '%s': its filesystem does not support O_DIRECT", dev, path);
+		pr_warn("attach '%s': disk '%s': its filesystem does not support O_DIRECT", dev,
+			path);
 		break;
 	case -EINVAL:
 		pr_warn("attach '%s': disk '%s': size must be a non-zero multiple of %u bytes", dev,
@@ -141,13 +142,14 @@ static int setup_xdp(struct xm_daemon *d)
 		return 0;
 	case -EBUSY:
 	case -EEXIST:
-		pr_warn("attach '%s': another XDP program is attached (remove it first: ip link set "
+		pr_warn("attach '%s': another XDP program is attached (remove it first: ip link "
+			"set "
 			"dev %s xdp off)",
 			dev, dev);
 		break;
 	case -EOPNOTSUPP:
-		pr_warn("attach '%s': no native XDP support in driver '%s' (try --xdp-mode skb)", dev,
-			d->nd.driver);
+		pr_warn("attach '%s': no native XDP support in driver '%s' (try --xdp-mode skb)",
+			dev, d->nd.driver);
 		break;
 	case -ERANGE:
 		pr_warn("attach '%s': MTU %u is too large for XDP on driver '%s'", dev, d->nd.mtu,
@@ -178,7 +180,8 @@ static int setup_xsks(struct xm_daemon *d)
 	for (q = 0; q < n; q++) {
 		err = xm_xsk_open(&d->xsks[q], dev, q, d->cfg.xsk_mode, xm_bpf_xsks_fd(&d->bpf));
 		if (err) {
-			pr_warn("attach '%s': cannot create AF_XDP socket on queue %u (%s mode): %s",
+			pr_warn("attach '%s': cannot create AF_XDP socket on queue %u (%s mode): "
+				"%s",
 				dev, q, xm_xsk_mode_name(d->cfg.xsk_mode), strerror(-err));
 			return err;
 		}
@@ -189,7 +192,7 @@ static int setup_xsks(struct xm_daemon *d)
 
 static int setup_fds(struct xm_daemon *d)
 {
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 	sigset_t mask;
 
 	d->ctl_fd = xm_ctl_listen(d->cfg.dev);
@@ -309,7 +312,7 @@ static int send_frame(struct xm_daemon *d, const struct xm_frame *f)
 
 static void on_ping(struct xm_daemon *d, const struct xm_frame *ping)
 {
-	struct xm_frame pong = { .type = XM_T_PONG, .seq = ping->seq, .arg0 = ping->arg0 };
+	struct xm_frame pong = {.type = XM_T_PONG, .seq = ping->seq, .arg0 = ping->arg0};
 
 	send_frame(d, &pong);
 }
@@ -369,7 +372,7 @@ static void drain_xsk(struct xm_daemon *d, struct xm_xsk *x)
 
 static void on_timer(struct xm_daemon *d)
 {
-	struct xm_frame ping = { .type = XM_T_PING };
+	struct xm_frame ping = {.type = XM_T_PING};
 	__u64 expirations;
 
 	if (read(d->timer_fd, &expirations, sizeof(expirations)) < 0)
@@ -395,8 +398,8 @@ static void on_signal(struct xm_daemon *d)
 
 static void on_ctl(struct xm_daemon *d)
 {
-	struct timeval tv = { .tv_usec = 200 * 1000 };
-	char req[64] = { 0 };
+	struct timeval tv = {.tv_usec = 200 * 1000};
+	char req[64] = {0};
 	FILE *out;
 	int fd;
 
@@ -483,7 +486,7 @@ static void write_counters(struct xm_json *j, const struct xm_daemon_counters *c
 
 static void write_xsk_stats(struct xm_json *j, const struct xm_daemon *d)
 {
-	struct xdp_statistics sum = { 0 }, st;
+	struct xdp_statistics sum = {0}, st;
 	__u32 q;
 
 	for (q = 0; q < d->nxsks; q++) {
@@ -570,8 +573,9 @@ void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out)
 	bool reachable = d->last_rx_ns && now - d->last_rx_ns < dead_ns;
 	char mac[XM_MAC_STRLEN];
 
-	fprintf(out, "%s: %s, attached (pid %d, up %llu s)\n", d->cfg.dev, xm_role_name(d->cfg.role),
-		(int)getpid(), (unsigned long long)((now - d->start_ns) / 1000000000ull));
+	fprintf(out, "%s: %s, attached (pid %d, up %llu s)\n", d->cfg.dev,
+		xm_role_name(d->cfg.role), (int)getpid(),
+		(unsigned long long)((now - d->start_ns) / 1000000000ull));
 	xm_format_mac(d->cfg.peer_mac, mac);
 	fprintf(out, "  peer     %s  %s", mac, reachable ? "reachable" : "unreachable");
 	if (d->rtt_last_ns)
@@ -587,8 +591,9 @@ void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out)
 	fprintf(out, "  disk     %s (%s, %llu bytes, O_DIRECT alignment %u)\n", d->cfg.disk,
 		d->disk.is_blockdev ? "block device" : "file", (unsigned long long)d->disk.size,
 		d->disk.dio_offset_align);
-	fprintf(out, "  frames   rx %llu (bad crc %llu), tx %llu (no buffer %llu), pings %llu, "
-		     "pongs %llu\n",
+	fprintf(out,
+		"  frames   rx %llu (bad crc %llu), tx %llu (no buffer %llu), pings %llu, "
+		"pongs %llu\n",
 		(unsigned long long)d->ctr.rx_frames, (unsigned long long)d->ctr.rx_bad_crc,
 		(unsigned long long)d->ctr.tx_frames, (unsigned long long)d->ctr.tx_no_buffer,
 		(unsigned long long)d->ctr.pings_sent, (unsigned long long)d->ctr.pongs_received);

@@ -16,10 +16,11 @@
 
 /* What the daemon itself counts, beyond the XDP program's map. */
 struct xm_daemon_counters {
-	__u64 rx_frames;    /* packets taken from AF_XDP RX rings */
+	__u64 rx_frames; /* packets taken from AF_XDP RX rings */
 	__u64 rx_bytes;
 	__u64 rx_bad_crc;   /* CRC32C mismatch: dropped */
-	__u64 rx_malformed; /* failed parsing in userspace (the XDP program should have caught it) */
+	__u64 rx_malformed; /* failed parsing in userspace (the XDP program should have caught it)
+			     */
 	__u64 rx_unhandled; /* valid frame of a type this daemon does not act on yet */
 	__u64 tx_frames;
 	__u64 tx_bytes;

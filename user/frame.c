@@ -177,8 +177,9 @@ enum xm_parse_error xm_frame_parse(const void *frame, size_t len, __u16 ethertyp
 const char *xm_frame_type_name(__u8 type)
 {
 	static const char *const names[XM_T_MAX] = {
-		[XM_T_HELLO] = "hello", [XM_T_HELLO_ACK] = "hello_ack", [XM_T_DATA] = "data",
-		[XM_T_ACK] = "ack",	[XM_T_FLUSH] = "flush",		[XM_T_FLUSH_ACK] = "flush_ack",
+		[XM_T_HELLO] = "hello", [XM_T_HELLO_ACK] = "hello_ack",
+		[XM_T_DATA] = "data",	[XM_T_ACK] = "ack",
+		[XM_T_FLUSH] = "flush", [XM_T_FLUSH_ACK] = "flush_ack",
 		[XM_T_PING] = "ping",	[XM_T_PONG] = "pong",
 	};
 

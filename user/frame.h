@@ -38,11 +38,11 @@ int xm_frame_build(void *out, size_t room, const __u8 dst[XM_ETH_ALEN], const __
 /* Where xm_frame_parse found things, for callers that want the raw bytes. */
 enum xm_parse_error {
 	XM_PARSE_OK = 0,
-	XM_PARSE_NOT_MIRROR,   /* other EtherType, or too short to tell */
-	XM_PARSE_TRUNCATED,    /* mirror header incomplete */
-	XM_PARSE_BAD_HEADER,   /* magic, version, type, flags */
-	XM_PARSE_BAD_LENGTH,   /* payload outside the frame */
-	XM_PARSE_BAD_CRC,      /* CRC32C mismatch */
+	XM_PARSE_NOT_MIRROR, /* other EtherType, or too short to tell */
+	XM_PARSE_TRUNCATED,  /* mirror header incomplete */
+	XM_PARSE_BAD_HEADER, /* magic, version, type, flags */
+	XM_PARSE_BAD_LENGTH, /* payload outside the frame */
+	XM_PARSE_BAD_CRC,    /* CRC32C mismatch */
 };
 
 /*

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* One sink for messages: ours, libbpf's and libxdp's, each line on stderr prefixed "xdpmirror: ". */
+/* One sink for messages: ours, libbpf's and libxdp's, each line on stderr prefixed "xdpmirror: ".
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

@@ -17,7 +17,8 @@ int xm_loop_init(struct xm_loop *l)
 
 	memset(l, 0, sizeof(*l));
 	memset(&p, 0, sizeof(p));
-	/* One thread submits; completions run when we wait, not in interrupts (no SQPOLL on 2 cores). */
+	/* One thread submits; completions run when we wait, not in interrupts (no SQPOLL on 2
+	 * cores). */
 	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
 	err = io_uring_queue_init_params(256, &l->ring, &p);
 	if (err == -EINVAL) {
@@ -64,7 +65,8 @@ int xm_loop_run_once(struct xm_loop *l, int timeout_ms, xm_loop_fn fn, void *ctx
 	err = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
 	if (err < 0 && err != -ETIME && err != -EINTR)
 		return err;
-	io_uring_for_each_cqe(&l->ring, head, cqe) {
+	io_uring_for_each_cqe(&l->ring, head, cqe)
+	{
 		__u64 data = io_uring_cqe_get_data64(cqe);
 		int fd = (int)(data >> TAG_BITS);
 		__u64 tag = data & 0xffffffffu;
@@ -73,7 +75,8 @@ int xm_loop_run_once(struct xm_loop *l, int timeout_ms, xm_loop_fn fn, void *ctx
 		if (!(cqe->flags & IORING_CQE_F_MORE) && cqe->res >= 0) {
 			err = xm_loop_watch(l, fd, tag);
 			if (err)
-				pr_warn("event loop: cannot re-arm poll on fd %d: %s", fd, strerror(-err));
+				pr_warn("event loop: cannot re-arm poll on fd %d: %s", fd,
+					strerror(-err));
 		}
 		n++;
 	}

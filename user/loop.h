@@ -16,7 +16,8 @@ typedef void (*xm_loop_fn)(void *ctx, __u64 tag, int res);
 
 int xm_loop_init(struct xm_loop *l);
 void xm_loop_exit(struct xm_loop *l);
-/* Watches fd for POLLIN until the loop ends; re-arms itself when the kernel ends a multishot poll. */
+/* Watches fd for POLLIN until the loop ends; re-arms itself when the kernel ends a multishot poll.
+ */
 int xm_loop_watch(struct xm_loop *l, int fd, __u64 tag);
 /* Submits, waits for at least one completion (or timeout_ms), dispatches all of them. */
 int xm_loop_run_once(struct xm_loop *l, int timeout_ms, xm_loop_fn fn, void *ctx);

@@ -11,18 +11,19 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
-	{ "attach", cmd_attach, "attach to the mirror NIC and run the daemon (foreground)" },
-	{ "detach", cmd_detach, "stop the daemon on an interface and remove its state" },
-	{ "status", cmd_status, "role, peer, modes, counters of attached interfaces" },
-	{ "stats", cmd_stats, "XDP counters (summed over CPUs) with rates" },
-	{ "check", cmd_check, "can this NIC run xdpmirror? (native XDP, queues, MTU)" },
+	{"attach", cmd_attach, "attach to the mirror NIC and run the daemon (foreground)"},
+	{"detach", cmd_detach, "stop the daemon on an interface and remove its state"},
+	{"status", cmd_status, "role, peer, modes, counters of attached interfaces"},
+	{"stats", cmd_stats, "XDP counters (summed over CPUs) with rates"},
+	{"check", cmd_check, "can this NIC run xdpmirror? (native XDP, queues, MTU)"},
 };
 
 static void usage(FILE *out)
 {
 	size_t i;
 
-	fprintf(out, "usage: xdpmirror COMMAND [options]   (xdpmirror COMMAND --help for more)\n\n");
+	fprintf(out,
+		"usage: xdpmirror COMMAND [options]   (xdpmirror COMMAND --help for more)\n\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\nexit codes: 0 ok, 1 failed, 2 usage error, 3 not attached\n");

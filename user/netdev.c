@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Facts about a network interface, read with ioctls so they are right inside any network namespace. */
+/* Facts about a network interface, read with ioctls so they are right inside any network namespace.
+ */
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -25,7 +26,7 @@ static int ifreq_ioctl(int fd, const char *ifname, unsigned long req, struct ifr
 
 static __u32 query_rx_queues(int fd, const char *ifname)
 {
-	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ethtool_channels ch = {.cmd = ETHTOOL_GCHANNELS};
 	struct ifreq ifr;
 
 	memset(&ifr, 0, sizeof(ifr));
@@ -41,7 +42,7 @@ static __u32 query_rx_queues(int fd, const char *ifname)
 
 static void query_driver(int fd, const char *ifname, char *out, size_t len)
 {
-	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ethtool_drvinfo info = {.cmd = ETHTOOL_GDRVINFO};
 	struct ifreq ifr;
 
 	memset(&ifr, 0, sizeof(ifr));

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Facts about a network interface, read with ioctls so they are right inside any network namespace. */
+/* Facts about a network interface, read with ioctls so they are right inside any network namespace.
+ */
 #ifndef XM_NETDEV_H
 #define XM_NETDEV_H
 

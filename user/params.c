@@ -24,7 +24,8 @@ int xm_parse_mac(const char *s, __u8 mac[XM_ETH_ALEN])
 
 	if (!s)
 		return -EINVAL;
-	/* Exactly six pairs of hex digits separated by ':' (or '-'): no shortcuts, no trailing junk. */
+	/* Exactly six pairs of hex digits separated by ':' (or '-'): no shortcuts, no trailing
+	 * junk. */
 	for (i = 0; i < XM_ETH_ALEN; i++) {
 		hi = hex_digit(s[0]);
 		lo = hi < 0 ? -1 : hex_digit(s[1]);
@@ -43,8 +44,8 @@ int xm_parse_mac(const char *s, __u8 mac[XM_ETH_ALEN])
 
 void xm_format_mac(const __u8 mac[XM_ETH_ALEN], char out[XM_MAC_STRLEN])
 {
-	snprintf(out, XM_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-		 mac[4], mac[5]);
+	snprintf(out, XM_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
+		 mac[3], mac[4], mac[5]);
 }
 
 bool xm_mac_is_unicast(const __u8 mac[XM_ETH_ALEN])

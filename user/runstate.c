@@ -21,7 +21,7 @@ void xm_run_path(const char *ifname, const char *suffix, char *out, size_t len)
 
 static pid_t read_pid(int fd)
 {
-	char buf[32] = { 0 };
+	char buf[32] = {0};
 
 	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
 		return 0;
@@ -89,7 +89,8 @@ void xm_run_release(const char *ifname, int lock_fd)
 
 	xm_run_path(ifname, "ctl", path, sizeof(path));
 	unlink(path);
-	/* Unlink while still holding the lock, so a new daemon never locks a file we then remove. */
+	/* Unlink while still holding the lock, so a new daemon never locks a file we then remove.
+	 */
 	xm_run_path(ifname, "lock", path, sizeof(path));
 	unlink(path);
 	if (lock_fd >= 0)
@@ -127,7 +128,7 @@ int xm_ctl_listen(const char *ifname)
 
 int xm_ctl_request(const char *ifname, const char *request, char *buf, size_t len)
 {
-	struct timeval tv = { .tv_sec = 2 };
+	struct timeval tv = {.tv_sec = 2};
 	struct sockaddr_un sa;
 	char line[128];
 	size_t got = 0;

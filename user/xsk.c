@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* One AF_XDP socket per RX queue, each with its own UMEM: RX half on the fill ring, TX half for sends. */
+/* One AF_XDP socket per RX queue, each with its own UMEM: RX half on the fill ring, TX half for
+ * sends. */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,7 +14,8 @@
 static int umem_create(struct xm_xsk *x)
 {
 	struct xsk_umem_config ucfg = {
-		.fill_size = XM_XSK_RX_FRAMES * 2, /* room for multi-buffer refills, see reference */
+		.fill_size =
+			XM_XSK_RX_FRAMES * 2, /* room for multi-buffer refills, see reference */
 		.comp_size = XM_XSK_TX_FRAMES,
 		.frame_size = XM_XSK_FRAME_SIZE,
 		.frame_headroom = 0,
@@ -50,16 +52,19 @@ static int socket_create(struct xm_xsk *x, const char *ifname, __u16 mode_flag)
 	struct xsk_socket_config scfg = {
 		.rx_size = XSK_RING_CONS__DEFAULT_NUM_DESCS,
 		.tx_size = XSK_RING_PROD__DEFAULT_NUM_DESCS,
-		/* Our own link-attached program steers; libxdp's would outlive a crash (reference G2). */
+		/* Our own link-attached program steers; libxdp's would outlive a crash (reference
+		   G2). */
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 		.bind_flags = mode_flag | XDP_USE_NEED_WAKEUP | XDP_USE_SG,
 	};
-	struct timespec backoff = { 0, 50 * 1000 * 1000 };
+	struct timespec backoff = {0, 50 * 1000 * 1000};
 	int err, tries = 20;
 
-	/* The kernel frees a closed socket's pool asynchronously: bind may say EBUSY for a while. */
+	/* The kernel frees a closed socket's pool asynchronously: bind may say EBUSY for a while.
+	 */
 	do {
-		err = xsk_socket__create(&x->sock, ifname, x->queue, x->umem, &x->rx, &x->tx, &scfg);
+		err = xsk_socket__create(&x->sock, ifname, x->queue, x->umem, &x->rx, &x->tx,
+					 &scfg);
 		if (err != -EBUSY)
 			break;
 		nanosleep(&backoff, NULL);
@@ -71,7 +76,7 @@ static int socket_create(struct xm_xsk *x, const char *ifname, __u16 mode_flag)
 
 static bool socket_is_zerocopy(const struct xm_xsk *x)
 {
-	struct xdp_options opts = { 0 };
+	struct xdp_options opts = {0};
 	socklen_t len = sizeof(opts);
 
 	if (getsockopt(xsk_socket__fd(x->sock), SOL_XDP, XDP_OPTIONS, &opts, &len))
@@ -189,7 +194,8 @@ unsigned int xm_xsk_rx(struct xm_xsk *x, unsigned int budget, xm_rx_fn fn, void 
 				memcpy(x->gather + x->gather_len, p, d->len);
 			x->gather_len += d->len;
 			if (!more) {
-				/* Larger than any frame we accept: the XDP program lets none through. */
+				/* Larger than any frame we accept: the XDP program lets none
+				 * through. */
 				if (!x->gather_overflow)
 					fn(ctx, x, x->gather, x->gather_len);
 				packets++;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* One AF_XDP socket per RX queue, each with its own UMEM: RX half on the fill ring, TX half for sends. */
+/* One AF_XDP socket per RX queue, each with its own UMEM: RX half on the fill ring, TX half for
+ * sends. */
 #ifndef XM_XSK_H
 #define XM_XSK_H
 
@@ -59,7 +60,8 @@ unsigned int xm_xsk_rx(struct xm_xsk *x, unsigned int budget, xm_rx_fn fn, void 
 
 /* A free TX buffer of XM_XSK_FRAME_SIZE bytes, or NULL when all are in flight. */
 void *xm_xsk_tx_buf(struct xm_xsk *x, __u64 *addr);
-/* Queues one single-buffer frame and kicks the kernel.  Returns 0 or -errno (-ENOBUFS: ring full). */
+/* Queues one single-buffer frame and kicks the kernel.  Returns 0 or -errno (-ENOBUFS: ring full).
+ */
 int xm_xsk_tx_send(struct xm_xsk *x, __u64 addr, __u32 len);
 /* Returns completed TX frames to the free list. */
 void xm_xsk_tx_reclaim(struct xm_xsk *x);

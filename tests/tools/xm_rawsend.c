@@ -20,7 +20,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: xm_rawsend --dev IF --dst MAC --src MAC [--count N] [--type N] [--seq N]\n"
 		"       [--payload-len N] [--payload-off N] [--ethertype 0xNNNN] [--vlan VID]\n"
-		"       [--magic 0xNNNN] [--version N] [--flags 0xNNNN] [--claim-len N] [--claim-off N]\n"
+		"       [--magic 0xNNNN] [--version N] [--flags 0xNNNN] [--claim-len N] "
+		"[--claim-off N]\n"
 		"       [--truncate N] [--bad-crc]\n"
 		"Builds a valid frame, then applies the requested damage, and sends it N times.\n");
 }
@@ -37,12 +38,12 @@ static int num(const char *s, __u32 max, __u32 *out)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "dev", 1, 0, 'd' },	  { "dst", 1, 0, 'D' },	      { "src", 1, 0, 'S' },
-		{ "count", 1, 0, 'c' },	  { "type", 1, 0, 't' },      { "seq", 1, 0, 'q' },
-		{ "payload-len", 1, 0, 'l' }, { "payload-off", 1, 0, 'o' }, { "ethertype", 1, 0, 'e' },
-		{ "vlan", 1, 0, 'v' },	  { "magic", 1, 0, 'm' },     { "version", 1, 0, 'V' },
-		{ "flags", 1, 0, 'f' },	  { "claim-len", 1, 0, 'L' }, { "truncate", 1, 0, 'T' },
-		{ "bad-crc", 0, 0, 'B' }, { "claim-off", 1, 0, 'O' },	  { 0 },
+		{"dev", 1, 0, 'd'},	    {"dst", 1, 0, 'D'},		{"src", 1, 0, 'S'},
+		{"count", 1, 0, 'c'},	    {"type", 1, 0, 't'},	{"seq", 1, 0, 'q'},
+		{"payload-len", 1, 0, 'l'}, {"payload-off", 1, 0, 'o'}, {"ethertype", 1, 0, 'e'},
+		{"vlan", 1, 0, 'v'},	    {"magic", 1, 0, 'm'},	{"version", 1, 0, 'V'},
+		{"flags", 1, 0, 'f'},	    {"claim-len", 1, 0, 'L'},	{"truncate", 1, 0, 'T'},
+		{"bad-crc", 0, 0, 'B'},	    {"claim-off", 1, 0, 'O'},	{0},
 	};
 	static __u8 frame[XM_MAX_FRAME + 64], payload[XM_MAX_FRAME];
 	__u32 count = 1, type = XM_T_PING, seq = 1, plen = 0, poff = 0, ethertype = XM_ETH_P_MIRROR;
@@ -50,34 +51,74 @@ int main(int argc, char **argv)
 	int have_magic = 0, have_version = 0, have_claim = 0, have_claim_off = 0, bad_crc = 0;
 	__u32 claim_off = 0;
 	int c, fd, len;
-	__u8 dst[6] = { 0 }, src[6] = { 0 };
+	__u8 dst[6] = {0}, src[6] = {0};
 	const char *dev = NULL;
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
-	struct xm_frame f = { 0 };
+	struct sockaddr_ll sll = {.sll_family = AF_PACKET};
+	struct xm_frame f = {0};
 	struct xm_hdr *h;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		int err = 0;
 
 		switch (c) {
-		case 'd': dev = optarg; break;
-		case 'D': err = xm_parse_mac(optarg, dst); break;
-		case 'S': err = xm_parse_mac(optarg, src); break;
-		case 'c': err = num(optarg, 1000000, &count); break;
-		case 't': err = num(optarg, 255, &type); break;
-		case 'q': err = num(optarg, UINT32_MAX, &seq); break;
-		case 'l': err = num(optarg, XM_MAX_FRAME, &plen); break;
-		case 'o': err = num(optarg, 0xffff, &poff); break;
-		case 'e': err = num(optarg, 0xffff, &ethertype); break;
-		case 'v': err = num(optarg, 4095, &vlan); break;
-		case 'm': err = num(optarg, 0xffff, &magic); have_magic = 1; break;
-		case 'V': err = num(optarg, 255, &version); have_version = 1; break;
-		case 'f': err = num(optarg, 0xffff, &flags); break;
-		case 'L': err = num(optarg, UINT32_MAX, &claim); have_claim = 1; break;
-		case 'T': err = num(optarg, sizeof(frame), &trunc); break;
-		case 'B': bad_crc = 1; break;
-		case 'O': err = num(optarg, 0xffff, &claim_off); have_claim_off = 1; break;
-		default: usage(); return 2;
+		case 'd':
+			dev = optarg;
+			break;
+		case 'D':
+			err = xm_parse_mac(optarg, dst);
+			break;
+		case 'S':
+			err = xm_parse_mac(optarg, src);
+			break;
+		case 'c':
+			err = num(optarg, 1000000, &count);
+			break;
+		case 't':
+			err = num(optarg, 255, &type);
+			break;
+		case 'q':
+			err = num(optarg, UINT32_MAX, &seq);
+			break;
+		case 'l':
+			err = num(optarg, XM_MAX_FRAME, &plen);
+			break;
+		case 'o':
+			err = num(optarg, 0xffff, &poff);
+			break;
+		case 'e':
+			err = num(optarg, 0xffff, &ethertype);
+			break;
+		case 'v':
+			err = num(optarg, 4095, &vlan);
+			break;
+		case 'm':
+			err = num(optarg, 0xffff, &magic);
+			have_magic = 1;
+			break;
+		case 'V':
+			err = num(optarg, 255, &version);
+			have_version = 1;
+			break;
+		case 'f':
+			err = num(optarg, 0xffff, &flags);
+			break;
+		case 'L':
+			err = num(optarg, UINT32_MAX, &claim);
+			have_claim = 1;
+			break;
+		case 'T':
+			err = num(optarg, sizeof(frame), &trunc);
+			break;
+		case 'B':
+			bad_crc = 1;
+			break;
+		case 'O':
+			err = num(optarg, 0xffff, &claim_off);
+			have_claim_off = 1;
+			break;
+		default:
+			usage();
+			return 2;
 		}
 		if (err) {
 			usage();
@@ -101,7 +142,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	h = (struct xm_hdr *)(frame + XM_ETH_HLEN);
-	/* Damage after the CRC was computed: what a broken or hostile sender would put on the wire. */
+	/* Damage after the CRC was computed: what a broken or hostile sender would put on the wire.
+	 */
 	if (have_magic)
 		h->magic = htons((__u16)magic);
 	if (have_version)
@@ -136,7 +178,8 @@ int main(int argc, char **argv)
 	sll.sll_halen = 6;
 	memcpy(sll.sll_addr, dst, 6);
 	for (i = 0; i < count; i++) {
-		if (sendto(fd, frame, (size_t)len, 0, (struct sockaddr *)&sll, sizeof(sll)) != len) {
+		if (sendto(fd, frame, (size_t)len, 0, (struct sockaddr *)&sll, sizeof(sll)) !=
+		    len) {
 			perror("xm_rawsend: sendto");
 			return 1;
 		}

@@ -40,10 +40,10 @@
 #define META_ROOM 16 /* XDP metadata in front of a runt, see run_prog() */
 
 /* The pair under test: we are ...:02, the peer is ...:01. */
-static const __u8 local_mac[XM_ETH_ALEN] = { 0x02, 0x58, 0x4d, 0x00, 0x00, 0x02 };
-static const __u8 peer_mac[XM_ETH_ALEN] = { 0x02, 0x58, 0x4d, 0x00, 0x00, 0x01 };
-static const __u8 stranger_mac[XM_ETH_ALEN] = { 0x02, 0x58, 0x4d, 0x00, 0x00, 0x09 };
-static const __u8 broadcast_mac[XM_ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+static const __u8 local_mac[XM_ETH_ALEN] = {0x02, 0x58, 0x4d, 0x00, 0x00, 0x02};
+static const __u8 peer_mac[XM_ETH_ALEN] = {0x02, 0x58, 0x4d, 0x00, 0x00, 0x01};
+static const __u8 stranger_mac[XM_ETH_ALEN] = {0x02, 0x58, 0x4d, 0x00, 0x00, 0x09};
+static const __u8 broadcast_mac[XM_ETH_ALEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 /*
  * One frame to build.  Zero means "the valid value" wherever zero is not itself under test: dst and
@@ -79,117 +79,148 @@ struct xm_case {
 };
 
 static const struct xm_case cases[] = {
-	{ .name = "data, 512-byte payload",
-	  .frame = { .len = MIN_FRAME + 512, .type = XM_T_DATA },
-	  .verdict = XDP_REDIRECT },
-	{ .name = "hello, header only",
-	  .frame = { .len = MIN_FRAME, .type = XM_T_HELLO },
-	  .verdict = XDP_REDIRECT },
-	{ .name = "hello_ack, header only",
-	  .frame = { .len = MIN_FRAME, .type = XM_T_HELLO_ACK },
-	  .verdict = XDP_REDIRECT },
-	{ .name = "ack, header only",
-	  .frame = { .len = MIN_FRAME, .type = XM_T_ACK },
-	  .verdict = XDP_REDIRECT },
-	{ .name = "flush, header only",
-	  .frame = { .len = MIN_FRAME, .type = XM_T_FLUSH },
-	  .verdict = XDP_REDIRECT },
-	{ .name = "flush_ack, header only",
-	  .frame = { .len = MIN_FRAME, .type = XM_T_FLUSH_ACK },
-	  .verdict = XDP_REDIRECT },
-	{ .name = "ping, header only",
-	  .frame = { .len = MIN_FRAME, .type = XM_T_PING },
-	  .verdict = XDP_REDIRECT },
-	{ .name = "pong, header only",
-	  .frame = { .len = MIN_FRAME, .type = XM_T_PONG },
-	  .verdict = XDP_REDIRECT },
-	{ .name = "IPv6, 100 bytes",
-	  .frame = { .len = 100, .ethertype = 0x86DD },
-	  .verdict = XDP_PASS },
-	{ .name = "runt, 10 bytes",
-	  .frame = { .len = 10 },
-	  .verdict = XDP_PASS,
-	  .refusable = "this kernel wants 14 bytes of packet, metadata not counted" },
+	{.name = "data, 512-byte payload",
+	 .frame = {.len = MIN_FRAME + 512, .type = XM_T_DATA},
+	 .verdict = XDP_REDIRECT},
+	{.name = "hello, header only",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_HELLO},
+	 .verdict = XDP_REDIRECT},
+	{.name = "hello_ack, header only",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_HELLO_ACK},
+	 .verdict = XDP_REDIRECT},
+	{.name = "ack, header only",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_ACK},
+	 .verdict = XDP_REDIRECT},
+	{.name = "flush, header only",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_FLUSH},
+	 .verdict = XDP_REDIRECT},
+	{.name = "flush_ack, header only",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_FLUSH_ACK},
+	 .verdict = XDP_REDIRECT},
+	{.name = "ping, header only",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_PING},
+	 .verdict = XDP_REDIRECT},
+	{.name = "pong, header only",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_PONG},
+	 .verdict = XDP_REDIRECT},
+	{.name = "IPv6, 100 bytes",
+	 .frame = {.len = 100, .ethertype = 0x86DD},
+	 .verdict = XDP_PASS},
+	{.name = "runt, 10 bytes",
+	 .frame = {.len = 10},
+	 .verdict = XDP_PASS,
+	 .refusable = "this kernel wants 14 bytes of packet, metadata not counted"},
 	/* Where a true runt is refused, this still takes the program's runt branch. */
-	{ .name = "Ethernet header cut by the linear part, 10 + 18 bytes",
-	  .frame = { .len = 28, .linear = 10 },
-	  .verdict = XDP_PASS,
-	  .refusable = "older kernels want ctx.data_end == data_size_in (no chosen linear part)" },
-	{ .name = "source is not the peer",
-	  .frame = { .len = MIN_FRAME, .src = stranger_mac, .type = XM_T_PING },
-	  .verdict = XDP_DROP, .why = XM_DROP_BAD_PEER },
-	{ .name = "destination is another MAC",
-	  .frame = { .len = MIN_FRAME, .dst = stranger_mac, .type = XM_T_PING },
-	  .verdict = XDP_DROP, .why = XM_DROP_NOT_FOR_US },
-	{ .name = "destination is broadcast",
-	  .frame = { .len = MIN_FRAME, .dst = broadcast_mac, .type = XM_T_PING },
-	  .verdict = XDP_DROP, .why = XM_DROP_NOT_FOR_US },
-	{ .name = "mirror header cut after 20 bytes",
-	  .frame = { .len = XM_ETH_HLEN + 20, .type = XM_T_PING },
-	  .verdict = XDP_DROP, .why = XM_DROP_TRUNCATED },
+	{.name = "Ethernet header cut by the linear part, 10 + 18 bytes",
+	 .frame = {.len = 28, .linear = 10},
+	 .verdict = XDP_PASS,
+	 .refusable = "older kernels want ctx.data_end == data_size_in (no chosen linear part)"},
+	{.name = "source is not the peer",
+	 .frame = {.len = MIN_FRAME, .src = stranger_mac, .type = XM_T_PING},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_BAD_PEER},
+	{.name = "destination is another MAC",
+	 .frame = {.len = MIN_FRAME, .dst = stranger_mac, .type = XM_T_PING},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_NOT_FOR_US},
+	{.name = "destination is broadcast",
+	 .frame = {.len = MIN_FRAME, .dst = broadcast_mac, .type = XM_T_PING},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_NOT_FOR_US},
+	{.name = "mirror header cut after 20 bytes",
+	 .frame = {.len = XM_ETH_HLEN + 20, .type = XM_T_PING},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_TRUNCATED},
 	/* The magic a sender that forgot htons() would send. */
-	{ .name = "magic byte-swapped",
-	  .frame = { .len = MIN_FRAME, .magic = 0x4D58, .type = XM_T_PING },
-	  .verdict = XDP_DROP, .why = XM_DROP_BAD_MAGIC },
-	{ .name = "version 2",
-	  .frame = { .len = MIN_FRAME, .version = 2, .type = XM_T_PING },
-	  .verdict = XDP_DROP, .why = XM_DROP_BAD_VERSION },
-	{ .name = "type 0",
-	  .frame = { .len = MIN_FRAME, .type = 0 },
-	  .verdict = XDP_DROP, .why = XM_DROP_BAD_TYPE },
-	{ .name = "type 9 (XM_T_MAX)",
-	  .frame = { .len = MIN_FRAME, .type = XM_T_MAX },
-	  .verdict = XDP_DROP, .why = XM_DROP_BAD_TYPE },
-	{ .name = "unknown flag 0x8000",
-	  .frame = { .len = MIN_FRAME + 512, .type = XM_T_DATA, .flags = 0x8000 },
-	  .verdict = XDP_DROP, .why = XM_DROP_BAD_TYPE },
-	{ .name = "payload_off 40 (< 48)",
-	  .frame = { .len = MIN_FRAME + 512, .type = XM_T_DATA, .payload_off = 40 },
-	  .verdict = XDP_DROP, .why = XM_DROP_BAD_LENGTH },
-	{ .name = "payload_len one past the frame end",
-	  .frame = { .len = MIN_FRAME + 512, .type = XM_T_DATA, .payload_len = 513 },
-	  .verdict = XDP_DROP, .why = XM_DROP_BAD_LENGTH },
-	{ .name = "payload_len 0xffffffff",
-	  .frame = { .len = MIN_FRAME + 512, .type = XM_T_DATA, .payload_len = 0xffffffff },
-	  .verdict = XDP_DROP, .why = XM_DROP_BAD_LENGTH },
-	{ .name = "payload_off 64, payload exactly fills the frame",
-	  .frame = { .len = XM_ETH_HLEN + 64 + 512, .type = XM_T_DATA, .payload_off = 64 },
-	  .verdict = XDP_REDIRECT },
-	{ .name = "padding after a 16-byte payload",
-	  .frame = { .len = 128, .type = XM_T_DATA, .payload_len = 16 },
-	  .verdict = XDP_REDIRECT },
-	{ .name = "802.1Q VID 100, data",
-	  .frame = { .len = MIN_FRAME + XM_VLAN_HLEN + 512, .vlan = true, .type = XM_T_DATA },
-	  .verdict = XDP_REDIRECT },
-	{ .name = "802.1Q, payload_len one past the frame end",
-	  .frame = { .len = MIN_FRAME + XM_VLAN_HLEN + 512, .vlan = true, .type = XM_T_DATA,
-		     .payload_len = 513 },
-	  .verdict = XDP_DROP, .why = XM_DROP_BAD_LENGTH },
-	{ .name = "802.1Q, IPv4",
-	  .frame = { .len = 100, .vlan = true, .ethertype = 0x0800 },
-	  .verdict = XDP_PASS },
-	{ .name = "802.1Q tag cut, 16 bytes",
-	  .frame = { .len = 16, .vlan = true },
-	  .verdict = XDP_PASS },
-	{ .name = "jumbo data, 9000 bytes",
-	  .frame = { .len = 9000, .type = XM_T_DATA },
-	  .verdict = XDP_REDIRECT,
-	  .refusable = "larger than a page: needs test_run support for xdp.frags programs" },
+	{.name = "magic byte-swapped",
+	 .frame = {.len = MIN_FRAME, .magic = 0x4D58, .type = XM_T_PING},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_BAD_MAGIC},
+	{.name = "version 2",
+	 .frame = {.len = MIN_FRAME, .version = 2, .type = XM_T_PING},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_BAD_VERSION},
+	{.name = "type 0",
+	 .frame = {.len = MIN_FRAME, .type = 0},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_BAD_TYPE},
+	{.name = "type 9 (XM_T_MAX)",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_MAX},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_BAD_TYPE},
+	{.name = "unknown flag 0x8000",
+	 .frame = {.len = MIN_FRAME + 512, .type = XM_T_DATA, .flags = 0x8000},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_BAD_TYPE},
+	{.name = "payload_off 40 (< 48)",
+	 .frame = {.len = MIN_FRAME + 512, .type = XM_T_DATA, .payload_off = 40},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_BAD_LENGTH},
+	{.name = "payload_len one past the frame end",
+	 .frame = {.len = MIN_FRAME + 512, .type = XM_T_DATA, .payload_len = 513},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_BAD_LENGTH},
+	{.name = "payload_len 0xffffffff",
+	 .frame = {.len = MIN_FRAME + 512, .type = XM_T_DATA, .payload_len = 0xffffffff},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_BAD_LENGTH},
+	{.name = "payload_off 64, payload exactly fills the frame",
+	 .frame = {.len = XM_ETH_HLEN + 64 + 512, .type = XM_T_DATA, .payload_off = 64},
+	 .verdict = XDP_REDIRECT},
+	{.name = "padding after a 16-byte payload",
+	 .frame = {.len = 128, .type = XM_T_DATA, .payload_len = 16},
+	 .verdict = XDP_REDIRECT},
+	{.name = "802.1Q VID 100, data",
+	 .frame = {.len = MIN_FRAME + XM_VLAN_HLEN + 512, .vlan = true, .type = XM_T_DATA},
+	 .verdict = XDP_REDIRECT},
+	{.name = "802.1Q, payload_len one past the frame end",
+	 .frame = {.len = MIN_FRAME + XM_VLAN_HLEN + 512,
+		   .vlan = true,
+		   .type = XM_T_DATA,
+		   .payload_len = 513},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_BAD_LENGTH},
+	{.name = "802.1Q, IPv4",
+	 .frame = {.len = 100, .vlan = true, .ethertype = 0x0800},
+	 .verdict = XDP_PASS},
+	{.name = "802.1Q tag cut, 16 bytes",
+	 .frame = {.len = 16, .vlan = true},
+	 .verdict = XDP_PASS},
+	{.name = "jumbo data, 9000 bytes",
+	 .frame = {.len = 9000, .type = XM_T_DATA},
+	 .verdict = XDP_REDIRECT,
+	 .refusable = "larger than a page: needs test_run support for xdp.frags programs"},
 };
 
 /* Every field of struct xm_stats by name, so a mismatch says which counter is wrong. */
-#define COUNTER(f) { #f, offsetof(struct xm_stats, f) }
+#define COUNTER(f)                                                                                 \
+	{                                                                                          \
+#f, offsetof(struct xm_stats, f)                                                   \
+	}
 static const struct {
 	const char *name;
 	size_t off;
 } counters[] = {
-	COUNTER(seen),		COUNTER(pass),		 COUNTER(redirected),
-	COUNTER(redirect_fail), COUNTER(rx.hello),	 COUNTER(rx.hello_ack),
-	COUNTER(rx.data),	COUNTER(rx.ack),	 COUNTER(rx.flush),
-	COUNTER(rx.flush_ack),	COUNTER(rx.ping),	 COUNTER(rx.pong),
-	COUNTER(drop.not_for_us), COUNTER(drop.bad_peer), COUNTER(drop.truncated),
-	COUNTER(drop.bad_magic), COUNTER(drop.bad_version), COUNTER(drop.bad_type),
-	COUNTER(drop.bad_length), COUNTER(drop.no_socket),
+	COUNTER(seen),
+	COUNTER(pass),
+	COUNTER(redirected),
+	COUNTER(redirect_fail),
+	COUNTER(rx.hello),
+	COUNTER(rx.hello_ack),
+	COUNTER(rx.data),
+	COUNTER(rx.ack),
+	COUNTER(rx.flush),
+	COUNTER(rx.flush_ack),
+	COUNTER(rx.ping),
+	COUNTER(rx.pong),
+	COUNTER(drop.not_for_us),
+	COUNTER(drop.bad_peer),
+	COUNTER(drop.truncated),
+	COUNTER(drop.bad_magic),
+	COUNTER(drop.bad_version),
+	COUNTER(drop.bad_type),
+	COUNTER(drop.bad_length),
+	COUNTER(drop.no_socket),
 };
 _Static_assert(ARRAY_SIZE(counters) * sizeof(struct xm_counter) == sizeof(struct xm_stats),
 	       "every struct xm_stats field has a name");
@@ -255,7 +286,7 @@ static unsigned int build_frame(const struct frame_spec *f, __u8 *buf, size_t ca
 {
 	unsigned int l2 = XM_ETH_HLEN + (f->vlan ? XM_VLAN_HLEN : 0);
 	unsigned int off = f->payload_off ? f->payload_off : HDR_LEN;
-	struct xm_hdr h = { 0 };
+	struct xm_hdr h = {0};
 	unsigned int i;
 
 	assert_true(f->len <= cap && l2 + HDR_LEN <= cap);
@@ -466,7 +497,7 @@ static int slot_bound(void **state)
 
 static int link_up(const char *ifname)
 {
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 	int fd, err = 0;
 
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -521,7 +552,8 @@ static int load_prog(void)
 	memcpy(g.skel->rodata->cfg_peer_mac, peer_mac, XM_ETH_ALEN);
 	/* The maps are pinned by name: without a pin path libbpf neither reuses a running
 	 * daemon's maps (and counters) nor pins ours. */
-	bpf_object__for_each_map(map, g.skel->obj) {
+	bpf_object__for_each_map(map, g.skel->obj)
+	{
 		err = bpf_map__set_pin_path(map, NULL);
 		if (err)
 			return err;
@@ -588,8 +620,8 @@ static int xsk_setup(void)
 	int err;
 
 	g.umem_size = 64 * XSK_UMEM__DEFAULT_FRAME_SIZE;
-	g.umem_area = mmap(NULL, g.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			   -1, 0);
+	g.umem_area =
+		mmap(NULL, g.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (g.umem_area == MAP_FAILED) {
 		g.umem_area = NULL;
 		return -errno;
@@ -609,7 +641,7 @@ int main(void)
 {
 	static struct CMUnitTest tests[2 * ARRAY_SIZE(cases)];
 	static struct row_run runs[2 * ARRAY_SIZE(cases)];
-	char *names[2 * ARRAY_SIZE(cases)] = { 0 };
+	char *names[2 * ARRAY_SIZE(cases)] = {0};
 	int err, failed = 1;
 	size_t i;
 

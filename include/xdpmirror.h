@@ -48,8 +48,7 @@ enum xm_frame_type {
 };
 
 /* xm_hdr.flags */
-#define XM_F_FUA 0x0001 /* DATA: ack only once this write is durable (always true for protocol C)  \
-			 */
+#define XM_F_FUA    0x0001 /* DATA: ack only once durable (protocol C always acks so) */
 #define XM_F_RESYNC 0x0002 /* DATA: resync traffic, not an application write */
 #define XM_F_MASK   0x0003 /* every defined flag; others must be zero */
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* xdpmirror attach: options (from the config key table) → checks → the daemon in the foreground. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,21 +134,49 @@ static int parse_attach_args(int argc, char **argv, struct xm_config *cfg, bool 
 	return ret;
 }
 
-/* Classic double-free-of-terminal daemonize, after setup so every error reached the user. */
-static int go_background(int lock_fd)
+/*
+ * --daemon: fork before anything is set up.  Forking later would hand the child copy-on-write
+ * copies of the UMEM pages the kernel writes into, and an io_uring that belongs to the parent.
+ * The parent waits on a pipe for the child's setup result, so every error still reaches the user
+ * and the exit code says whether the daemon is attached.  Returns the pipe's write end in the
+ * child, or -errno.
+ */
+static int fork_daemon(void)
 {
-	pid_t pid = fork();
+	int fds[2];
+	char status = 1;
+	pid_t pid;
 
+	if (pipe2(fds, O_CLOEXEC))
+		return -errno;
+	pid = fork();
 	if (pid < 0)
 		return -errno;
-	if (pid > 0)
-		_exit(0);
+	if (pid > 0) {
+		close(fds[1]);
+		if (read(fds[0], &status, 1) != 1)
+			status = 1; /* the child died before saying anything */
+		_exit(status ? XM_EXIT_FAIL : XM_EXIT_OK);
+	}
+	close(fds[0]);
 	if (setsid() < 0)
 		return -errno;
-	if (!freopen("/dev/null", "r", stdin) || !freopen("/dev/null", "w", stdout) ||
-	    !freopen("/dev/null", "w", stderr))
-		return -errno;
-	return xm_run_set_pid(lock_fd);
+	return fds[1];
+}
+
+/* Tells the waiting parent how setup went; detaches stdio once attached. */
+static void report_to_parent(int fd, int err)
+{
+	char status = err ? 1 : 0;
+
+	if (fd < 0)
+		return;
+	if (!err && (!freopen("/dev/null", "r", stdin) || !freopen("/dev/null", "w", stdout) ||
+		     !freopen("/dev/null", "w", stderr)))
+		status = 1;
+	if (write(fd, &status, 1) != 1)
+		pr_debug("parent went away before setup finished");
+	close(fd);
 }
 
 int cmd_attach(int argc, char **argv)
@@ -155,7 +184,7 @@ int cmd_attach(int argc, char **argv)
 	struct xm_config cfg;
 	struct xm_daemon *d;
 	bool daemonize = false;
-	int err;
+	int err, parent_fd = -1;
 
 	xm_config_init(&cfg);
 	err = parse_attach_args(argc, argv, &cfg, &daemonize);
@@ -169,19 +198,20 @@ int cmd_attach(int argc, char **argv)
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return XM_EXIT_FAIL;
-	err = xm_daemon_setup(d, &cfg);
-	if (err)
-		goto out_free;
 	if (daemonize) {
-		err = go_background(d->lock_fd);
-		if (err) {
+		parent_fd = fork_daemon();
+		if (parent_fd < 0) {
 			pr_warn("attach '%s': cannot go to the background: %s", cfg.dev,
-				strerror(-err));
-			goto out_teardown;
+				strerror(-parent_fd));
+			err = parent_fd;
+			goto out_free;
 		}
 	}
+	err = xm_daemon_setup(d, &cfg);
+	report_to_parent(parent_fd, err);
+	if (err)
+		goto out_free;
 	err = xm_daemon_run(d);
-out_teardown:
 	xm_daemon_teardown(d);
 	if (!err)
 		pr_info("%s: detached", cfg.dev);

@@ -347,6 +347,7 @@ static void on_packet(void *ctx, struct xm_xsk *x, const void *pkt, __u32 len)
 		return;
 	}
 	if (perr != XM_PARSE_OK) {
+		pr_debug("%s: malformed frame of %u bytes (parse error %d)", d->cfg.dev, len, perr);
 		d->ctr.rx_malformed++;
 		return;
 	}

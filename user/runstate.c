@@ -28,7 +28,7 @@ static pid_t read_pid(int fd)
 	return (pid_t)strtol(buf, NULL, 10);
 }
 
-int xm_run_set_pid(int fd)
+static int write_pid(int fd)
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
@@ -56,7 +56,7 @@ int xm_run_lock(const char *ifname, pid_t *holder)
 		close(fd);
 		return err;
 	}
-	err = xm_run_set_pid(fd);
+	err = write_pid(fd);
 	if (err) {
 		close(fd);
 		return err;

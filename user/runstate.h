@@ -14,8 +14,6 @@ void xm_run_path(const char *ifname, const char *suffix, char *out, size_t len);
  * *holder set when another live daemon has it, or another -errno.
  */
 int xm_run_lock(const char *ifname, pid_t *holder);
-/* Rewrites the pid in a held lock (after fork). */
-int xm_run_set_pid(int lock_fd);
 /* The pid of the daemon holding ifname's lock, 0 when nobody does, or -errno. */
 pid_t xm_run_holder(const char *ifname);
 /* Removes the lock file and control socket and closes the lock. */

@@ -39,8 +39,8 @@ enum xm_frame_type {
 	XM_T_HELLO = 1,	    /* handshake offer: payload is struct xm_hello */
 	XM_T_HELLO_ACK = 2, /* handshake answer: payload is struct xm_hello */
 	XM_T_DATA = 3,	    /* one write: arg0 = disk byte offset, payload = the data */
-	XM_T_ACK = 4,	/* arg0 = cumulative ack (every seq < arg0 is durable), arg1 = SACK bits */
-	XM_T_FLUSH = 5, /* barrier: every DATA with seq < this seq must be durable first */
+	XM_T_ACK = 4,	    /* arg0: all seq < arg0 durable (received if XM_F_RCVD); arg1: SACK */
+	XM_T_FLUSH = 5,	    /* barrier: every DATA with seq < this seq must be durable first */
 	XM_T_FLUSH_ACK = 6, /* arg0 = seq of the FLUSH it completes */
 	XM_T_PING = 7,	    /* heartbeat; arg0 = sender's clock in ns, echoed in PONG */
 	XM_T_PONG = 8,	    /* arg0 = the PING's arg0 */
@@ -48,9 +48,10 @@ enum xm_frame_type {
 };
 
 /* xm_hdr.flags */
-#define XM_F_FUA    0x0001 /* DATA: ack only once durable (protocol C always acks so) */
+#define XM_F_FUA    0x0001 /* DATA: commit now, do not batch (ACKs always mean durable) */
 #define XM_F_RESYNC 0x0002 /* DATA: resync traffic, not an application write */
-#define XM_F_MASK   0x0003 /* every defined flag; others must be zero */
+#define XM_F_RCVD   0x0004 /* ACK: arg0/arg1 count frames received, not yet durable (protocol B) */
+#define XM_F_MASK   0x0007 /* every defined flag; others must be zero */
 
 /*
  * The mirror header, right after the EtherType (or the 802.1Q tag).

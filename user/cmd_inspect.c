@@ -16,6 +16,7 @@
 #include "stats.h"
 
 #define STATUS_JSON_VERSION 1
+#define MAX_DEVICES	    64
 
 int xm_require_dev(const char *cmd, const char *dev)
 {
@@ -134,7 +135,7 @@ int cmd_status(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	char names[XM_MAX_QUEUES][16];
+	char names[MAX_DEVICES][16];
 	const char *dev = NULL;
 	bool json = false;
 	struct xm_json j;
@@ -168,7 +169,7 @@ int cmd_status(int argc, char **argv)
 	if (dev) {
 		ret = status_one(dev, json, &j);
 	} else {
-		n = list_attached(names, XM_MAX_QUEUES);
+		n = list_attached(names, MAX_DEVICES);
 		if (!n && !json)
 			printf("no interface attached\n");
 		for (i = 0; i < n; i++)

@@ -8,7 +8,8 @@
 #include "config.h"
 #include "params.h"
 
-#define XM_PING_MS_DEFAULT 10
+#define XM_PING_MS_DEFAULT  10
+#define XM_CONFIG_MAX_BYTES 16384
 
 static int set_role(struct xm_config *c, const char *v, char *err, size_t n)
 {
@@ -31,14 +32,18 @@ static int set_dev(struct xm_config *c, const char *v, char *err, size_t n)
 
 static int set_peer(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	if (xm_parse_mac(v, c->peer_mac)) {
+	__u8 mac[XM_ETH_ALEN];
+
+	/* Parsed aside: a rejected value must leave the configuration as it was. */
+	if (xm_parse_mac(v, mac)) {
 		snprintf(err, n, "'%s': not a MAC address (want xx:xx:xx:xx:xx:xx)", v);
 		return -EINVAL;
 	}
-	if (!xm_mac_is_unicast(c->peer_mac)) {
+	if (!xm_mac_is_unicast(mac)) {
 		snprintf(err, n, "'%s': the peer must be a unicast MAC address", v);
 		return -EINVAL;
 	}
+	memcpy(c->peer_mac, mac, XM_ETH_ALEN);
 	c->have_peer = true;
 	return 0;
 }
@@ -207,7 +212,8 @@ int xm_config_parse_text(struct xm_config *c, const char *text, const char *orig
 
 int xm_config_load_file(struct xm_config *c, const char *path, char *err, size_t errlen)
 {
-	char buf[16384];
+	/* 16 KiB of text, its NUL, and one byte more to tell a longer file from one that fits. */
+	char buf[XM_CONFIG_MAX_BYTES + 2];
 	size_t n;
 	FILE *f;
 	int ret;
@@ -220,7 +226,7 @@ int xm_config_load_file(struct xm_config *c, const char *path, char *err, size_t
 	}
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	ret = ferror(f) ? -EIO : 0;
-	if (!ret && !feof(f))
+	if (!ret && n > XM_CONFIG_MAX_BYTES)
 		ret = -EFBIG;
 	fclose(f);
 	if (ret) {

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* A small streaming JSON writer: objects, arrays, strings escaped, commas placed for the caller. */
+#include <math.h>
+
 #include "json.h"
 
 void xm_json_init(struct xm_json *j, FILE *out)
@@ -50,8 +52,10 @@ void xm_json_close(struct xm_json *j, char bracket)
 	fputc(bracket, j->out);
 	if (j->depth > 0)
 		j->depth--;
-	if (j->depth == 0)
+	if (j->depth == 0) {
 		fputc('\n', j->out);
+		j->need_comma[0] = false; /* the next top-level value is a new document */
+	}
 }
 
 void xm_json_str(struct xm_json *j, const char *key, const char *val)
@@ -75,7 +79,11 @@ void xm_json_i64(struct xm_json *j, const char *key, long long val)
 void xm_json_double(struct xm_json *j, const char *key, double val)
 {
 	put_key(j, key);
-	fprintf(j->out, "%.3f", val);
+	/* JSON has no NaN or infinity. */
+	if (isfinite(val))
+		fprintf(j->out, "%.3f", val);
+	else
+		fputs("null", j->out);
 }
 
 void xm_json_bool(struct xm_json *j, const char *key, bool val)

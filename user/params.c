@@ -83,8 +83,15 @@ static int parse_unsigned(const char *s, unsigned long long *out, char **end)
 {
 	if (!s || !*s || isspace((unsigned char)*s) || *s == '-' || *s == '+')
 		return -EINVAL;
+	/* Hex with 0x, else decimal: "010" is ten, as a person means it, not octal eight. */
 	errno = 0;
-	*out = strtoull(s, end, 0);
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		if (!isxdigit((unsigned char)s[2]))
+			return -EINVAL;
+		*out = strtoull(s + 2, end, 16);
+	} else {
+		*out = strtoull(s, end, 10);
+	}
 	if (errno == ERANGE)
 		return -ERANGE;
 	if (*end == s)

@@ -1,0 +1,839 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Description: the attach configuration: defaults, every key's setter, config text and files. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define ORIGIN "test.conf"
+
+/* The config file size limit stated in xm_config_load_file()'s error message. */
+#define CONFIG_MAX_BYTES 16384
+
+/* err starts with prefix; prints both when it does not. */
+static void assert_err_prefix(const char *err, const char *prefix)
+{
+	if (strncmp(err, prefix, strlen(prefix)))
+		print_message("error message \"%s\"\n  does not start with \"%s\"\n", err, prefix);
+	assert_int_equal(strncmp(err, prefix, strlen(prefix)), 0);
+}
+
+static void assert_err_contains(const char *err, const char *needle)
+{
+	if (!strstr(err, needle))
+		print_message("error message \"%s\"\n  does not contain \"%s\"\n", err, needle);
+	assert_non_null(strstr(err, needle));
+}
+
+static void test_init_sets_defaults(void **state)
+{
+	struct xm_config c;
+
+	memset(&c, 0xa5, sizeof(c));
+	xm_config_init(&c);
+	assert_int_equal(c.ethertype, 0x88B5);
+	assert_int_equal(c.ethertype, XM_ETH_P_MIRROR);
+	assert_int_equal(c.ping_ms, 10);
+	assert_int_equal(c.role, XM_ROLE_NONE);
+	assert_string_equal(c.dev, "");
+	assert_false(c.have_peer);
+	assert_string_equal(c.disk, "");
+	assert_int_equal(c.queues, 0);
+	assert_int_equal(c.xsk_mode, XM_XSK_AUTO);
+	assert_int_equal(c.xdp_mode, XM_XDP_NATIVE);
+}
+
+/* One row per key: a valid value and what it must do, and a value the key must refuse. */
+struct key_case {
+	const char *key;
+	const char *good;
+	bool (*applied)(const struct xm_config *c); /* did good land in the config? */
+	const char *bad;
+};
+
+static bool role_applied(const struct xm_config *c)
+{
+	return c->role == XM_ROLE_SECONDARY;
+}
+
+static bool dev_applied(const struct xm_config *c)
+{
+	return !strcmp(c->dev, "enp3s0f1");
+}
+
+static bool peer_applied(const struct xm_config *c)
+{
+	static const __u8 want[XM_ETH_ALEN] = {0x02, 0x58, 0x4d, 0x00, 0x00, 0x09};
+
+	return c->have_peer && !memcmp(c->peer_mac, want, XM_ETH_ALEN);
+}
+
+static bool disk_applied(const struct xm_config *c)
+{
+	return !strcmp(c->disk, "/dev/nvme0n1");
+}
+
+static bool ethertype_applied(const struct xm_config *c)
+{
+	return c->ethertype == 0x88b6;
+}
+
+static bool queues_applied(const struct xm_config *c)
+{
+	return c->queues == 4;
+}
+
+static bool xsk_mode_applied(const struct xm_config *c)
+{
+	return c->xsk_mode == XM_XSK_COPY;
+}
+
+static bool xdp_mode_applied(const struct xm_config *c)
+{
+	return c->xdp_mode == XM_XDP_SKB;
+}
+
+static bool ping_applied(const struct xm_config *c)
+{
+	return c->ping_ms == 250;
+}
+
+static const struct key_case key_cases[] = {
+	{"role", "secondary", role_applied, "master"},
+	{"dev", "enp3s0f1", dev_applied, "eth0:1"},
+	{"peer", "02:58:4D:00:00:09", peer_applied, "02:58:4d:00:00"},
+	{"disk", "/dev/nvme0n1", disk_applied, ""},
+	{"ethertype", "0x88b6", ethertype_applied, "0x0800"},
+	{"queues", "4", queues_applied, "0"},
+	{"xsk-mode", "copy", xsk_mode_applied, "fast"},
+	{"xdp-mode", "skb", xdp_mode_applied, "generic"},
+	{"ping-interval", "250", ping_applied, "0"},
+};
+
+static const struct key_case *key_case_for(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(key_cases); i++)
+		if (!strcmp(key_cases[i].key, key))
+			return &key_cases[i];
+	return NULL;
+}
+
+static void test_every_key_is_described(void **state)
+{
+	const struct xm_config_key *k;
+	size_t n = 0;
+
+	for (k = xm_config_keys; k->name; k++, n++) {
+		assert_non_null(k->set);
+		assert_non_null(k->metavar);
+		assert_non_null(k->help);
+		assert_true(k->help[0] != '\0');
+		assert_ptr_equal(xm_config_find(k->name), k);
+		if (!key_case_for(k->name))
+			print_message("key '%s' has no row in key_cases: add one\n", k->name);
+		assert_non_null(key_case_for(k->name));
+	}
+	/* And no stale rows for keys that are gone. */
+	assert_int_equal(n, ARRAY_SIZE(key_cases));
+}
+
+static void test_every_key_accepts_a_valid_value(void **state)
+{
+	const struct xm_config_key *k;
+
+	for (k = xm_config_keys; k->name; k++) {
+		const struct key_case *kc = key_case_for(k->name);
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		assert_non_null(kc);
+		xm_config_init(&c);
+		assert_false(kc->applied(&c));
+		ret = xm_config_set(&c, k->name, kc->good, err, sizeof(err));
+		if (ret || !kc->applied(&c))
+			print_message("key '%s' = '%s': ret %d, err \"%s\"\n", k->name, kc->good,
+				      ret, err);
+		assert_int_equal(ret, 0);
+		assert_true(kc->applied(&c));
+	}
+}
+
+static void test_every_key_rejects_a_bad_value_with_a_reason(void **state)
+{
+	const struct xm_config_key *k;
+
+	for (k = xm_config_keys; k->name; k++) {
+		const struct key_case *kc = key_case_for(k->name);
+		char err[256] = "", quoted[64];
+		struct xm_config c;
+		int ret;
+
+		assert_non_null(kc);
+		xm_config_init(&c);
+		ret = xm_config_set(&c, k->name, kc->bad, err, sizeof(err));
+		if (ret >= 0 || !err[0])
+			print_message("key '%s' = '%s': ret %d, err \"%s\"\n", k->name, kc->bad,
+				      ret, err);
+		assert_true(ret < 0);
+		assert_true(err[0] != '\0');
+		/* "'VALUE': reason" */
+		snprintf(quoted, sizeof(quoted), "'%s': ", kc->bad);
+		assert_err_prefix(err, quoted);
+		assert_true(strlen(err) > strlen(quoted));
+		assert_false(kc->applied(&c));
+	}
+}
+
+static void test_unknown_key_is_rejected(void **state)
+{
+	struct xm_config c, before;
+	char err[256] = "";
+
+	xm_config_init(&c);
+	before = c;
+	assert_null(xm_config_find("speed"));
+	assert_null(xm_config_find(""));
+	assert_null(xm_config_find("Role"));
+	assert_int_equal(xm_config_set(&c, "speed", "10", err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "unknown key 'speed'");
+	assert_memory_equal(&c, &before, sizeof(c));
+}
+
+struct value_case {
+	const char *key;
+	const char *val;
+	int ok; /* 1: accepted, 0: rejected */
+};
+
+/* Boundaries of each key's accepted values. */
+static void test_key_value_boundaries(void **state)
+{
+	static char disk_max[PATH_MAX], disk_over[PATH_MAX + 1];
+	const struct value_case cases[] = {
+		{"role", "primary", 1},
+		{"role", "secondary", 1},
+		{"role", "", 0},
+		{"role", "PRIMARY", 0},
+		{"dev", "abcdefghijklmno", 1},
+		{"dev", "abcdefghijklmnop", 0},
+		{"dev", "", 0},
+		{"dev", "..", 0},
+		{"dev", "a/b", 0},
+		{"disk", "/var/tmp/mirror.img", 1},
+		{"disk", disk_max, 1},
+		{"disk", disk_over, 0},
+		{"queues", "1", 1},
+		{"queues", "64", 1},
+		{"queues", "0", 0},
+		{"queues", "65", 0},
+		{"queues", "-1", 0},
+		{"queues", "", 0},
+		{"ping-interval", "1", 1},
+		{"ping-interval", "10000", 1},
+		{"ping-interval", "0", 0},
+		{"ping-interval", "10001", 0},
+		{"ping-interval", "10ms", 0},
+		{"xsk-mode", "auto", 1},
+		{"xsk-mode", "zerocopy", 1},
+		{"xsk-mode", "copy", 1},
+		{"xsk-mode", "", 0},
+		{"xsk-mode", "Copy", 0},
+		{"xdp-mode", "native", 1},
+		{"xdp-mode", "skb", 1},
+		{"xdp-mode", "drv", 0},
+		{"xdp-mode", "", 0},
+	};
+	size_t i;
+
+	/* The longest path that fits disk[] with its NUL, and one byte more. */
+	memset(disk_max, 'd', sizeof(disk_max) - 1);
+	disk_max[0] = '/';
+	disk_max[sizeof(disk_max) - 1] = '\0';
+	memset(disk_over, 'd', sizeof(disk_over) - 1);
+	disk_over[0] = '/';
+	disk_over[sizeof(disk_over) - 1] = '\0';
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		xm_config_init(&c);
+		ret = xm_config_set(&c, cases[i].key, cases[i].val, err, sizeof(err));
+		if ((ret == 0) != cases[i].ok || (ret && !err[0]))
+			print_message("row %zu: %s = '%.40s' (%zu chars): ret %d, want %s; err "
+				      "\"%.80s\"\n",
+				      i, cases[i].key, cases[i].val, strlen(cases[i].val), ret,
+				      cases[i].ok ? "0" : "< 0", err);
+		assert_int_equal(ret == 0, cases[i].ok);
+		if (ret)
+			assert_true(err[0] != '\0');
+	}
+}
+
+static void test_disk_keeps_the_whole_path(void **state)
+{
+	static char path[PATH_MAX];
+	struct xm_config c;
+	char err[256];
+
+	memset(path, 'p', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	xm_config_init(&c);
+	assert_int_equal(xm_config_set(&c, "disk", path, err, sizeof(err)), 0);
+	assert_string_equal(c.disk, path);
+}
+
+struct ethertype_case {
+	const char *val;
+	int ok;
+	__u16 want;
+};
+
+static void test_ethertype_refuses_ip_arp_vlan_and_lengths(void **state)
+{
+	static const struct ethertype_case cases[] =
+		{
+			{"0x88b6", 1, 0x88b6}, {"0x88B5", 1, 0x88b5},
+			{"0x0600", 1, 0x0600},			     /* the first EtherType value */
+			{"0xffff", 1, 0xffff}, {"34998", 1, 0x88b6}, /* decimal works too */
+			{"0x0800", 0, 0},			     /* IPv4 */
+			{"0x86DD", 0, 0},			     /* IPv6 */
+			{"0x86dd", 0, 0},      {"0x0806", 0, 0},     /* ARP */
+			{"0x8100", 0, 0}, /* 802.1Q: the parser would read it as a tag */
+			{"0x05ff", 0, 0}, /* an 802.3 length */
+			{"0", 0, 0},	       {"0x10000", 0, 0},
+			{"0x88b5x", 0, 0},     {"", 0, 0},
+		};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		xm_config_init(&c);
+		ret = xm_config_set(&c, "ethertype", cases[i].val, err, sizeof(err));
+		if ((ret == 0) != cases[i].ok)
+			print_message("row %zu: ethertype '%s': ret %d, want %s (err \"%s\")\n", i,
+				      cases[i].val, ret, cases[i].ok ? "0" : "< 0", err);
+		assert_int_equal(ret == 0, cases[i].ok);
+		if (ret) {
+			assert_true(ret < 0);
+			assert_true(err[0] != '\0');
+			/* A refused value leaves the default alone. */
+			assert_int_equal(c.ethertype, XM_ETH_P_MIRROR);
+		} else {
+			assert_int_equal(c.ethertype, cases[i].want);
+		}
+	}
+}
+
+/* A rejected peer leaves the one set before in place. */
+static void test_rejected_peer_keeps_previous_value(void **state)
+{
+	static const __u8 good[XM_ETH_ALEN] = {0x02, 0x58, 0x4d, 0x00, 0x00, 0x02};
+	struct xm_config c;
+	char err[256];
+
+	xm_config_init(&c);
+	assert_int_equal(xm_config_set(&c, "peer", "02:58:4d:00:00:02", err, sizeof(err)), 0);
+	assert_int_equal(xm_config_set(&c, "peer", "01:00:5e:00:00:07", err, sizeof(err)), -EINVAL);
+	assert_memory_equal(c.peer_mac, good, XM_ETH_ALEN);
+	assert_int_equal(xm_config_set(&c, "peer", "zz:00:5e:00:00:07", err, sizeof(err)), -EINVAL);
+	assert_memory_equal(c.peer_mac, good, XM_ETH_ALEN);
+	assert_true(c.have_peer);
+}
+
+static void test_peer_must_be_unicast(void **state)
+{
+	static const char *const refused[] = {
+		"01:00:5e:00:00:01", /* multicast */
+		"33:33:00:00:00:01", /* IPv6 multicast */
+		"03:58:4d:00:00:01", /* group bit on a local address */
+		"ff:ff:ff:ff:ff:ff", /* broadcast */
+		"00:00:00:00:00:00",
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(refused); i++) {
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		xm_config_init(&c);
+		ret = xm_config_set(&c, "peer", refused[i], err, sizeof(err));
+		if (ret != -EINVAL || c.have_peer)
+			print_message("row %zu: peer '%s': ret %d, have_peer %d\n", i, refused[i],
+				      ret, c.have_peer);
+		assert_int_equal(ret, -EINVAL);
+		assert_false(c.have_peer);
+		assert_err_contains(err, "unicast");
+		assert_err_contains(err, refused[i]);
+	}
+}
+
+static void test_parse_text_skips_comments_and_blank_lines(void **state)
+{
+	static const char text[] = "# xdpmirror attach configuration\n"
+				   "\n"
+				   "   \n"
+				   "\t\n"
+				   "  # an indented comment = with an equals sign\n"
+				   "#role = secondary\n"
+				   "role = primary\n"
+				   "\t# dev = wrong0\n";
+	struct xm_config c;
+	char err[256] = "";
+
+	xm_config_init(&c);
+	assert_int_equal(xm_config_parse_text(&c, text, ORIGIN, err, sizeof(err)), 0);
+	assert_int_equal(c.role, XM_ROLE_PRIMARY);
+	assert_string_equal(c.dev, "");
+}
+
+static void test_parse_text_of_nothing_changes_nothing(void **state)
+{
+	static const char *const texts[] = {"", "\n", "\n\n\n", "# only\n# comments", "  \t  "};
+	struct xm_config c, before;
+	char err[256];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < ARRAY_SIZE(texts); i++) {
+		xm_config_init(&c);
+		before = c;
+		ret = xm_config_parse_text(&c, texts[i], ORIGIN, err, sizeof(err));
+		if (ret)
+			print_message("row %zu: \"%s\": %s\n", i, texts[i], err);
+		assert_int_equal(ret, 0);
+		assert_memory_equal(&c, &before, sizeof(c));
+	}
+}
+
+static void test_parse_text_trims_spaces_and_tabs_around_equals(void **state)
+{
+	static const char text[] = "role=secondary\n"
+				   "dev\t=\tenp3s0f1\n"
+				   "   peer   =   02:58:4d:00:00:09   \n"
+				   "\tdisk =/dev/nvme0n1\t\n"
+				   "queues= 4\n"
+				   "ping-interval =250";
+	struct xm_config c;
+	char err[256] = "";
+	size_t i;
+	int ret;
+
+	xm_config_init(&c);
+	ret = xm_config_parse_text(&c, text, ORIGIN, err, sizeof(err));
+	if (ret)
+		print_message("%s\n", err);
+	assert_int_equal(ret, 0);
+	for (i = 0; i < ARRAY_SIZE(key_cases); i++) {
+		const char *k = key_cases[i].key;
+
+		if (strcmp(k, "role") && strcmp(k, "dev") && strcmp(k, "peer") &&
+		    strcmp(k, "disk") && strcmp(k, "queues") && strcmp(k, "ping-interval"))
+			continue;
+		if (!key_cases[i].applied(&c))
+			print_message("key '%s' not applied\n", k);
+		assert_true(key_cases[i].applied(&c));
+	}
+}
+
+static void test_parse_text_accepts_crlf_line_endings(void **state)
+{
+	static const char text[] = "# written on Windows\r\n"
+				   "\r\n"
+				   "role = primary\r\n"
+				   "dev = eth1\r\n"
+				   "disk = /dev/sdb\r\n"
+				   "xdp-mode = skb\r\n";
+	struct xm_config c;
+	char err[256] = "";
+	int ret;
+
+	xm_config_init(&c);
+	ret = xm_config_parse_text(&c, text, ORIGIN, err, sizeof(err));
+	if (ret)
+		print_message("%s\n", err);
+	assert_int_equal(ret, 0);
+	assert_int_equal(c.role, XM_ROLE_PRIMARY);
+	assert_string_equal(c.dev, "eth1");
+	assert_string_equal(c.disk, "/dev/sdb");
+	assert_int_equal(c.xdp_mode, XM_XDP_SKB);
+}
+
+static void test_parse_text_value_may_contain_equals(void **state)
+{
+	struct xm_config c;
+	char err[256] = "";
+
+	xm_config_init(&c);
+	assert_int_equal(
+		xm_config_parse_text(&c, "disk = /srv/a=b.img\n", ORIGIN, err, sizeof(err)), 0);
+	assert_string_equal(c.disk, "/srv/a=b.img");
+}
+
+static void test_parse_text_later_lines_override_earlier(void **state)
+{
+	static const char text[] = "role = primary\n"
+				   "ping-interval = 5\n"
+				   "dev = eth1\n"
+				   "role = secondary\n"
+				   "ping-interval = 20\n"
+				   "dev = eth2\n";
+	struct xm_config c;
+	char err[256] = "";
+
+	xm_config_init(&c);
+	assert_int_equal(xm_config_parse_text(&c, text, ORIGIN, err, sizeof(err)), 0);
+	assert_int_equal(c.role, XM_ROLE_SECONDARY);
+	assert_int_equal(c.ping_ms, 20);
+	assert_string_equal(c.dev, "eth2");
+}
+
+struct text_error_case {
+	const char *text;
+	const char *prefix;   /* the message starts with this: origin and line */
+	const char *contains; /* and names the culprit */
+};
+
+static void test_parse_text_error_names_origin_and_line(void **state)
+{
+	static const struct text_error_case cases[] = {
+		/* a bad value */
+		{"role = primary\n# comment\nqueues = 0\n",
+		 "config '" ORIGIN "' line 3: ", "queues '0'"},
+		{"role = primary\ndev = eth1\nqueues = 65", "config '" ORIGIN "' line 3: ", "'65'"},
+		{"role = leader\n", "config '" ORIGIN "' line 1: ", "role 'leader'"},
+		{"role =\n", "config '" ORIGIN "' line 1: ", "role ''"},
+		/* an unknown key */
+		{"role = primary\n\nspeed = 10\n",
+		 "config '" ORIGIN "' line 3: ", "unknown key 'speed'"},
+		{"= primary\n", "config '" ORIGIN "' line 1: ", "unknown key ''"},
+		/* a line without '=' */
+		{"role = primary\ndev = eth1\nprimary\n",
+		 "config '" ORIGIN "' line 3: ", "key = value"},
+		/* line numbers count blank lines, comments and CRLF lines */
+		{"\n\n# x\n\n\nbogus\n", "config '" ORIGIN "' line 6: ", "key = value"},
+		{"role = primary\r\n\r\nqueues = 0\r\n",
+		 "config '" ORIGIN "' line 3: ", "queues '0'"},
+		{"# 1\n# 2\n# 3\n# 4\n# 5\n# 6\n# 7\n# 8\n# 9\n# 10\n# 11\n# 12\nxsk-mode = "
+		 "turbo\n",
+		 "config '" ORIGIN "' line 13: ", "'turbo'"},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		xm_config_init(&c);
+		ret = xm_config_parse_text(&c, cases[i].text, ORIGIN, err, sizeof(err));
+		if (ret >= 0)
+			print_message("row %zu: parsed without error: \"%s\"\n", i, cases[i].text);
+		assert_true(ret < 0);
+		assert_err_prefix(err, cases[i].prefix);
+		assert_err_contains(err, cases[i].contains);
+		/* No carriage return leaks into the message. */
+		assert_null(strchr(err, '\r'));
+	}
+}
+
+struct check_case {
+	bool role, dev, peer, disk;
+	const char *err; /* NULL: complete */
+};
+
+static void test_check_reports_first_missing_key(void **state)
+{
+	static const struct check_case cases[] = {
+		{false, false, false, false, "missing --role"},
+		{false, true, true, true, "missing --role"},
+		{true, false, false, false, "missing --dev"},
+		{true, false, true, true, "missing --dev"},
+		{true, true, false, false, "missing --peer"},
+		{true, true, false, true, "missing --peer"},
+		{true, true, true, false, "missing --disk"},
+		{true, true, true, true, NULL},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct check_case *k = &cases[i];
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		xm_config_init(&c);
+		if (k->role)
+			assert_int_equal(xm_config_set(&c, "role", "primary", err, sizeof(err)), 0);
+		if (k->dev)
+			assert_int_equal(xm_config_set(&c, "dev", "eth1", err, sizeof(err)), 0);
+		if (k->peer)
+			assert_int_equal(
+				xm_config_set(&c, "peer", "02:58:4d:00:00:01", err, sizeof(err)),
+				0);
+		if (k->disk)
+			assert_int_equal(xm_config_set(&c, "disk", "/dev/sdb", err, sizeof(err)),
+					 0);
+		err[0] = '\0';
+		ret = xm_config_check(&c, err, sizeof(err));
+		if (k->err ? ret != -EINVAL || strcmp(err, k->err) : ret != 0)
+			print_message("row %zu: ret %d, err \"%s\", want \"%s\"\n", i, ret, err,
+				      k->err ? k->err : "(none)");
+		if (k->err) {
+			assert_int_equal(ret, -EINVAL);
+			assert_string_equal(err, k->err);
+		} else {
+			assert_int_equal(ret, 0);
+		}
+	}
+}
+
+/* A temporary file holding len bytes of content; path receives its name. */
+static void write_temp(char path[64], const void *content, size_t len)
+{
+	FILE *f;
+	int fd;
+
+	snprintf(path, 64, "/tmp/xm-test-config-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(content, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A valid config of exactly len bytes: one key, then comment lines of up to 64 bytes. */
+static char *config_of_size(size_t len)
+{
+	static const char head[] = "role = secondary\n";
+	char *buf = malloc(len);
+	size_t pos = sizeof(head) - 1, n;
+
+	assert_non_null(buf);
+	assert_true(len > pos);
+	memcpy(buf, head, pos);
+	for (; pos < len; pos += n) {
+		n = len - pos < 64 ? len - pos : 64;
+		memset(buf + pos, 'x', n);
+		buf[pos] = '#';
+		buf[pos + n - 1] = '\n';
+	}
+	return buf;
+}
+
+static void test_load_file_reads_keys(void **state)
+{
+	static const char text[] = "role = primary\ndev = eth1\npeer = 02:58:4d:00:00:01\n"
+				   "disk = /dev/sdb\n";
+	struct xm_config c;
+	char path[64], err[256] = "";
+	int ret;
+
+	write_temp(path, text, sizeof(text) - 1);
+	xm_config_init(&c);
+	ret = xm_config_load_file(&c, path, err, sizeof(err));
+	unlink(path);
+	if (ret)
+		print_message("%s\n", err);
+	assert_int_equal(ret, 0);
+	assert_int_equal(c.role, XM_ROLE_PRIMARY);
+	assert_string_equal(c.dev, "eth1");
+	assert_true(c.have_peer);
+	assert_string_equal(c.disk, "/dev/sdb");
+	assert_int_equal(xm_config_check(&c, err, sizeof(err)), 0);
+}
+
+static void test_load_file_empty_file_is_fine(void **state)
+{
+	struct xm_config c, before;
+	char path[64], err[256] = "";
+	int ret;
+
+	write_temp(path, "", 0);
+	xm_config_init(&c);
+	before = c;
+	ret = xm_config_load_file(&c, path, err, sizeof(err));
+	unlink(path);
+	assert_int_equal(ret, 0);
+	assert_memory_equal(&c, &before, sizeof(c));
+}
+
+static void test_load_file_error_names_path_and_line(void **state)
+{
+	static const char text[] = "role = primary\nqueues = 100\n";
+	struct xm_config c;
+	char path[64], prefix[128], err[256] = "";
+	int ret;
+
+	write_temp(path, text, sizeof(text) - 1);
+	xm_config_init(&c);
+	ret = xm_config_load_file(&c, path, err, sizeof(err));
+	unlink(path);
+	assert_int_equal(ret, -EINVAL);
+	snprintf(prefix, sizeof(prefix), "config '%s' line 2: ", path);
+	assert_err_prefix(err, prefix);
+	assert_err_contains(err, "'100'");
+}
+
+static void test_load_file_missing_path_is_enoent(void **state)
+{
+	char dir[] = "/tmp/xm-test-config-XXXXXX", path[64], want[128], err[256] = "";
+	struct xm_config c;
+	int ret;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/missing.conf", dir);
+	xm_config_init(&c);
+	ret = xm_config_load_file(&c, path, err, sizeof(err));
+	rmdir(dir);
+	assert_int_equal(ret, -ENOENT);
+	snprintf(want, sizeof(want), "config '%s': ", path);
+	assert_err_prefix(err, want);
+	assert_err_contains(err, strerror(ENOENT));
+}
+
+static void test_load_file_directory_is_an_error(void **state)
+{
+	char dir[] = "/tmp/xm-test-config-XXXXXX", want[128], err[256] = "";
+	struct xm_config c;
+	int ret;
+
+	assert_non_null(mkdtemp(dir));
+	xm_config_init(&c);
+	ret = xm_config_load_file(&c, dir, err, sizeof(err));
+	rmdir(dir);
+	assert_true(ret < 0);
+	snprintf(want, sizeof(want), "config '%s'", dir);
+	assert_err_prefix(err, want);
+}
+
+static void test_load_file_rejects_nul_byte(void **state)
+{
+	static const char text[] = "role = primary\n\0dev = eth1\n";
+	struct xm_config c, before;
+	char path[64], want[128], err[256] = "";
+	int ret;
+
+	write_temp(path, text, sizeof(text) - 1);
+	xm_config_init(&c);
+	before = c;
+	ret = xm_config_load_file(&c, path, err, sizeof(err));
+	unlink(path);
+	assert_int_equal(ret, -EINVAL);
+	snprintf(want, sizeof(want), "config '%s': ", path);
+	assert_err_prefix(err, want);
+	assert_err_contains(err, "not a text file");
+	/* Nothing before the NUL was applied either. */
+	assert_memory_equal(&c, &before, sizeof(c));
+}
+
+static void test_load_file_rejects_more_than_16_KiB(void **state)
+{
+	static const size_t sizes[] = {CONFIG_MAX_BYTES + 1, CONFIG_MAX_BYTES + 4096, 100000};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		char *text = config_of_size(sizes[i]);
+		char path[64], want[128], err[256] = "";
+		struct xm_config c;
+		int ret;
+
+		write_temp(path, text, sizes[i]);
+		free(text);
+		xm_config_init(&c);
+		ret = xm_config_load_file(&c, path, err, sizeof(err));
+		unlink(path);
+		if (ret != -EFBIG)
+			print_message("%zu bytes: ret %d, err \"%s\"\n", sizes[i], ret, err);
+		assert_int_equal(ret, -EFBIG);
+		snprintf(want, sizeof(want), "config '%s': ", path);
+		assert_err_prefix(err, want);
+		assert_err_contains(err, "16 KiB");
+		assert_int_equal(c.role, XM_ROLE_NONE);
+	}
+}
+
+/*
+ * A file up to the limit loads.  The rejection message says "larger than 16 KiB", so a file of
+ * exactly 16 KiB is within it; one byte less must certainly be.
+ */
+static void test_load_file_accepts_up_to_16_KiB(void **state)
+{
+	static const size_t sizes[] = {1000, CONFIG_MAX_BYTES - 2, CONFIG_MAX_BYTES - 1,
+				       CONFIG_MAX_BYTES};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		char *text = config_of_size(sizes[i]);
+		char path[64], err[256] = "";
+		struct xm_config c;
+		int ret;
+
+		write_temp(path, text, sizes[i]);
+		free(text);
+		xm_config_init(&c);
+		ret = xm_config_load_file(&c, path, err, sizeof(err));
+		unlink(path);
+		if (ret)
+			print_message("%zu bytes: ret %d, err \"%s\"\n", sizes[i], ret, err);
+		assert_int_equal(ret, 0);
+		assert_int_equal(c.role, XM_ROLE_SECONDARY);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_init_sets_defaults),
+		cmocka_unit_test(test_every_key_is_described),
+		cmocka_unit_test(test_every_key_accepts_a_valid_value),
+		cmocka_unit_test(test_every_key_rejects_a_bad_value_with_a_reason),
+		cmocka_unit_test(test_unknown_key_is_rejected),
+		cmocka_unit_test(test_key_value_boundaries),
+		cmocka_unit_test(test_disk_keeps_the_whole_path),
+		cmocka_unit_test(test_ethertype_refuses_ip_arp_vlan_and_lengths),
+		cmocka_unit_test(test_peer_must_be_unicast),
+		cmocka_unit_test(test_rejected_peer_keeps_previous_value),
+		cmocka_unit_test(test_parse_text_skips_comments_and_blank_lines),
+		cmocka_unit_test(test_parse_text_of_nothing_changes_nothing),
+		cmocka_unit_test(test_parse_text_trims_spaces_and_tabs_around_equals),
+		cmocka_unit_test(test_parse_text_accepts_crlf_line_endings),
+		cmocka_unit_test(test_parse_text_value_may_contain_equals),
+		cmocka_unit_test(test_parse_text_later_lines_override_earlier),
+		cmocka_unit_test(test_parse_text_error_names_origin_and_line),
+		cmocka_unit_test(test_check_reports_first_missing_key),
+		cmocka_unit_test(test_load_file_reads_keys),
+		cmocka_unit_test(test_load_file_empty_file_is_fine),
+		cmocka_unit_test(test_load_file_error_names_path_and_line),
+		cmocka_unit_test(test_load_file_missing_path_is_enoent),
+		cmocka_unit_test(test_load_file_directory_is_an_error),
+		cmocka_unit_test(test_load_file_rejects_nul_byte),
+		cmocka_unit_test(test_load_file_rejects_more_than_16_KiB),
+		cmocka_unit_test(test_load_file_accepts_up_to_16_KiB),
+	};
+
+	/* The count of failed tests, folded so that it can never read as 77 (skip). */
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL) ? 1 : 0;
+}

@@ -42,7 +42,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(TOOL_SRCS))
 all: $(BIN) ## build the BPF object, its skeleton and the xdpmirror binary
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 10
+	@grep -hE '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | expand -t 10
 
 deps: ## install the Debian packages that are missing (root)
 	$(Q)scripts/deps.sh
@@ -81,7 +81,7 @@ test: deps ## run the whole test suite (root); TESTS=name runs one
 	$(Q)$(MAKE) build-tests
 	$(Q)tests/run.sh $(TESTS)
 
-demo: deps ## two simulated boxes in network namespaces, mirror a workload, verify (root)
+demo: deps ## two simulated boxes in namespaces: attach both, traffic, counters (root)
 	$(Q)$(MAKE) all
 	$(Q)scripts/demo.sh
 

@@ -36,14 +36,14 @@
 
 /* Frame types (xm_hdr.type).  0 is never valid, so an all-zero header is rejected. */
 enum xm_frame_type {
-	XM_T_HELLO = 1,	    /* handshake offer: payload is struct xm_hello */
-	XM_T_HELLO_ACK = 2, /* handshake answer: payload is struct xm_hello */
+	XM_T_HELLO = 1,	    /* handshake offer: arg0 = proposed session id; payload xm_hello */
+	XM_T_HELLO_ACK = 2, /* answer: arg0 = cumack, arg1 = enum xm_refusal; payload xm_hello */
 	XM_T_DATA = 3,	    /* one write: arg0 = disk byte offset, payload = the data */
 	XM_T_ACK = 4,	    /* arg0: all seq < arg0 durable (received if XM_F_RCVD); arg1: SACK */
 	XM_T_FLUSH = 5,	    /* barrier: every DATA with seq < this seq must be durable first */
 	XM_T_FLUSH_ACK = 6, /* arg0 = seq of the FLUSH it completes */
-	XM_T_PING = 7,	    /* heartbeat; arg0 = sender's clock in ns, echoed in PONG */
-	XM_T_PONG = 8,	    /* arg0 = the PING's arg0 */
+	XM_T_PING = 7,	    /* heartbeat; arg0 = sender's clock in ns; arg1 = sender's cumack */
+	XM_T_PONG = 8,	    /* arg0 = the PING's arg0; arg1 = sender's cumack */
 	XM_T_MAX = 9,	    /* first invalid type */
 };
 
@@ -72,7 +72,7 @@ struct xm_hdr {
 	__u64 seq;	   /* sequence number, see above */
 	__u64 arg0;	   /* per type, see enum xm_frame_type */
 	__u64 arg1;	   /* per type, see enum xm_frame_type */
-	__u32 credit;	   /* sender's free receive buffers (flow-control window) */
+	__u32 credit;	   /* with a cumack (ACK, HELLO_ACK, PING, PONG): window R - cumack */
 	__u32 crc;	   /* CRC32C of header (crc = 0) and payload */
 } __attribute__((packed));
 
@@ -100,6 +100,22 @@ struct xm_hello {
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct xm_hello) == 48, "xm_hello is 48 bytes on the wire");
+
+/* Protocol revisions this code speaks (xm_hello.proto_min/max); not the header version. */
+#define XM_PROTO_MIN 1
+#define XM_PROTO_MAX 1
+
+/* HELLO_ACK arg1: why the secondary refused a session (0: accepted). */
+enum xm_refusal {
+	XM_REFUSE_NONE = 0,
+	XM_REFUSE_VERSION = 1,	   /* no common protocol revision */
+	XM_REFUSE_DISK_SIZE = 2,   /* the secondary's disk is smaller than the export */
+	XM_REFUSE_BLOCK_SIZE = 3,  /* block size larger than the payload one frame can carry */
+	XM_REFUSE_PARAM = 4,	   /* an invalid HELLO parameter */
+	XM_REFUSE_ROLE = 5,	   /* both sides claim the same role */
+	XM_REFUSE_DISK_FAILED = 6, /* the secondary's disk has failed */
+	XM_REFUSE_MAX,
+};
 
 enum xm_role {
 	XM_ROLE_NONE = 0,

@@ -85,3 +85,33 @@ wait_until() {
 
 assert_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; }
 assert_ge() { [ "$1" -ge "$2" ] || fail "$3: expected >= $2, got $1"; }
+
+# The primary's NBD export as a URI libnbd tools take.
+nbd_uri() { echo "nbd+unix:///?socket=/run/xdpmirror/$XM_PRIMARY_IF.sock"; }
+
+# replication_state IF: connected, connecting, degraded, listening, ...
+replication_state() { status_json "$1" | jq -r '.daemon.replication.state'; }
+is_connected() { [ "$(replication_state "$1")" = connected ]; }
+
+# mirror_up [attach options for both]: attaches both boxes and waits for the session.
+mirror_up() {
+	attach_box secondary "$@"
+	attach_box primary "$@"
+	wait_until 5 is_connected "$XM_PRIMARY_IF" || fail "primary did not connect: $(status_json "$XM_PRIMARY_IF")"
+	wait_until 5 is_connected "$XM_SECONDARY_IF" || fail "secondary did not connect"
+}
+
+# mirror_down: detaches the primary first (it drains its window), then the secondary.
+mirror_down() {
+	"$XM" detach --dev "$XM_PRIMARY_IF" || fail "detach primary"
+	"$XM" detach --dev "$XM_SECONDARY_IF" || fail "detach secondary"
+}
+
+# counter IF NAME: one of the daemon's counters from status --json.
+counter() { status_json "$1" | jq ".daemon.counters.$2"; }
+
+# assert_disks_identical WHAT: the secondary's disk holds exactly the primary's bytes.
+assert_disks_identical() {
+	cmp "$XM_PRIMARY_DISK" "$XM_SECONDARY_DISK" >/dev/null ||
+		fail "$1: disks differ: $(cmp "$XM_PRIMARY_DISK" "$XM_SECONDARY_DISK" | head -1)"
+}

@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "config.h"
 #include "params.h"
 
-#define XM_PING_MS_DEFAULT  10
+#define XM_PING_MS_DEFAULT    10
+#define XM_TIMEOUT_MS_DEFAULT 50
 #define XM_CONFIG_MAX_BYTES 16384
 
 static int set_role(struct xm_config *c, const char *v, char *err, size_t n)
@@ -120,6 +122,50 @@ static int set_ping_ms(struct xm_config *c, const char *v, char *err, size_t n)
 	return 0;
 }
 
+static int set_protocol(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if ((v[0] != 'A' && v[0] != 'B' && v[0] != 'C') || v[1]) {
+		snprintf(err, n, "'%s': not a replication protocol (want A, B or C)", v);
+		return -EINVAL;
+	}
+	c->protocol = v[0];
+	return 0;
+}
+
+static int set_nbd_socket(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	struct sockaddr_un sun;
+
+	if (!*v || strlen(v) >= sizeof(sun.sun_path)) {
+		snprintf(err, n, "'%s': not a usable socket path (at most %zu bytes)", v,
+			 sizeof(sun.sun_path) - 1);
+		return -EINVAL;
+	}
+	strcpy(c->nbd_socket, v);
+	return 0;
+}
+
+static int set_nbd_tcp(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	__u32 port;
+
+	if (xm_parse_u32(v, 1, 65535, &port)) {
+		snprintf(err, n, "'%s': not a TCP port (want 1-65535)", v);
+		return -EINVAL;
+	}
+	c->nbd_tcp_port = (__u16)port;
+	return 0;
+}
+
+static int set_timeout_ms(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (xm_parse_u32(v, 2, 60000, &c->timeout_ms)) {
+		snprintf(err, n, "'%s': not a peer timeout (want 2-60000 ms)", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 const struct xm_config_key xm_config_keys[] = {
 	{"role", "primary|secondary", "this box's role", set_role},
 	{"dev", "IF", "the dedicated mirror NIC", set_dev},
@@ -130,6 +176,13 @@ const struct xm_config_key xm_config_keys[] = {
 	{"xsk-mode", "auto|zerocopy|copy", "AF_XDP mode (default auto)", set_xsk_mode},
 	{"xdp-mode", "native|skb", "XDP attach mode (default native)", set_xdp_mode},
 	{"ping-interval", "MS", "heartbeat interval in ms (default 10)", set_ping_ms},
+	{"timeout", "MS", "peer is dead after this long without a frame (default 50)",
+	 set_timeout_ms},
+	{"protocol", "A|B|C", "when a write is done (default C: durable on both boxes)",
+	 set_protocol},
+	{"nbd-socket", "PATH", "primary: NBD Unix socket (default /run/xdpmirror/IF.sock)",
+	 set_nbd_socket},
+	{"nbd-tcp", "PORT", "primary: also serve NBD on 127.0.0.1:PORT", set_nbd_tcp},
 	{0},
 };
 
@@ -138,6 +191,8 @@ void xm_config_init(struct xm_config *c)
 	memset(c, 0, sizeof(*c));
 	c->ethertype = XM_ETH_P_MIRROR;
 	c->ping_ms = XM_PING_MS_DEFAULT;
+	c->timeout_ms = XM_TIMEOUT_MS_DEFAULT;
+	c->protocol = 'C';
 }
 
 const struct xm_config_key *xm_config_find(const char *name)

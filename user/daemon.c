@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_link.h>
@@ -14,20 +14,14 @@
 #include "daemon.h"
 #include "frame.h"
 #include "json.h"
+#include "list.h"
 #include "log.h"
 #include "params.h"
+#include "primary.h"
 #include "runstate.h"
+#include "secondary.h"
 #include "stats.h"
 
-enum loop_tag {
-	TAG_SIGNAL = 1,
-	TAG_TIMER,
-	TAG_CTL,
-	TAG_XSK_BASE = 16, /* + queue index */
-};
-
-/* The peer counts as unreachable after this many heartbeat intervals without a frame from it. */
-#define XM_DEAD_INTERVALS 5
 
 __u64 xm_now_ns(void)
 {
@@ -178,7 +172,12 @@ static int setup_xsks(struct xm_daemon *d)
 	if (!d->xsks)
 		return -ENOMEM;
 	for (q = 0; q < n; q++) {
-		err = xm_xsk_open(&d->xsks[q], dev, q, d->cfg.xsk_mode, xm_bpf_xsks_fd(&d->bpf));
+		/* The secondary's writer wants payloads at DIO-aligned addresses (§7.3). */
+		__u32 headroom = d->cfg.role == XM_ROLE_SECONDARY ? xm_secondary_headroom(d->nd.mtu)
+								   : 0;
+
+		err = xm_xsk_open(&d->xsks[q], dev, q, d->cfg.xsk_mode, xm_bpf_xsks_fd(&d->bpf),
+				  headroom, d->cfg.role == XM_ROLE_SECONDARY ? 192 : 0);
 		if (err) {
 			pr_warn("attach '%s': cannot create AF_XDP socket on queue %u (%s mode): "
 				"%s",
@@ -192,7 +191,6 @@ static int setup_xsks(struct xm_daemon *d)
 
 static int setup_fds(struct xm_daemon *d)
 {
-	struct itimerspec its = {0};
 	sigset_t mask;
 
 	d->ctl_fd = xm_ctl_listen(d->cfg.dev);
@@ -211,14 +209,9 @@ static int setup_fds(struct xm_daemon *d)
 	d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (d->signal_fd < 0)
 		return -errno;
-	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (d->timer_fd < 0)
-		return -errno;
-	its.it_interval.tv_sec = d->cfg.ping_ms / 1000;
-	its.it_interval.tv_nsec = (long)(d->cfg.ping_ms % 1000) * 1000000;
-	its.it_value = its.it_interval;
-	if (timerfd_settime(d->timer_fd, 0, &its, NULL))
-		return -errno;
+	/* The node UUID belongs in the metadata (issue 4); until then it is per attach. */
+	if (getrandom(d->node_uuid, sizeof(d->node_uuid), 0) != sizeof(d->node_uuid))
+		return -EIO;
 	return 0;
 }
 
@@ -228,7 +221,7 @@ int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg)
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = *cfg;
-	d->lock_fd = d->signal_fd = d->timer_fd = d->ctl_fd = -1;
+	d->lock_fd = d->signal_fd = d->ctl_fd = -1;
 	d->disk.fd = -1;
 	d->bpf.link_fd = -1;
 	d->start_ns = xm_now_ns();
@@ -262,11 +255,13 @@ void xm_daemon_teardown(struct xm_daemon *d)
 {
 	__u32 q;
 
+	xm_primary_destroy(d->pri);
+	xm_secondary_destroy(d->sec);
+	d->pri = NULL;
+	d->sec = NULL;
 	xm_loop_exit(&d->loop);
 	if (d->ctl_fd >= 0)
 		close(d->ctl_fd);
-	if (d->timer_fd >= 0)
-		close(d->timer_fd);
 	if (d->signal_fd >= 0)
 		close(d->signal_fd);
 	for (q = 0; q < d->nxsks; q++)
@@ -280,52 +275,67 @@ void xm_daemon_teardown(struct xm_daemon *d)
 		xm_bpf_unpin(d->cfg.dev);
 		xm_run_release(d->cfg.dev, d->lock_fd);
 	}
-	d->ctl_fd = d->timer_fd = d->signal_fd = d->lock_fd = -1;
+	free(d->xsk_watch);
+	d->xsk_watch = NULL;
+	d->ctl_fd = d->signal_fd = d->lock_fd = -1;
 }
 
-/* Sends one header-only frame of the given type on queue 0. */
-static int send_frame(struct xm_daemon *d, const struct xm_frame *f)
+int xm_daemon_send(struct xm_daemon *d, const struct xm_frame *f, const struct xm_span *payload,
+		   __u32 n, __u64 tag)
 {
 	struct xm_xsk *x = &d->xsks[0];
-	__u64 addr;
-	void *buf;
-	int len, err;
+	__u8 head[XM_ETH_HLEN + 4096];
+	struct iovec iov[1 + XM_MAX_SPANS];
+	__u32 i, len;
+	int hlen, err;
 
-	buf = xm_xsk_tx_buf(x, &addr);
-	if (!buf) {
-		d->ctr.tx_no_buffer++;
-		return -ENOBUFS;
+	hlen = xm_frame_head(head, sizeof(head), d->cfg.peer_mac, d->nd.mac, d->cfg.ethertype, f,
+			     payload, n);
+	if (hlen < 0)
+		return hlen;
+	iov[0].iov_base = head;
+	iov[0].iov_len = (size_t)hlen;
+	len = (__u32)hlen;
+	for (i = 0; i < n; i++) {
+		iov[1 + i].iov_base = (void *)payload[i].data;
+		iov[1 + i].iov_len = payload[i].len;
+		len += payload[i].len;
 	}
-	len = xm_frame_build(buf, XM_XSK_FRAME_SIZE, d->cfg.peer_mac, d->nd.mac, d->cfg.ethertype,
-			     f, NULL);
-	if (len < 0)
-		return len;
-	err = xm_xsk_tx_send(x, addr, (__u32)len);
+	err = xm_xsk_tx_frame(x, iov, 1 + n, tag);
 	if (err) {
-		d->ctr.tx_no_buffer++;
+		d->ctr.tx_ring_full++;
 		return err;
 	}
+	xm_xsk_tx_kick(x);
 	d->ctr.tx_frames++;
-	d->ctr.tx_bytes += (__u64)len;
+	d->ctr.tx_bytes += len;
+	d->last_tx_ns = xm_now_ns();
 	return 0;
 }
 
-static void on_ping(struct xm_daemon *d, const struct xm_frame *ping)
+void xm_daemon_answer_ping(struct xm_daemon *d, const struct xm_frame *ping, __u64 cum,
+			   __u32 credit)
 {
-	struct xm_frame pong = {.type = XM_T_PONG, .seq = ping->seq, .arg0 = ping->arg0};
+	struct xm_frame pong = {.type = XM_T_PONG,
+				.session = ping->session,
+				.arg0 = ping->arg0,
+				.arg1 = cum,
+				.credit = credit};
 
-	send_frame(d, &pong);
+	xm_daemon_send(d, &pong, NULL, 0, 0);
 }
 
-static void on_pong(struct xm_daemon *d, const struct xm_frame *pong)
+void xm_daemon_take_pong(struct xm_daemon *d, const struct xm_frame *pong)
 {
 	__u64 now = xm_now_ns(), rtt;
 
+	d->ctr.rx_pong++;
 	/* arg0 is our own clock echoed back; anything from the future is not ours. */
-	if (pong->arg0 > now)
+	if (pong->arg0 > now) {
+		d->ctr.rx_pong_stale++;
 		return;
+	}
 	rtt = now - pong->arg0;
-	d->ctr.pongs_received++;
 	d->rtt_last_ns = rtt;
 	if (!d->rtt_min_ns || rtt < d->rtt_min_ns)
 		d->rtt_min_ns = rtt;
@@ -333,60 +343,69 @@ static void on_pong(struct xm_daemon *d, const struct xm_frame *pong)
 	d->rtt_avg_ns = d->rtt_avg_ns ? d->rtt_avg_ns - (d->rtt_avg_ns >> 3) + (rtt >> 3) : rtt;
 }
 
-static void on_packet(void *ctx, struct xm_xsk *x, const void *pkt, __u32 len)
+void xm_daemon_heartbeat(struct xm_daemon *d, __u32 session, __u64 cum, __u32 credit, __u64 now)
+{
+	struct xm_frame ping = {.type = XM_T_PING, .session = session, .arg1 = cum, .credit = credit};
+
+	if (now - d->last_tx_ns < (__u64)d->cfg.ping_ms * 1000000ull)
+		return;
+	ping.arg0 = now;
+	if (!xm_daemon_send(d, &ping, NULL, 0, 0))
+		d->ctr.tx_ping++;
+}
+
+static void on_packet(void *ctx, struct xm_xsk *x, struct xm_rx_pkt *pkt)
 {
 	struct xm_daemon *d = ctx;
+	struct xm_span spans[XM_RX_MAX_PIECES];
 	enum xm_parse_error perr;
 	struct xm_frame f;
+	__u32 i, hdr_off = 0;
 
 	d->ctr.rx_frames++;
-	d->ctr.rx_bytes += len;
-	perr = xm_frame_parse(pkt, len, d->cfg.ethertype, &f, NULL, NULL);
+	d->ctr.rx_bytes += pkt->len;
+	for (i = 0; i < pkt->npieces; i++) {
+		spans[i].data = pkt->piece[i].data;
+		spans[i].len = pkt->piece[i].len;
+	}
+	perr = xm_frame_parse_spans(spans, pkt->npieces, d->cfg.ethertype, &f, &hdr_off, NULL);
 	if (perr == XM_PARSE_BAD_CRC) {
 		d->ctr.rx_bad_crc++;
 		return;
 	}
 	if (perr != XM_PARSE_OK) {
-		pr_debug("%s: malformed frame of %u bytes (parse error %d)", d->cfg.dev, len, perr);
+		pr_debug("%s: malformed frame of %u bytes (parse error %d)", d->cfg.dev, pkt->len,
+			 perr);
 		d->ctr.rx_malformed++;
 		return;
 	}
 	d->last_rx_ns = xm_now_ns();
-	switch (f.type) {
-	case XM_T_PING:
-		on_ping(d, &f);
-		break;
-	case XM_T_PONG:
-		on_pong(d, &f);
-		break;
-	default:
-		d->ctr.rx_unhandled++;
-	}
+	if (d->pri)
+		xm_primary_rx(d->pri, &f, spans, pkt->npieces, hdr_off);
+	else if (d->sec)
+		xm_secondary_rx_pkt(d->sec, &f, x, pkt, spans, pkt->npieces, hdr_off);
 }
 
-static void drain_xsk(struct xm_daemon *d, struct xm_xsk *x)
+static void on_tx_done(void *ctx, __u64 tag)
 {
+	struct xm_daemon *d = ctx;
+
+	if (d->pri)
+		xm_primary_tx_done(d->pri, tag);
+}
+
+static void on_xsk_ready(struct xm_watch *w, int revents)
+{
+	struct xm_daemon *d = xm_container_of(w->loop, struct xm_daemon, loop);
+	struct xm_xsk *x = &d->xsks[w - d->xsk_watch];
+
 	while (xm_xsk_rx(x, 64, on_packet, d))
 		;
-	xm_xsk_tx_reclaim(x);
 }
 
-static void on_timer(struct xm_daemon *d)
+static void on_signal(struct xm_watch *w, int revents)
 {
-	struct xm_frame ping = {.type = XM_T_PING};
-	__u64 expirations;
-
-	if (read(d->timer_fd, &expirations, sizeof(expirations)) < 0)
-		return;
-	xm_xsk_tx_reclaim(&d->xsks[0]);
-	ping.seq = ++d->ping_seq;
-	ping.arg0 = xm_now_ns();
-	if (!send_frame(d, &ping))
-		d->ctr.pings_sent++;
-}
-
-static void on_signal(struct xm_daemon *d)
-{
+	struct xm_daemon *d = xm_container_of(w, struct xm_daemon, signal_watch);
 	struct signalfd_siginfo si;
 
 	while (read(d->signal_fd, &si, sizeof(si)) == sizeof(si)) {
@@ -397,8 +416,9 @@ static void on_signal(struct xm_daemon *d)
 	}
 }
 
-static void on_ctl(struct xm_daemon *d)
+static void on_ctl(struct xm_watch *w, int revents)
 {
+	struct xm_daemon *d = xm_container_of(w, struct xm_daemon, ctl_watch);
 	struct timeval tv = {.tv_usec = 200 * 1000};
 	char req[64] = {0};
 	FILE *out;
@@ -425,27 +445,46 @@ static void on_ctl(struct xm_daemon *d)
 	}
 }
 
-static void on_event(void *ctx, __u64 tag, int res)
+static int create_role(struct xm_daemon *d)
 {
-	struct xm_daemon *d = ctx;
+	int err;
 
-	if (res < 0) {
-		pr_warn("%s: event loop: poll failed on tag %llu: %s", d->cfg.dev,
-			(unsigned long long)tag, strerror(-res));
-		return;
+	err = xm_commit_init(&d->commit, &d->loop, d->disk.fd);
+	if (err)
+		return err;
+	if (d->cfg.role == XM_ROLE_PRIMARY) {
+		d->pri = xm_primary_create(d);
+		return d->pri ? 0 : -errno;
 	}
-	if (tag == TAG_SIGNAL)
-		on_signal(d);
-	else if (tag == TAG_TIMER)
-		on_timer(d);
-	else if (tag == TAG_CTL)
-		on_ctl(d);
-	else if (tag >= TAG_XSK_BASE && tag - TAG_XSK_BASE < d->nxsks)
-		drain_xsk(d, &d->xsks[tag - TAG_XSK_BASE]);
+	d->sec = xm_secondary_create(d);
+	return d->sec ? 0 : -errno;
+}
+
+/* One pass of work that is not driven by a completion; returns how long the loop may sleep. */
+static __u64 tick(struct xm_daemon *d)
+{
+	__u64 now = xm_now_ns(), next;
+	__u32 q;
+
+	for (q = 0; q < d->nxsks; q++)
+		xm_xsk_tx_reclaim(&d->xsks[q], on_tx_done, d);
+	xm_commit_poll(&d->commit, now);
+	next = d->pri ? xm_primary_tick(d->pri, now) : xm_secondary_tick(d->sec, now);
+	if (xm_commit_deadline(&d->commit) < next)
+		next = xm_commit_deadline(&d->commit);
+	if (d->stop && (d->pri ? xm_primary_drained(d->pri, now)
+			       : xm_secondary_drained(d->sec, now)))
+		d->finished = true;
+	/* Sleep at most a heartbeat; the kernel wakes us for anything that arrives. */
+	if (next <= now)
+		return 0;
+	next -= now;
+	return next < 10000000ull ? next : 10000000ull;
 }
 
 int xm_daemon_run(struct xm_daemon *d)
 {
+	bool stopping = false;
 	__u32 q;
 	int err;
 
@@ -455,33 +494,45 @@ int xm_daemon_run(struct xm_daemon *d)
 		pr_warn("%s: cannot create io_uring: %s", d->cfg.dev, strerror(-err));
 		return err;
 	}
-	err = xm_loop_watch(&d->loop, d->signal_fd, TAG_SIGNAL);
+	d->xsk_watch = calloc(d->nxsks, sizeof(*d->xsk_watch));
+	if (!d->xsk_watch)
+		return -ENOMEM;
+	err = create_role(d);
 	if (!err)
-		err = xm_loop_watch(&d->loop, d->timer_fd, TAG_TIMER);
+		err = xm_loop_watch(&d->loop, &d->signal_watch, d->signal_fd, 0, on_signal);
 	if (!err)
-		err = xm_loop_watch(&d->loop, d->ctl_fd, TAG_CTL);
+		err = xm_loop_watch(&d->loop, &d->ctl_watch, d->ctl_fd, 0, on_ctl);
 	for (q = 0; !err && q < d->nxsks; q++)
-		err = xm_loop_watch(&d->loop, xm_xsk_fd(&d->xsks[q]), TAG_XSK_BASE + q);
-	while (!err && !d->stop)
-		err = xm_loop_run_once(&d->loop, 1000, on_event, d);
+		err = xm_loop_watch(&d->loop, &d->xsk_watch[q], xm_xsk_fd(&d->xsks[q]), 0,
+				    on_xsk_ready);
+	while (!err && !d->finished) {
+		int n = xm_loop_run_once(&d->loop, tick(d));
+
+		if (n < 0)
+			err = n;
+		if (d->stop && !stopping) {
+			stopping = true;
+			if (d->pri)
+				xm_primary_stop(d->pri);
+			else
+				xm_secondary_stop(d->sec);
+		}
+	}
 	if (err)
 		pr_warn("%s: event loop failed: %s", d->cfg.dev, strerror(-err));
 	return err;
 }
 
-static void write_counters(struct xm_json *j, const struct xm_daemon_counters *c)
+static void write_counters(struct xm_json *j, const struct xm_daemon *d)
 {
+	const struct xm_counters *c = &d->ctr;
+
 	xm_json_open(j, "counters", '{');
-	xm_json_u64(j, "rx_frames", c->rx_frames);
-	xm_json_u64(j, "rx_bytes", c->rx_bytes);
-	xm_json_u64(j, "rx_bad_crc", c->rx_bad_crc);
-	xm_json_u64(j, "rx_malformed", c->rx_malformed);
-	xm_json_u64(j, "rx_unhandled", c->rx_unhandled);
-	xm_json_u64(j, "tx_frames", c->tx_frames);
-	xm_json_u64(j, "tx_bytes", c->tx_bytes);
-	xm_json_u64(j, "tx_no_buffer", c->tx_no_buffer);
-	xm_json_u64(j, "pings_sent", c->pings_sent);
-	xm_json_u64(j, "pongs_received", c->pongs_received);
+#define XM_COUNTER_JSON(name, what) xm_json_u64(j, #name, c->name);
+	XM_COUNTER_LIST(XM_COUNTER_JSON)
+#undef XM_COUNTER_JSON
+	xm_json_u64(j, "commits", d->commit.commits);
+	xm_json_u64(j, "commit_writes", d->commit.commit_writes);
 	xm_json_close(j, '}');
 }
 
@@ -512,7 +563,7 @@ static void write_xsk_stats(struct xm_json *j, const struct xm_daemon *d)
 
 void xm_daemon_write_status(const struct xm_daemon *d, FILE *out)
 {
-	__u64 now = xm_now_ns(), dead_ns = (__u64)d->cfg.ping_ms * XM_DEAD_INTERVALS * 1000000ull;
+	__u64 now = xm_now_ns(), dead_ns = (__u64)d->cfg.timeout_ms * 1000000ull;
 	bool reachable = d->last_rx_ns && now - d->last_rx_ns < dead_ns;
 	char mac[XM_MAC_STRLEN], ethertype[8];
 	struct xm_json j;
@@ -536,7 +587,7 @@ void xm_daemon_write_status(const struct xm_daemon *d, FILE *out)
 	if (d->last_rx_ns)
 		xm_json_u64(&j, "last_seen_ms", (now - d->last_rx_ns) / 1000000);
 	xm_json_u64(&j, "heartbeat_ms", d->cfg.ping_ms);
-	xm_json_u64(&j, "timeout_ms", (__u64)d->cfg.ping_ms * XM_DEAD_INTERVALS);
+	xm_json_u64(&j, "timeout_ms", d->cfg.timeout_ms);
 	xm_json_double(&j, "rtt_last_us", d->rtt_last_ns / 1e3);
 	xm_json_double(&j, "rtt_min_us", d->rtt_min_ns / 1e3);
 	xm_json_double(&j, "rtt_avg_us", d->rtt_avg_ns / 1e3);
@@ -564,13 +615,22 @@ void xm_daemon_write_status(const struct xm_daemon *d, FILE *out)
 	xm_json_u64(&j, "dio_offset_align", d->disk.dio_offset_align);
 	xm_json_close(&j, '}');
 
-	write_counters(&j, &d->ctr);
+	xm_json_open(&j, "durability", '{');
+	xm_json_str(&j, "mode", xm_durability_name(d->commit.mode));
+	xm_json_str(&j, "write_cache", d->commit.cache);
+	xm_json_bool(&j, "fua", d->commit.fua);
+	xm_json_close(&j, '}');
+	if (d->pri)
+		xm_primary_write_status(d->pri, &j);
+	if (d->sec)
+		xm_secondary_write_status(d->sec, &j);
+	write_counters(&j, d);
 	xm_json_close(&j, '}');
 }
 
 void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out)
 {
-	__u64 now = xm_now_ns(), dead_ns = (__u64)d->cfg.ping_ms * XM_DEAD_INTERVALS * 1000000ull;
+	__u64 now = xm_now_ns(), dead_ns = (__u64)d->cfg.timeout_ms * 1000000ull;
 	bool reachable = d->last_rx_ns && now - d->last_rx_ns < dead_ns;
 	char mac[XM_MAC_STRLEN];
 
@@ -596,6 +656,13 @@ void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out)
 		"  frames   rx %llu (bad crc %llu), tx %llu (no buffer %llu), pings %llu, "
 		"pongs %llu\n",
 		(unsigned long long)d->ctr.rx_frames, (unsigned long long)d->ctr.rx_bad_crc,
-		(unsigned long long)d->ctr.tx_frames, (unsigned long long)d->ctr.tx_no_buffer,
-		(unsigned long long)d->ctr.pings_sent, (unsigned long long)d->ctr.pongs_received);
+		(unsigned long long)d->ctr.tx_frames, (unsigned long long)d->ctr.tx_ring_full,
+		(unsigned long long)d->ctr.tx_ping, (unsigned long long)d->ctr.rx_pong);
+	fprintf(out, "  durable  %s (write cache: %s, fua %d), %llu commits\n",
+		xm_durability_name(d->commit.mode), d->commit.cache, d->commit.fua,
+		(unsigned long long)d->commit.commits);
+	if (d->pri)
+		xm_primary_write_status_text(d->pri, out);
+	if (d->sec)
+		xm_secondary_write_status_text(d->sec, out);
 }

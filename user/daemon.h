@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* The attached daemon: XDP program, AF_XDP sockets, heartbeats, control socket, one event loop. */
+/* The attached daemon: XDP program, AF_XDP sockets, control socket, one event loop; the role
+ * (primary.c, secondary.c) does the replication. */
 #ifndef XM_DAEMON_H
 #define XM_DAEMON_H
 
@@ -8,26 +9,17 @@
 #include <linux/types.h>
 
 #include "bpf_load.h"
+#include "commit.h"
 #include "config.h"
+#include "counters.h"
 #include "disk.h"
+#include "frame.h"
 #include "loop.h"
 #include "netdev.h"
 #include "xsk.h"
 
-/* What the daemon itself counts, beyond the XDP program's map. */
-struct xm_daemon_counters {
-	__u64 rx_frames; /* packets taken from AF_XDP RX rings */
-	__u64 rx_bytes;
-	__u64 rx_bad_crc;   /* CRC32C mismatch: dropped */
-	__u64 rx_malformed; /* failed parsing in userspace (the XDP program should have caught it)
-			     */
-	__u64 rx_unhandled; /* valid frame of a type this daemon does not act on yet */
-	__u64 tx_frames;
-	__u64 tx_bytes;
-	__u64 tx_no_buffer; /* a send found no free TX frame or ring slot */
-	__u64 pings_sent;
-	__u64 pongs_received;
-};
+struct xm_primary;
+struct xm_secondary;
 
 struct xm_daemon {
 	struct xm_config cfg;
@@ -37,28 +29,47 @@ struct xm_daemon {
 	struct xm_xsk *xsks;
 	__u32 nxsks;
 	struct xm_loop loop;
+	struct xm_commit commit;
 	int lock_fd;
 	int signal_fd;
-	int timer_fd;
 	int ctl_fd;
-	bool stop;
+	struct xm_watch signal_watch, ctl_watch;
+	struct xm_watch *xsk_watch;
+	bool stop;	/* detach requested */
+	bool finished;	/* the role has drained: leave the loop */
 	__u64 start_ns;
-	__u64 ping_seq;
-	__u64 last_rx_ns; /* any valid frame from the peer: liveness */
+	__u8 node_uuid[16];
+	__u64 last_tx_ns; /* for idle heartbeats */
+	__u64 last_rx_ns; /* any frame from the peer with a good CRC: "reachable" in status */
 	__u64 rtt_last_ns, rtt_min_ns, rtt_avg_ns;
-	struct xm_daemon_counters ctr;
+	struct xm_counters ctr;
+	struct xm_primary *pri;
+	struct xm_secondary *sec;
 };
 
 __u64 xm_now_ns(void);
 
 /* Validates, attaches and sets everything up; on error prints one line and undoes what it did. */
 int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg);
-/* Runs until SIGTERM/SIGINT; returns 0 or -errno. */
+/* Runs until SIGTERM/SIGINT and the role has drained; returns 0 or -errno. */
 int xm_daemon_run(struct xm_daemon *d);
 void xm_daemon_teardown(struct xm_daemon *d);
 /* Writes the daemon's status object (the "daemon" part of `status --json`). */
 void xm_daemon_write_status(const struct xm_daemon *d, FILE *out);
 /* The same for people: a few aligned lines. */
 void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out);
+
+/*
+ * Sends one frame to the peer on queue 0: header from f (payload_off from f), payload from the
+ * spans.  tag (nonzero) comes back through the role's TX-completion hook.  Returns 0 or -ENOBUFS.
+ */
+int xm_daemon_send(struct xm_daemon *d, const struct xm_frame *f, const struct xm_span *payload,
+		   __u32 n, __u64 tag);
+/* Answers a PING; takes an RTT sample from a PONG. */
+void xm_daemon_answer_ping(struct xm_daemon *d, const struct xm_frame *ping, __u64 cum,
+			   __u32 credit);
+void xm_daemon_take_pong(struct xm_daemon *d, const struct xm_frame *pong);
+/* Sends a PING when nothing went to the peer for a heartbeat interval. */
+void xm_daemon_heartbeat(struct xm_daemon *d, __u32 session, __u64 cum, __u32 credit, __u64 now);
 
 #endif

@@ -3,6 +3,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "frame.h"
@@ -96,9 +97,37 @@ void xm_hdr_encode(struct xm_hdr *h, const struct xm_frame *f, const void *paylo
 	h->credit = htobe32(f->credit);
 	h->crc = 0;
 	crc = xm_crc32c(0, h, sizeof(*h));
-	if (f->payload_len)
+	if (f->payload_len && payload)
 		crc = xm_crc32c(crc, payload, f->payload_len);
 	h->crc = htobe32(crc);
+}
+
+int xm_frame_head(void *out, size_t room, const __u8 dst[XM_ETH_ALEN], const __u8 src[XM_ETH_ALEN],
+		  __u16 ethertype, const struct xm_frame *f, const struct xm_span *payload, __u32 n)
+{
+	size_t off = f->payload_off ? f->payload_off : sizeof(struct xm_hdr);
+	size_t len = XM_ETH_HLEN + off;
+	struct xm_hdr *h;
+	__u8 *p = out;
+	__u16 proto = htobe16(ethertype);
+	__u32 crc, i;
+
+	if (off < sizeof(struct xm_hdr))
+		return -EINVAL;
+	if (len > room)
+		return -ENOSPC;
+	memcpy(p, dst, XM_ETH_ALEN);
+	memcpy(p + XM_ETH_ALEN, src, XM_ETH_ALEN);
+	memcpy(p + 2 * XM_ETH_ALEN, &proto, 2);
+	memset(p + XM_ETH_HLEN + sizeof(*h), 0, off - sizeof(*h));
+	h = (struct xm_hdr *)(p + XM_ETH_HLEN);
+	xm_hdr_encode(h, f, NULL);
+	/* xm_hdr_encode covered the header only; extend the CRC over the payload spans. */
+	crc = be32toh(h->crc);
+	for (i = 0; i < n; i++)
+		crc = xm_crc32c(crc, payload[i].data, payload[i].len);
+	h->crc = htobe32(crc);
+	return (int)len;
 }
 
 int xm_frame_build(void *out, size_t room, const __u8 dst[XM_ETH_ALEN], const __u8 src[XM_ETH_ALEN],
@@ -124,15 +153,44 @@ int xm_frame_build(void *out, size_t room, const __u8 dst[XM_ETH_ALEN], const __
 	return (int)len;
 }
 
-enum xm_parse_error xm_frame_parse(const void *frame, size_t len, __u16 ethertype,
-				   struct xm_frame *f, const void **payload, __u8 *src)
+__u32 xm_spans_slice(const struct xm_span *in, __u32 n, __u64 off, __u64 len, struct xm_span *out,
+		     __u32 max_out)
 {
-	const __u8 *p = frame;
+	__u32 i, nout = 0;
+
+	for (i = 0; i < n && len; i++) {
+		__u64 take;
+
+		if (off >= in[i].len) {
+			off -= in[i].len;
+			continue;
+		}
+		if (nout == max_out)
+			return 0;
+		take = in[i].len - off < len ? in[i].len - off : len;
+		out[nout].data = in[i].data + off;
+		out[nout].len = (__u32)take;
+		nout++;
+		len -= take;
+		off = 0;
+	}
+	return len ? 0 : nout;
+}
+
+enum xm_parse_error xm_frame_parse_spans(const struct xm_span *spans, __u32 n, __u16 ethertype,
+					 struct xm_frame *f, __u32 *hdr_off, __u8 *src)
+{
+	struct xm_span payload[XM_MAX_SPANS];
+	const __u8 *p = spans[0].data;
+	size_t len = spans[0].len, total = 0;
 	struct xm_hdr h;
 	size_t off = XM_ETH_HLEN;
+	__u32 i, np;
 	__u16 proto;
 	__u32 crc;
 
+	for (i = 0; i < n; i++)
+		total += spans[i].len;
 	if (len < XM_ETH_HLEN)
 		return XM_PARSE_NOT_MIRROR;
 	memcpy(&proto, p + 2 * XM_ETH_ALEN, 2);
@@ -144,6 +202,7 @@ enum xm_parse_error xm_frame_parse(const void *frame, size_t len, __u16 ethertyp
 	}
 	if (be16toh(proto) != ethertype)
 		return XM_PARSE_NOT_MIRROR;
+	/* The whole header is always in the first buffer (docs/protocol.md §2.1). */
 	if (len < off + sizeof(h))
 		return XM_PARSE_TRUNCATED;
 	memcpy(&h, p + off, sizeof(h));
@@ -160,18 +219,37 @@ enum xm_parse_error xm_frame_parse(const void *frame, size_t len, __u16 ethertyp
 	f->arg1 = be64toh(h.arg1);
 	f->credit = be32toh(h.credit);
 	f->crc = be32toh(h.crc);
-	if (f->payload_off < sizeof(h) || (__u64)f->payload_off + f->payload_len > len - off)
+	if (f->payload_off < sizeof(h) || (__u64)f->payload_off + f->payload_len > total - off)
+		return XM_PARSE_BAD_LENGTH;
+	np = xm_spans_slice(spans, n, off + f->payload_off, f->payload_len, payload, XM_MAX_SPANS);
+	if (f->payload_len && !np)
 		return XM_PARSE_BAD_LENGTH;
 	h.crc = 0;
 	crc = xm_crc32c(0, &h, sizeof(h));
-	crc = xm_crc32c(crc, p + off + f->payload_off, f->payload_len);
+	for (i = 0; i < np; i++)
+		crc = xm_crc32c(crc, payload[i].data, payload[i].len);
 	if (crc != f->crc)
 		return XM_PARSE_BAD_CRC;
-	if (payload)
-		*payload = f->payload_len ? p + off + f->payload_off : NULL;
+	if (hdr_off)
+		*hdr_off = (__u32)off;
 	if (src)
 		memcpy(src, p + XM_ETH_ALEN, XM_ETH_ALEN);
 	return XM_PARSE_OK;
+}
+
+enum xm_parse_error xm_frame_parse(const void *frame, size_t len, __u16 ethertype,
+				   struct xm_frame *f, const void **payload, __u8 *src)
+{
+	struct xm_span span = {.data = frame, .len = (__u32)len};
+	enum xm_parse_error err;
+	__u32 off;
+
+	if (len > UINT32_MAX)
+		return XM_PARSE_BAD_LENGTH;
+	err = xm_frame_parse_spans(&span, 1, ethertype, f, &off, src);
+	if (err == XM_PARSE_OK && payload)
+		*payload = f->payload_len ? (const __u8 *)frame + off + f->payload_off : NULL;
+	return err;
 }
 
 const char *xm_frame_type_name(__u8 type)

@@ -1,25 +1,60 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* The daemon's event loop: one io_uring per daemon; fds are watched with multishot polls. */
+/* The daemon's event loop: one io_uring per daemon for polls and disk I/O alike. */
 #ifndef XM_LOOP_H
 #define XM_LOOP_H
 
+#include <stdbool.h>
 #include <liburing.h>
 #include <linux/types.h>
+
+/*
+ * Every submission carries a pointer to one of these as its user_data; the loop calls fn with the
+ * completion.  The object must live until its last completion has been delivered.
+ */
+struct xm_io;
+typedef void (*xm_io_fn)(struct xm_io *io, int res, __u32 cqe_flags);
+struct xm_io {
+	xm_io_fn fn;
+};
+
+/* A file descriptor watched for POLLIN with a multishot poll that re-arms itself. */
+struct xm_watch;
+typedef void (*xm_watch_fn)(struct xm_watch *w, int revents);
+struct xm_watch {
+	struct xm_io io;
+	struct xm_loop *loop;
+	int fd;
+	unsigned int events;
+	xm_watch_fn fn;
+	/* Set by xm_loop_unwatch: called once the kernel has dropped the poll. */
+	void (*released)(struct xm_watch *w);
+	bool removing;
+};
 
 struct xm_loop {
 	struct io_uring ring;
 	bool ready;
+	__u32 inflight; /* submissions whose final completion has not arrived */
 };
 
-/* Called for every poll completion: tag as given to xm_loop_watch, res = revents or -errno. */
-typedef void (*xm_loop_fn)(void *ctx, __u64 tag, int res);
-
+/* Returns 0 or -errno. */
 int xm_loop_init(struct xm_loop *l);
 void xm_loop_exit(struct xm_loop *l);
-/* Watches fd for POLLIN until the loop ends; re-arms itself when the kernel ends a multishot poll.
+
+/*
+ * A submission entry whose completion goes to io; submits the queue first when it is full.
+ * Returns NULL only when the ring is broken.
  */
-int xm_loop_watch(struct xm_loop *l, int fd, __u64 tag);
-/* Submits, waits for at least one completion (or timeout_ms), dispatches all of them. */
-int xm_loop_run_once(struct xm_loop *l, int timeout_ms, xm_loop_fn fn, void *ctx);
+struct io_uring_sqe *xm_loop_sqe(struct xm_loop *l, struct xm_io *io);
+
+/* Watches fd (POLLIN, or the given events) until xm_loop_unwatch.  Returns 0 or -errno. */
+int xm_loop_watch(struct xm_loop *l, struct xm_watch *w, int fd, unsigned int events,
+		  xm_watch_fn fn);
+/* Stops watching; released(w) runs when w may be freed (the fd may be closed at once). */
+int xm_loop_unwatch(struct xm_loop *l, struct xm_watch *w, void (*released)(struct xm_watch *w));
+
+/* Submits, waits for at least one completion or timeout_ns, dispatches every completion.
+ * Returns the number dispatched or -errno. */
+int xm_loop_run_once(struct xm_loop *l, __u64 timeout_ns);
 
 #endif

@@ -11,14 +11,14 @@
 #include "log.h"
 #include "xsk.h"
 
-static int umem_create(struct xm_xsk *x)
+static int umem_create(struct xm_xsk *x, __u32 headroom)
 {
 	struct xsk_umem_config ucfg = {
 		.fill_size =
 			XM_XSK_RX_FRAMES * 2, /* room for multi-buffer refills, see reference */
 		.comp_size = XM_XSK_TX_FRAMES,
 		.frame_size = XM_XSK_FRAME_SIZE,
-		.frame_headroom = 0,
+		.frame_headroom = headroom,
 	};
 	size_t len = (size_t)XM_XSK_FRAMES * XM_XSK_FRAME_SIZE;
 	int err;
@@ -100,11 +100,12 @@ static int fill_rx(struct xm_xsk *x)
 }
 
 /* One UMEM + socket attempt in one mode; leaves nothing behind on failure. */
-static int open_mode(struct xm_xsk *x, const char *ifname, __u16 mode_flag)
+static int open_mode(struct xm_xsk *x, const char *ifname, __u16 mode_flag, __u32 headroom)
 {
 	int err;
 
-	err = umem_create(x);
+	x->headroom = headroom;
+	err = umem_create(x, headroom);
 	if (err)
 		return err;
 	err = socket_create(x, ifname, mode_flag);
@@ -114,20 +115,20 @@ static int open_mode(struct xm_xsk *x, const char *ifname, __u16 mode_flag)
 }
 
 int xm_xsk_open(struct xm_xsk *x, const char *ifname, __u32 queue, enum xm_xsk_mode mode,
-		int xskmap_fd)
+		int xskmap_fd, __u32 headroom_copy, __u32 headroom_zc)
 {
 	int err;
 
 	memset(x, 0, sizeof(*x));
 	x->queue = queue;
 	if (mode == XM_XSK_COPY) {
-		err = open_mode(x, ifname, XDP_COPY);
+		err = open_mode(x, ifname, XDP_COPY, headroom_copy);
 	} else {
-		err = open_mode(x, ifname, XDP_ZEROCOPY);
+		err = open_mode(x, ifname, XDP_ZEROCOPY, headroom_zc);
 		if (err && mode == XM_XSK_AUTO) {
 			pr_debug("%s queue %u: zero-copy bind failed (%s), using copy mode", ifname,
 				 queue, strerror(-err));
-			err = open_mode(x, ifname, XDP_COPY);
+			err = open_mode(x, ifname, XDP_COPY, headroom_copy);
 		}
 	}
 	if (err)
@@ -162,6 +163,8 @@ static void refill(struct xm_xsk *x, const __u64 *addrs, __u32 n)
 {
 	__u32 idx, i;
 
+	if (!n)
+		return;
 	/* The fill ring is twice the RX frame count, so the frames we own always fit. */
 	while (xsk_ring_prod__reserve(&x->fq, n, &idx) != n)
 		;
@@ -170,10 +173,28 @@ static void refill(struct xm_xsk *x, const __u64 *addrs, __u32 n)
 	xsk_ring_prod__submit(&x->fq, n);
 }
 
+static __u64 chunk_of(__u64 addr)
+{
+	/* Unaligned mode is off, so the chunk start is the address rounded down. */
+	return addr & ~((__u64)XM_XSK_FRAME_SIZE - 1);
+}
+
+void xm_xsk_rx_release(struct xm_xsk *x, const struct xm_rx_pkt *pkt)
+{
+	__u64 addrs[XM_RX_MAX_PIECES];
+	__u32 i;
+
+	for (i = 0; i < pkt->npieces; i++)
+		addrs[i] = chunk_of(pkt->piece[i].addr);
+	refill(x, addrs, pkt->npieces);
+	x->rx_held -= pkt->npieces;
+}
+
 unsigned int xm_xsk_rx(struct xm_xsk *x, unsigned int budget, xm_rx_fn fn, void *ctx)
 {
-	__u64 done[64];
-	__u32 idx, n, i, ndone = 0;
+	struct xm_rx_pkt *pkt = &x->pending;
+	__u64 done[64 + XM_RX_MAX_PIECES];
+	__u32 idx, n, i, j, ndone = 0;
 	unsigned int packets = 0;
 
 	if (budget > 64)
@@ -181,82 +202,116 @@ unsigned int xm_xsk_rx(struct xm_xsk *x, unsigned int budget, xm_rx_fn fn, void 
 	n = xsk_ring_cons__peek(&x->rx, budget, &idx);
 	for (i = 0; i < n; i++) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
-		const __u8 *p = xsk_umem__get_data(x->area, d->addr);
-		bool more = d->options & XDP_PKT_CONTD;
 
-		if (!more && !x->gather_len) {
-			fn(ctx, x, p, d->len); /* the common case: one buffer, no copy */
-			packets++;
+		if (pkt->npieces < XM_RX_MAX_PIECES) {
+			struct xm_rx_piece *p = &pkt->piece[pkt->npieces++];
+
+			p->addr = d->addr;
+			p->data = xsk_umem__get_data(x->area, d->addr);
+			p->len = d->len;
 		} else {
-			if (x->gather_len + d->len > sizeof(x->gather))
-				x->gather_overflow = true;
-			else
-				memcpy(x->gather + x->gather_len, p, d->len);
-			x->gather_len += d->len;
-			if (!more) {
-				/* Larger than any frame we accept: the XDP program lets none
-				 * through. */
-				if (!x->gather_overflow)
-					fn(ctx, x, x->gather, x->gather_len);
-				packets++;
-				x->gather_len = 0;
-				x->gather_overflow = false;
-			}
+			/* Larger than any frame we accept: the XDP program lets none through. */
+			pkt->overflow = true;
+			done[ndone++] = chunk_of(d->addr);
 		}
-		/* Unaligned mode is off, so the chunk start is the address rounded down. */
-		done[ndone++] = d->addr & ~((__u64)XM_XSK_FRAME_SIZE - 1);
+		pkt->len += d->len;
+		if (d->options & XDP_PKT_CONTD)
+			continue;
+		pkt->keep = false;
+		if (!pkt->overflow)
+			fn(ctx, x, pkt);
+		packets++;
+		if (pkt->keep)
+			x->rx_held += pkt->npieces;
+		else
+			for (j = 0; j < pkt->npieces; j++)
+				done[ndone++] = chunk_of(pkt->piece[j].addr);
+		memset(pkt, 0, sizeof(*pkt));
+		if (ndone >= 64) {
+			refill(x, done, ndone);
+			ndone = 0;
+		}
 	}
-	if (n) {
+	if (n)
 		xsk_ring_cons__release(&x->rx, n);
-		refill(x, done, ndone);
-	}
+	refill(x, done, ndone);
 	return packets;
 }
 
-void xm_xsk_tx_reclaim(struct xm_xsk *x)
+void xm_xsk_tx_reclaim(struct xm_xsk *x, xm_tx_done_fn fn, void *ctx)
 {
 	__u32 idx, n, i;
 
 	n = xsk_ring_cons__peek(&x->cq, XM_XSK_TX_FRAMES, &idx);
-	for (i = 0; i < n; i++)
-		x->tx_free[x->tx_nfree++] = *xsk_ring_cons__comp_addr(&x->cq, idx + i);
+	for (i = 0; i < n; i++) {
+		__u64 addr = *xsk_ring_cons__comp_addr(&x->cq, idx + i);
+		__u32 slot = (__u32)(addr / XM_XSK_FRAME_SIZE) - XM_XSK_RX_FRAMES;
+
+		if (slot < XM_XSK_TX_FRAMES) {
+			if (x->tx_tag[slot] && fn)
+				fn(ctx, x->tx_tag[slot]);
+			x->tx_tag[slot] = 0;
+		}
+		x->tx_free[x->tx_nfree++] = addr;
+	}
 	if (n)
 		xsk_ring_cons__release(&x->cq, n);
 }
 
-void *xm_xsk_tx_buf(struct xm_xsk *x, __u64 *addr)
-{
-	if (!x->tx_nfree)
-		xm_xsk_tx_reclaim(x);
-	if (!x->tx_nfree)
-		return NULL;
-	*addr = x->tx_free[--x->tx_nfree];
-	return xsk_umem__get_data(x->area, *addr);
-}
-
-static void kick_tx(struct xm_xsk *x)
+void xm_xsk_tx_kick(struct xm_xsk *x)
 {
 	/* Copy mode always wants the kick; errors here only mean "try again later". */
 	if (xsk_ring_prod__needs_wakeup(&x->tx))
 		sendto(xsk_socket__fd(x->sock), NULL, 0, MSG_DONTWAIT, NULL, 0);
 }
 
-int xm_xsk_tx_send(struct xm_xsk *x, __u64 addr, __u32 len)
+int xm_xsk_tx_frame(struct xm_xsk *x, const struct iovec *iov, unsigned int iovcnt, __u64 tag)
 {
-	struct xdp_desc *d;
-	__u32 idx;
+	size_t total = 0, done = 0, src_off = 0;
+	unsigned int v = 0;
+	__u32 idx, ndesc, i;
 
-	if (xsk_ring_prod__reserve(&x->tx, 1, &idx) != 1) {
-		x->tx_free[x->tx_nfree++] = addr;
-		kick_tx(x);
+	for (i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (!total || total > XM_MAX_FRAME)
+		return -EINVAL;
+	ndesc = (__u32)((total + XM_XSK_FRAME_SIZE - 1) / XM_XSK_FRAME_SIZE);
+	if (x->tx_nfree < ndesc)
+		xm_xsk_tx_reclaim(x, NULL, NULL);
+	if (x->tx_nfree < ndesc)
+		return -ENOBUFS;
+	if (xsk_ring_prod__reserve(&x->tx, ndesc, &idx) != ndesc) {
+		xm_xsk_tx_kick(x);
 		return -ENOBUFS;
 	}
-	d = xsk_ring_prod__tx_desc(&x->tx, idx);
-	d->addr = addr;
-	d->len = len;
-	d->options = 0;
-	xsk_ring_prod__submit(&x->tx, 1);
-	kick_tx(x);
+	/* Fill whole chunks in order; each chunk is one descriptor, all but the last CONTD. */
+	for (i = 0; i < ndesc; i++) {
+		struct xdp_desc *d = xsk_ring_prod__tx_desc(&x->tx, idx + i);
+		__u64 addr = x->tx_free[--x->tx_nfree];
+		__u8 *dst = xsk_umem__get_data(x->area, addr);
+		size_t room = total - done < XM_XSK_FRAME_SIZE ? total - done : XM_XSK_FRAME_SIZE;
+		size_t filled = 0;
+
+		while (filled < room) {
+			size_t take = iov[v].iov_len - src_off;
+
+			if (take > room - filled)
+				take = room - filled;
+			memcpy(dst + filled, (const __u8 *)iov[v].iov_base + src_off, take);
+			filled += take;
+			src_off += take;
+			if (src_off == iov[v].iov_len) {
+				v++;
+				src_off = 0;
+			}
+		}
+		done += room;
+		d->addr = addr;
+		d->len = (__u32)room;
+		d->options = i + 1 < ndesc ? XDP_PKT_CONTD : 0;
+		x->tx_tag[(addr / XM_XSK_FRAME_SIZE) - XM_XSK_RX_FRAMES] = i + 1 < ndesc ? 0 : tag;
+	}
+	xsk_ring_prod__submit(&x->tx, ndesc);
 	return 0;
 }
 

@@ -1,0 +1,653 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The secondary: applies DATA frames to its disk and acknowledges them once durable. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "daemon.h"
+#include "list.h"
+#include "log.h"
+#include "secondary.h"
+
+#define NS_PER_MS 1000000ull
+#define WINDOW	  1024 /* per-seq states, and staging buffers (§10.2); a power of two */
+
+enum sstate { S_LISTEN, S_CONNECTED, S_DRAINING, S_FAILED };
+
+static const char *const sstate_names[] = {
+	[S_LISTEN] = "listening",
+	[S_CONNECTED] = "connected",
+	[S_DRAINING] = "draining",
+	[S_FAILED] = "failed",
+};
+
+enum slot_state { SL_EMPTY, SL_WRITING, SL_DURABLE, SL_FLUSH_WAIT };
+
+struct sslot {
+	enum slot_state state;
+	struct xm_secondary *s;
+	__u64 seq;
+	__u32 gen; /* the session generation that submitted the write */
+	struct xm_io io;
+	struct xm_commit_item ci;
+	struct xm_xsk *x;
+	struct xm_rx_pkt held; /* zero-copy: the UMEM chunks the write reads from */
+	bool holds, fua;
+	__u8 *staging; /* bounce buffer, max_payload bytes */
+	struct iovec iov[XM_MAX_SPANS];
+};
+
+struct xm_secondary {
+	struct xm_daemon *d;
+	enum sstate state;
+	char reason[128];
+	__u32 session, gen;
+	__u64 cumack;
+	char protocol;
+	__u32 block, max_payload, payload_align, max_payload_local;
+	__u64 export_size;
+	__u8 peer_uuid[16];
+	const char *layout;
+	bool zero_copy_possible;
+	struct sslot ring[WINDOW];
+	__u32 io_inflight; /* writes submitted, across sessions */
+	__u64 last_rx_ns;
+	bool ack_pending, rcvd_pending;
+	/* The latest HELLO seen while draining, answered once the old I/O is done (§4.2). */
+	bool hello_saved;
+	struct xm_frame saved_hello;
+	struct xm_hello saved_hello_body;
+	bool stopping;
+};
+
+static struct xm_counters *ctr(struct xm_secondary *s)
+{
+	return &s->d->ctr;
+}
+
+static struct sslot *slot(struct xm_secondary *s, __u64 seq)
+{
+	return &s->ring[seq & (WINDOW - 1)];
+}
+
+static __u64 right_edge(const struct xm_secondary *s)
+{
+	/* Every slot has its own staging buffer, so the whole ring is always free to promise. */
+	return s->cumack + WINDOW;
+}
+
+static void send_ack(struct xm_secondary *s, bool rcvd)
+{
+	struct xm_frame f = {.type = XM_T_ACK, .session = s->session};
+	__u64 cum = s->cumack, sack = 0;
+	int i;
+
+	if (rcvd) {
+		/* Protocol B: accepted frames, durable or not (§6.1). */
+		while (cum < right_edge(s) && slot(s, cum)->state != SL_EMPTY &&
+		       slot(s, cum)->seq == cum)
+			cum++;
+		f.flags = XM_F_RCVD;
+	}
+	for (i = 0; i < 64; i++) {
+		__u64 seq = cum + 1 + (__u64)i;
+		struct sslot *sl = slot(s, seq);
+
+		if (seq >= right_edge(s))
+			break;
+		if (sl->seq != seq)
+			continue;
+		if (rcvd ? sl->state != SL_EMPTY : sl->state == SL_DURABLE)
+			sack |= 1ull << i;
+	}
+	f.arg0 = cum;
+	f.arg1 = sack;
+	f.credit = (__u32)(right_edge(s) - cum);
+	if (xm_daemon_send(s->d, &f, NULL, 0, 0)) {
+		/* An ack is a snapshot: the next pass sends the newest one (§10.2). */
+		if (rcvd)
+			s->rcvd_pending = true;
+		else
+			s->ack_pending = true;
+		return;
+	}
+	ctr(s)->tx_ack++;
+}
+
+static void send_flush_ack(struct xm_secondary *s, __u64 seq)
+{
+	struct xm_frame f = {.type = XM_T_FLUSH_ACK, .session = s->session, .arg0 = seq};
+
+	xm_daemon_send(s->d, &f, NULL, 0, 0);
+}
+
+/* cumack moves over durable writes; a FLUSH completes when everything before it is durable. */
+static void advance(struct xm_secondary *s)
+{
+	for (;;) {
+		struct sslot *sl = slot(s, s->cumack);
+
+		if (sl->seq != s->cumack)
+			break;
+		if (sl->state == SL_FLUSH_WAIT) {
+			/* Every earlier write is durable: its commit already covered it (§7.5). */
+			send_flush_ack(s, s->cumack);
+		} else if (sl->state != SL_DURABLE) {
+			break;
+		}
+		sl->state = SL_EMPTY;
+		s->cumack++;
+		s->ack_pending = true;
+	}
+}
+
+static void fail_disk(struct xm_secondary *s, int err)
+{
+	if (s->state == S_FAILED)
+		return;
+	ctr(s)->wr_errors++;
+	snprintf(s->reason, sizeof(s->reason), "disk failed: %s", strerror(-err));
+	pr_warn("%s: %s; no more acks", s->d->cfg.dev, s->reason);
+	s->state = S_FAILED;
+}
+
+static void release_slot_io(struct sslot *sl)
+{
+	if (sl->holds) {
+		xm_xsk_rx_release(sl->x, &sl->held);
+		sl->holds = false;
+	}
+}
+
+static void on_durable(struct xm_commit_item *it, int err)
+{
+	struct sslot *sl = xm_container_of(it, struct sslot, ci);
+	struct xm_secondary *s = sl->s;
+
+	s->io_inflight--;
+	if (err) {
+		fail_disk(s, err);
+		return;
+	}
+	if (sl->gen != s->gen || s->state != S_CONNECTED)
+		return; /* an old session's write: done, never acked */
+	sl->state = SL_DURABLE;
+	s->ack_pending = true;
+	advance(s);
+}
+
+static void on_write(struct xm_io *io, int res, __u32 flags)
+{
+	struct sslot *sl = xm_container_of(io, struct sslot, io);
+	struct xm_secondary *s = sl->s;
+	__u32 len = 0;
+	int i;
+
+	for (i = 0; i < XM_MAX_SPANS && sl->iov[i].iov_len; i++)
+		len += (__u32)sl->iov[i].iov_len;
+	if (res >= 0 && (__u32)res != len)
+		res = -EIO;
+	/* The UMEM chunks go back to the fill ring only now that the disk has the data. */
+	release_slot_io(sl);
+	xm_commit_completed(&s->d->commit, &sl->ci, res, sl->fua, xm_now_ns());
+}
+
+static bool zero_copy_ok(const struct xm_secondary *s, const struct xm_span *pl, __u32 n,
+			 __u64 off)
+{
+	const struct xm_disk *disk = &s->d->disk;
+	__u32 i;
+
+	if (off % disk->dio_offset_align)
+		return false;
+	for (i = 0; i < n; i++)
+		if ((uintptr_t)pl[i].data % disk->dio_mem_align ||
+		    pl[i].len % disk->dio_offset_align)
+			return false;
+	return true;
+}
+
+static void apply_data(struct xm_secondary *s, struct sslot *sl, const struct xm_frame *f,
+		       struct xm_xsk *x, struct xm_rx_pkt *pkt, const struct xm_span *pl, __u32 n)
+{
+	struct io_uring_sqe *sqe;
+	__u32 i, copied = 0;
+	int iovcnt;
+
+	memset(sl->iov, 0, sizeof(sl->iov));
+	sl->holds = false;
+	if (zero_copy_ok(s, pl, n, f->arg0) && x->rx_held + n <= XM_XSK_RX_FRAMES / 2) {
+		/* Zero-copy: the disk reads the payload where the NIC put it (§7.3). */
+		for (i = 0; i < n; i++) {
+			sl->iov[i].iov_base = (void *)pl[i].data;
+			sl->iov[i].iov_len = pl[i].len;
+		}
+		iovcnt = (int)n;
+		pkt->keep = true;
+		sl->held = *pkt;
+		sl->x = x;
+		sl->holds = true;
+		ctr(s)->wr_zero_copy++;
+	} else {
+		if (!zero_copy_ok(s, pl, n, f->arg0))
+			ctr(s)->wr_bounce_misaligned++;
+		for (i = 0; i < n; i++) {
+			memcpy(sl->staging + copied, pl[i].data, pl[i].len);
+			copied += pl[i].len;
+		}
+		sl->iov[0].iov_base = sl->staging;
+		sl->iov[0].iov_len = copied;
+		iovcnt = 1;
+		ctr(s)->wr_bounce++;
+	}
+	sl->state = SL_WRITING;
+	sl->gen = s->gen;
+	sl->fua = f->flags & XM_F_FUA;
+	sl->io.fn = on_write;
+	sl->ci.durable = on_durable;
+	sqe = xm_loop_sqe(&s->d->loop, &sl->io);
+	if (!sqe) {
+		release_slot_io(sl);
+		pkt->keep = false;
+		fail_disk(s, -EIO);
+		return;
+	}
+	if (iovcnt == 1)
+		io_uring_prep_write(sqe, s->d->disk.fd, sl->iov[0].iov_base,
+				    (unsigned int)sl->iov[0].iov_len, f->arg0);
+	else
+		io_uring_prep_writev(sqe, s->d->disk.fd, sl->iov, (unsigned int)iovcnt, f->arg0);
+	sqe->rw_flags = xm_commit_rw_flags(&s->d->commit);
+	xm_commit_submitted(&s->d->commit);
+	s->io_inflight++;
+	ctr(s)->rx_data++;
+	ctr(s)->rx_data_bytes += f->payload_len;
+}
+
+static void end_session(struct xm_secondary *s, const char *why)
+{
+	if (s->state == S_CONNECTED)
+		pr_info("%s: session %08x ended: %s", s->d->cfg.dev, s->session, why);
+	snprintf(s->reason, sizeof(s->reason), "%s", why);
+	s->gen++;
+	s->ack_pending = s->rcvd_pending = false;
+	if (s->state != S_FAILED)
+		s->state = s->io_inflight || !xm_commit_idle(&s->d->commit) ? S_DRAINING : S_LISTEN;
+}
+
+static void violation(struct xm_secondary *s, const char *what)
+{
+	char why[128];
+
+	ctr(s)->violations++;
+	snprintf(why, sizeof(why), "protocol violation: %s", what);
+	end_session(s, why);
+}
+
+/* §5.6: what to do with a numbered frame. */
+static void on_numbered(struct xm_secondary *s, const struct xm_frame *f, struct xm_xsk *x,
+			struct xm_rx_pkt *pkt, const struct xm_span *spans, __u32 n, __u32 hdr_off)
+{
+	struct xm_span pl[XM_MAX_SPANS];
+	struct sslot *sl;
+	__u32 np;
+
+	if (f->seq < s->cumack) {
+		ctr(s)->rx_dup_done++;
+		if (f->type == XM_T_FLUSH)
+			send_flush_ack(s, f->seq);
+		s->ack_pending = true;
+		return;
+	}
+	if (f->seq >= right_edge(s)) {
+		ctr(s)->rx_out_of_window++;
+		return;
+	}
+	sl = slot(s, f->seq);
+	if (sl->seq == f->seq && sl->state != SL_EMPTY) {
+		if (sl->state == SL_DURABLE) {
+			ctr(s)->rx_dup_done++;
+			s->ack_pending = true;
+		} else {
+			ctr(s)->rx_dup_inflight++;
+		}
+		return;
+	}
+	if (f->type == XM_T_FLUSH) {
+		if (f->payload_len) {
+			ctr(s)->rx_bad_len++;
+			return;
+		}
+		ctr(s)->rx_flush++;
+		sl->seq = f->seq;
+		sl->state = SL_FLUSH_WAIT;
+		s->rcvd_pending = s->protocol == 'B';
+		advance(s);
+		return;
+	}
+	if (!f->payload_len || f->payload_len > s->max_payload) {
+		ctr(s)->rx_bad_len++;
+		violation(s, "DATA length outside 1..max_payload");
+		return;
+	}
+	if (f->arg0 % s->block || f->payload_len % s->block) {
+		ctr(s)->rx_unaligned++;
+		violation(s, "DATA not aligned to the block size");
+		return;
+	}
+	if (f->arg0 > s->export_size || f->payload_len > s->export_size - f->arg0) {
+		ctr(s)->rx_bad_offset++;
+		violation(s, "DATA beyond the export");
+		return;
+	}
+	np = xm_spans_slice(spans, n, hdr_off + f->payload_off, f->payload_len, pl, XM_MAX_SPANS);
+	if (!np) {
+		ctr(s)->rx_bad_len++;
+		return;
+	}
+	sl->seq = f->seq;
+	apply_data(s, sl, f, x, pkt, pl, np);
+	if (s->protocol == 'B')
+		s->rcvd_pending = true;
+}
+
+static __u8 check_hello(struct xm_secondary *s, const struct xm_frame *f,
+			const struct xm_hello *h, __u32 *block, __u32 *maxp, __u64 *export_size)
+{
+	__u32 pblock = be32toh(h->block_size), lblock = s->d->disk.dio_offset_align;
+	__u16 pmin = be16toh(h->proto_min), pmax = be16toh(h->proto_max);
+	__u16 vmax = pmax < XM_PROTO_MAX ? pmax : XM_PROTO_MAX;
+
+	if (s->state == S_FAILED)
+		return XM_REFUSE_DISK_FAILED;
+	if (vmax < pmin || vmax < XM_PROTO_MIN)
+		return XM_REFUSE_VERSION;
+	if (h->role != XM_ROLE_PRIMARY)
+		return XM_REFUSE_ROLE;
+	if (!pblock || pblock & (pblock - 1) || pblock < 512 || pblock > 65536 ||
+	    (h->repl_protocol != 'A' && h->repl_protocol != 'B' && h->repl_protocol != 'C'))
+		return XM_REFUSE_PARAM;
+	*block = pblock > lblock ? pblock : lblock;
+	*maxp = be32toh(h->max_payload) < s->max_payload_local ? be32toh(h->max_payload)
+								: s->max_payload_local;
+	*maxp = *maxp / *block * *block;
+	if (*maxp < *block)
+		return XM_REFUSE_BLOCK_SIZE;
+	*export_size = be64toh(h->disk_size) / *block * *block;
+	if (s->d->disk.size < *export_size)
+		return XM_REFUSE_DISK_SIZE;
+	return XM_REFUSE_NONE;
+}
+
+static void fill_hello(struct xm_secondary *s, struct xm_hello *h, char protocol)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->node_uuid, s->d->node_uuid, sizeof(h->node_uuid));
+	h->disk_size = htobe64(s->d->disk.size);
+	h->block_size = htobe32(s->d->disk.dio_offset_align);
+	h->max_payload = htobe32(s->max_payload_local);
+	h->window = htobe32(WINDOW);
+	h->payload_align = htobe16((__u16)s->payload_align);
+	h->proto_min = htobe16(XM_PROTO_MIN);
+	h->proto_max = htobe16(XM_PROTO_MAX);
+	h->role = XM_ROLE_SECONDARY;
+	h->repl_protocol = (__u8)protocol;
+}
+
+static void answer_hello(struct xm_secondary *s, const struct xm_frame *f, const struct xm_hello *h)
+{
+	struct xm_frame ack = {.type = XM_T_HELLO_ACK, .session = (__u32)f->arg0};
+	struct xm_hello mine;
+	struct xm_span span = {.data = (const __u8 *)&mine, .len = sizeof(mine)};
+	__u32 block = 0, maxp = 0;
+	__u64 size = 0;
+	__u8 refusal;
+
+	if (s->state == S_CONNECTED && f->arg0 == s->session) {
+		/* Our HELLO_ACK was lost: the same answer again, with the current cumack. */
+		refusal = XM_REFUSE_NONE;
+	} else {
+		refusal = f->payload_len < sizeof(*h) ? XM_REFUSE_PARAM
+						      : check_hello(s, f, h, &block, &maxp, &size);
+		if (refusal) {
+			ctr(s)->rx_bad_hello += refusal == XM_REFUSE_PARAM;
+			snprintf(s->reason, sizeof(s->reason), "refused a HELLO (code %u)", refusal);
+		} else {
+			s->session = (__u32)f->arg0;
+			s->gen++;
+			s->cumack = f->seq;
+			s->block = block;
+			s->max_payload = maxp;
+			s->export_size = size;
+			/* We send received-acks, so B runs as B (§6.1). */
+			s->protocol = (char)h->repl_protocol;
+			memcpy(s->peer_uuid, h->node_uuid, sizeof(s->peer_uuid));
+			for (__u32 i = 0; i < WINDOW; i++) {
+				s->ring[i].state = SL_EMPTY;
+				s->ring[i].seq = UINT64_MAX;
+			}
+			s->state = S_CONNECTED;
+			s->reason[0] = 0;
+			s->last_rx_ns = xm_now_ns();
+			ctr(s)->sessions++;
+			pr_info("%s: session %08x accepted: protocol %c, block %u, %u bytes per "
+				"frame, window %u",
+				s->d->cfg.dev, s->session, s->protocol, s->block, s->max_payload,
+				WINDOW);
+		}
+	}
+	fill_hello(s, &mine, refusal ? (char)s->d->cfg.protocol : s->protocol);
+	ack.arg0 = refusal ? 0 : s->cumack;
+	ack.arg1 = refusal;
+	ack.credit = refusal ? 0 : (__u32)(right_edge(s) - s->cumack);
+	ack.payload_len = sizeof(mine);
+	if (!xm_daemon_send(s->d, &ack, &span, 1, 0))
+		ctr(s)->tx_hello++;
+}
+
+static void on_hello(struct xm_secondary *s, const struct xm_frame *f, const struct xm_span *spans,
+		     __u32 n, __u32 hdr_off)
+{
+	struct xm_span pl[XM_MAX_SPANS];
+	struct xm_hello h = {0};
+	__u32 np, i, copied = 0;
+
+	if (f->session != 0 || !f->arg0 || f->arg0 > 0xffffffffull) {
+		ctr(s)->rx_bad_hello++;
+		return;
+	}
+	if (f->payload_len >= sizeof(h)) {
+		np = xm_spans_slice(spans, n, hdr_off + f->payload_off, sizeof(h), pl,
+				    XM_MAX_SPANS);
+		for (i = 0; i < np; i++) {
+			memcpy((__u8 *)&h + copied, pl[i].data, pl[i].len);
+			copied += pl[i].len;
+		}
+	}
+	if (s->stopping)
+		return;
+	if (s->state == S_CONNECTED && f->arg0 != s->session)
+		end_session(s, "the primary started a new session");
+	if (s->state == S_DRAINING) {
+		/* Old writes may still land; the new session starts after them (§4.2). */
+		s->hello_saved = true;
+		s->saved_hello = *f;
+		s->saved_hello_body = h;
+		return;
+	}
+	answer_hello(s, f, &h);
+}
+
+void xm_secondary_rx_pkt(struct xm_secondary *s, const struct xm_frame *f, struct xm_xsk *x,
+			 struct xm_rx_pkt *pkt, const struct xm_span *spans, __u32 n,
+			 __u32 hdr_off)
+{
+	if (f->type == XM_T_HELLO) {
+		on_hello(s, f, spans, n, hdr_off);
+		return;
+	}
+	if (s->state != S_CONNECTED || f->session != s->session || s->stopping) {
+		ctr(s)->rx_wrong_session++;
+		return;
+	}
+	s->last_rx_ns = xm_now_ns();
+	switch (f->type) {
+	case XM_T_DATA:
+	case XM_T_FLUSH:
+		on_numbered(s, f, x, pkt, spans, n, hdr_off);
+		break;
+	case XM_T_PING:
+		if (f->payload_len) {
+			ctr(s)->rx_bad_len++;
+			break;
+		}
+		xm_daemon_answer_ping(s->d, f, s->cumack, (__u32)(right_edge(s) - s->cumack));
+		break;
+	case XM_T_PONG:
+		if (f->payload_len) {
+			ctr(s)->rx_bad_len++;
+			break;
+		}
+		xm_daemon_take_pong(s->d, f);
+		break;
+	default:
+		ctr(s)->rx_unexpected++;
+	}
+}
+
+__u64 xm_secondary_tick(struct xm_secondary *s, __u64 now)
+{
+	__u64 timeout = (__u64)s->d->cfg.timeout_ms * NS_PER_MS, next = UINT64_MAX;
+
+	if (s->state == S_DRAINING && !s->io_inflight && xm_commit_idle(&s->d->commit)) {
+		s->state = S_LISTEN;
+		if (s->hello_saved) {
+			s->hello_saved = false;
+			answer_hello(s, &s->saved_hello, &s->saved_hello_body);
+		}
+	}
+	if (s->state != S_CONNECTED)
+		return next;
+	if (now - s->last_rx_ns >= timeout && !s->stopping) {
+		ctr(s)->peer_timeouts++;
+		end_session(s, "peer timeout");
+		return now;
+	}
+	if (s->rcvd_pending) {
+		s->rcvd_pending = false;
+		send_ack(s, true);
+	}
+	if (s->ack_pending) {
+		s->ack_pending = false;
+		send_ack(s, false);
+	}
+	xm_daemon_heartbeat(s->d, s->session, s->cumack, (__u32)(right_edge(s) - s->cumack), now);
+	next = s->last_rx_ns + timeout;
+	if (s->d->last_tx_ns + (__u64)s->d->cfg.ping_ms * NS_PER_MS < next)
+		next = s->d->last_tx_ns + (__u64)s->d->cfg.ping_ms * NS_PER_MS;
+	return next;
+}
+
+void xm_secondary_stop(struct xm_secondary *s)
+{
+	s->stopping = true;
+}
+
+bool xm_secondary_drained(const struct xm_secondary *s, __u64 now)
+{
+	return !s->io_inflight && xm_commit_idle(&s->d->commit);
+}
+
+struct xm_secondary *xm_secondary_create(struct xm_daemon *d)
+{
+	struct xm_secondary *s = calloc(1, sizeof(*s));
+	__u32 i, block = d->disk.dio_offset_align, mtu_payload;
+
+	if (!s)
+		return NULL;
+	s->d = d;
+	s->state = S_LISTEN;
+	snprintf(s->reason, sizeof(s->reason), "waiting for the primary");
+	/* UMEM layouts (§7.3): B for jumbo frames, A otherwise; see xm_secondary_headroom(). */
+	if (d->nd.mtu >= 4096 + 512) {
+		s->layout = "B";
+		s->payload_align = 512;
+		mtu_payload = d->nd.mtu - (512 - XM_ETH_HLEN);
+		s->max_payload_local = mtu_payload < 8192 ? mtu_payload : 8192;
+	} else {
+		s->layout = "A";
+		s->payload_align = 64;
+		mtu_payload = d->nd.mtu - (64 - XM_ETH_HLEN);
+		s->max_payload_local = mtu_payload < 3584 ? mtu_payload : 3584;
+	}
+	s->max_payload_local = s->max_payload_local / block * block;
+	s->zero_copy_possible = d->disk.dio_offset_align <= 512 && d->disk.dio_mem_align <= 512;
+	for (i = 0; i < WINDOW; i++) {
+		s->ring[i].s = s;
+		s->ring[i].seq = UINT64_MAX;
+		if (posix_memalign((void **)&s->ring[i].staging, 4096,
+				   s->max_payload_local ? s->max_payload_local : 4096)) {
+			xm_secondary_destroy(s);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	return s;
+}
+
+void xm_secondary_destroy(struct xm_secondary *s)
+{
+	__u32 i;
+
+	if (!s)
+		return;
+	for (i = 0; i < WINDOW; i++)
+		free(s->ring[i].staging);
+	free(s);
+}
+
+__u32 xm_secondary_headroom(__u32 mtu)
+{
+	/* Layout B: data at chunk + 512, payload at frame offset 512 → chunk + 1024, and every
+	 * following buffer at chunk + 512.  Layout A: data at chunk + 448, payload at + 64. */
+	return mtu >= 4096 + 512 ? 256 : 192;
+}
+
+void xm_secondary_write_status(const struct xm_secondary *s, struct xm_json *j)
+{
+	char proto[2] = {s->protocol, 0};
+
+	xm_json_open(j, "replication", '{');
+	xm_json_str(j, "state", sstate_names[s->state]);
+	xm_json_str(j, "reason", s->reason);
+	xm_json_u64(j, "session", s->session);
+	xm_json_str(j, "protocol", s->state == S_CONNECTED ? proto : "");
+	xm_json_u64(j, "block_size", s->block);
+	xm_json_u64(j, "max_payload", s->max_payload);
+	xm_json_u64(j, "window", WINDOW);
+	xm_json_u64(j, "export_size", s->export_size);
+	xm_json_u64(j, "cumack", s->cumack);
+	xm_json_u64(j, "writes_in_flight", s->io_inflight);
+	xm_json_close(j, '}');
+	xm_json_open(j, "writer", '{');
+	xm_json_str(j, "path", s->zero_copy_possible ? "zero-copy" : "bounce");
+	xm_json_str(j, "layout", s->layout);
+	xm_json_u64(j, "payload_align", s->payload_align);
+	xm_json_close(j, '}');
+}
+
+void xm_secondary_write_status_text(const struct xm_secondary *s, FILE *out)
+{
+	fprintf(out, "  mirror   %s", sstate_names[s->state]);
+	if (s->state == S_CONNECTED)
+		fprintf(out, ", protocol %c, block %u, %u bytes/frame, window %u", s->protocol,
+			s->block, s->max_payload, WINDOW);
+	if (s->reason[0])
+		fprintf(out, " (%s)", s->reason);
+	fprintf(out, "\n  writer   %s (UMEM layout %s), %llu zero-copy / %llu bounced writes\n",
+		s->zero_copy_possible ? "zero-copy" : "bounce", s->layout,
+		(unsigned long long)s->d->ctr.wr_zero_copy,
+		(unsigned long long)s->d->ctr.wr_bounce);
+}

@@ -93,7 +93,7 @@ struct xm_primary {
 	/* send window (§5) */
 	__u64 snd_una, snd_nxt, right_edge;
 	struct pslot *ring;
-	__u64 srtt, rttvar, rto, rto_deadline;
+	__u64 srtt, rttvar, rto, rto_base, rto_deadline;
 	__u64 last_rx_ns;
 	/* writes */
 	struct xm_list active, waiting, sendq, flushq;
@@ -676,7 +676,7 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	p->snd_una = p->snd_nxt = f->arg0;
 	p->right_edge = f->arg0 + p->window;
 	p->srtt = p->rttvar = 0;
-	p->rto = RTO_INITIAL_NS;
+	p->rto = p->rto_base = RTO_INITIAL_NS;
 	p->rto_deadline = 0;
 	p->last_rx_ns = now;
 	p->state = P_CONNECTED;
@@ -748,6 +748,7 @@ static void rtt_sample(struct xm_primary *p, __u64 r)
 		p->rto = RTO_MIN_NS;
 	if (p->rto > RTO_MAX_NS)
 		p->rto = RTO_MAX_NS;
+	p->rto_base = p->rto;
 }
 
 static void retransmit(struct xm_primary *p, __u64 seq, __u64 now, bool fast)
@@ -767,12 +768,47 @@ static void retransmit(struct xm_primary *p, __u64 seq, __u64 now, bool fast)
 	}
 }
 
-/* Applies cum + SACK: durable (ACK, PING, PONG) or received (ACK with XM_F_RCVD). */
+/* What one ack tells about frames not known to be received before: for RTT and RACK. */
+struct ack_news {
+	__u64 newest_tx; /* latest transmission among them */
+	__u64 sample;	 /* RTT of the most recently sent one that was never retransmitted */
+	__u64 sample_sent;
+};
+
+static void note_received(struct xm_primary *p, struct pslot *s, struct ack_news *n, __u64 now)
+{
+	if (s->rcvd || s->durable || s->kind == SLOT_EMPTY)
+		return;
+	if (s->last_tx_ns > n->newest_tx)
+		n->newest_tx = s->last_tx_ns;
+	if (!s->retransmitted && s->first_tx_ns > n->sample_sent) {
+		n->sample_sent = s->first_tx_ns;
+		n->sample = now - s->first_tx_ns;
+	}
+}
+
+static void ack_one(struct xm_primary *p, __u64 seq, bool rcvd_only, struct ack_news *n,
+		    __u64 now)
+{
+	struct pslot *s = slot(p, seq);
+
+	note_received(p, s, n, now);
+	if (rcvd_only)
+		mark_rcvd(p, s);
+	else
+		mark_durable(p, s);
+}
+
+/*
+ * Applies cum + SACK from an ACK (durable, or received with XM_F_RCVD) or from PING/PONG
+ * (durable, no SACK).  Loss detection and RTT use the received information: a frame the
+ * secondary has accepted is never lost, however long its disk takes (§5.4, §5.5, §6.1).
+ */
 static void on_ack_info(struct xm_primary *p, __u64 cum, __u64 sack, bool has_sack, bool rcvd_only,
 			__u32 credit, __u64 now)
 {
-	__u64 seq, newest_tx = 0, sample = 0, last_sent = 0;
-	bool advanced = false;
+	struct ack_news n = {0};
+	__u64 seq;
 	int i;
 
 	if (cum > p->snd_nxt) {
@@ -789,62 +825,31 @@ static void on_ack_info(struct xm_primary *p, __u64 cum, __u64 sack, bool has_sa
 		ctr(p)->rx_ack_stale++;
 	if (cum + credit > p->right_edge)
 		p->right_edge = cum + credit;
-	for (seq = p->snd_una; seq < cum; seq++) {
-		struct pslot *s = slot(p, seq);
-
-		if (rcvd_only) {
-			mark_rcvd(p, s);
-			continue;
-		}
-		if (!s->durable) {
-			if (s->last_tx_ns > newest_tx)
-				newest_tx = s->last_tx_ns;
-			if (!s->retransmitted && s->first_tx_ns > last_sent) {
-				last_sent = s->first_tx_ns;
-				sample = now - s->first_tx_ns;
-			}
-		}
-		mark_durable(p, s);
-		if (p->state != P_CONNECTED)
-			return; /* a completion ended the session (cannot today; be safe) */
-	}
+	for (seq = p->snd_una; seq < cum; seq++)
+		ack_one(p, seq, rcvd_only, &n, now);
 	for (i = 0; has_sack && i < 64; i++) {
-		struct pslot *s;
-
-		if (!(sack >> i & 1))
-			continue;
 		seq = cum + 1 + (__u64)i;
-		if (seq < p->snd_una)
-			continue;
-		s = slot(p, seq);
-		if (rcvd_only) {
-			mark_rcvd(p, s);
-			continue;
-		}
-		if (!s->durable && s->last_tx_ns > newest_tx)
-			newest_tx = s->last_tx_ns;
-		mark_durable(p, s);
+		if ((sack >> i & 1) && seq >= p->snd_una)
+			ack_one(p, seq, rcvd_only, &n, now);
 	}
-	if (rcvd_only)
-		return;
-	if (cum > p->snd_una) {
+	if (!rcvd_only && cum > p->snd_una) {
 		for (seq = p->snd_una; seq < cum; seq++)
 			slot(p, seq)->kind = SLOT_EMPTY;
 		p->snd_una = cum;
-		advanced = true;
-	}
-	if (sample)
-		rtt_sample(p, sample);
-	if (advanced)
+		p->rto = p->rto_base; /* backoff ends when the window moves */
 		arm_rto(p, now);
-	/* RACK (§5.5): anything sent well before a frame that got through is lost. */
-	if (newest_tx) {
+	}
+	if (n.sample)
+		rtt_sample(p, n.sample);
+	/* RACK (§5.5): a frame sent well before one that arrived, and not arrived itself, is lost. */
+	if (n.newest_tx) {
 		__u64 reo = p->srtt / 4 > RTO_SLACK_NS ? p->srtt / 4 : RTO_SLACK_NS;
 
 		for (seq = p->snd_una; seq < p->snd_nxt; seq++) {
 			struct pslot *s = slot(p, seq);
 
-			if (!s->durable && !s->rack_retx && s->last_tx_ns + reo < newest_tx)
+			if (!s->rcvd && !s->durable && !s->rack_retx &&
+			    s->last_tx_ns + reo < n.newest_tx)
 				retransmit(p, seq, now, true);
 		}
 	}
@@ -970,8 +975,9 @@ __u64 xm_primary_tick(struct xm_primary *p, __u64 now)
 		__u64 seq;
 
 		/* Only the oldest frame that is not known to be there (§5.4). */
-		for (seq = p->snd_una; seq < p->snd_nxt && slot(p, seq)->durable; seq++)
-			;
+		for (seq = p->snd_una; seq < p->snd_nxt; seq++)
+			if (!slot(p, seq)->durable && !slot(p, seq)->rcvd)
+				break;
 		if (seq < p->snd_nxt)
 			retransmit(p, seq, now, false);
 		p->rto = min_u64(2 * p->rto, RTO_MAX_NS);

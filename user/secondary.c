@@ -323,7 +323,7 @@ static void on_numbered(struct xm_secondary *s, const struct xm_frame *f, struct
 		ctr(s)->rx_flush++;
 		sl->seq = f->seq;
 		sl->state = SL_FLUSH_WAIT;
-		s->rcvd_pending = s->protocol == 'B';
+		s->rcvd_pending = true;
 		advance(s);
 		return;
 	}
@@ -349,8 +349,8 @@ static void on_numbered(struct xm_secondary *s, const struct xm_frame *f, struct
 	}
 	sl->seq = f->seq;
 	apply_data(s, sl, f, x, pkt, pl, np);
-	if (s->protocol == 'B')
-		s->rcvd_pending = true;
+	/* Received-acks drive the primary's loss detection in every protocol (§6.1). */
+	s->rcvd_pending = true;
 }
 
 static __u8 check_hello(struct xm_secondary *s, const struct xm_frame *f,

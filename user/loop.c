@@ -77,8 +77,14 @@ static void on_watch_cqe(struct xm_io *io, int res, __u32 flags)
 		w->fn(w, res >= 0 ? res : 0);
 	else
 		pr_warn("event loop: poll on fd %d failed: %s", w->fd, strerror(-res));
+	/* The handler may have unwatched on this, the poll's last completion. */
+	if (!more && w->removing) {
+		if (w->released)
+			w->released(w);
+		return;
+	}
 	/* The kernel ends a multishot poll now and then (e.g. on overflow): arm it again. */
-	if (!more && !w->removing && arm_watch(w))
+	if (!more && arm_watch(w))
 		pr_warn("event loop: cannot re-arm poll on fd %d", w->fd);
 }
 
@@ -109,7 +115,9 @@ int xm_loop_unwatch(struct xm_loop *l, struct xm_watch *w, void (*released)(stru
 	sqe = xm_loop_sqe(l, &remove_io);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_poll_remove(sqe, (__u64)(uintptr_t)&w->io);
+	/* ASYNC_CANCEL, not POLL_REMOVE: the latter fails with -EALREADY while a wakeup is queued
+	 * and leaves the poll running. */
+	io_uring_prep_cancel(sqe, &w->io, 0);
 	io_uring_sqe_set_data(sqe, &remove_io);
 	return 0;
 }

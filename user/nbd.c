@@ -329,9 +329,9 @@ static void conn_kick(struct nbd_conn *c)
 		return;
 	sqe = xm_loop_sqe(c->srv->loop, &c->kick_io);
 	if (!sqe) {
-		pr_warn("nbd: event loop full, dropping connection %llu",
+		pr_warn("nbd: no io_uring submission slot, dropping connection %llu",
 			(unsigned long long)c->id);
-		conn_close(c, "event loop full");
+		conn_close(c, "no io_uring submission slot");
 		return;
 	}
 	io_uring_prep_nop(sqe);
@@ -378,9 +378,9 @@ static void conn_arm_pollout(struct nbd_conn *c)
 		return;
 	sqe = xm_loop_sqe(c->srv->loop, &c->pollout_io);
 	if (!sqe) {
-		pr_warn("nbd: event loop full, dropping connection %llu",
+		pr_warn("nbd: no io_uring submission slot, dropping connection %llu",
 			(unsigned long long)c->id);
-		conn_close(c, "event loop full");
+		conn_close(c, "no io_uring submission slot");
 		return;
 	}
 	io_uring_prep_poll_add(sqe, c->fd, POLLOUT);

@@ -347,11 +347,14 @@ void xm_daemon_heartbeat(struct xm_daemon *d, __u32 session, __u64 cum, __u32 cr
 {
 	struct xm_frame ping = {.type = XM_T_PING, .session = session, .arg1 = cum, .credit = credit};
 
-	if (now - d->last_tx_ns < (__u64)d->cfg.ping_ms * 1000000ull)
+	/* Every interval, whatever else flows: both sides keep an RTT and a liveness signal. */
+	if (now - d->last_ping_ns < (__u64)d->cfg.ping_ms * 1000000ull)
 		return;
 	ping.arg0 = now;
-	if (!xm_daemon_send(d, &ping, NULL, 0, 0))
+	if (!xm_daemon_send(d, &ping, NULL, 0, 0)) {
 		d->ctr.tx_ping++;
+		d->last_ping_ns = now;
+	}
 }
 
 static void on_packet(void *ctx, struct xm_xsk *x, struct xm_rx_pkt *pkt)

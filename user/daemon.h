@@ -39,7 +39,8 @@ struct xm_daemon {
 	bool finished;	/* the role has drained: leave the loop */
 	__u64 start_ns;
 	__u8 node_uuid[16];
-	__u64 last_tx_ns; /* for idle heartbeats */
+	__u64 last_tx_ns;   /* any frame sent */
+	__u64 last_ping_ns; /* heartbeats go out every ping interval */
 	__u64 last_rx_ns; /* any frame from the peer with a good CRC: "reachable" in status */
 	__u64 rtt_last_ns, rtt_min_ns, rtt_avg_ns;
 	struct xm_counters ctr;
@@ -69,7 +70,7 @@ int xm_daemon_send(struct xm_daemon *d, const struct xm_frame *f, const struct x
 void xm_daemon_answer_ping(struct xm_daemon *d, const struct xm_frame *ping, __u64 cum,
 			   __u32 credit);
 void xm_daemon_take_pong(struct xm_daemon *d, const struct xm_frame *pong);
-/* Sends a PING when nothing went to the peer for a heartbeat interval. */
+/* Sends a PING when the last one is a heartbeat interval old. */
 void xm_daemon_heartbeat(struct xm_daemon *d, __u32 session, __u64 cum, __u32 credit, __u64 now);
 
 #endif

@@ -986,7 +986,7 @@ __u64 xm_primary_tick(struct xm_primary *p, __u64 now)
 	pump(p, now);
 	xm_daemon_heartbeat(p->d, p->session, 0, SEND_RING / 2, now);
 	next = min_u64(next, p->last_rx_ns + timeout);
-	next = min_u64(next, p->d->last_tx_ns + (__u64)p->d->cfg.ping_ms * NS_PER_MS);
+	next = min_u64(next, p->d->last_ping_ns + (__u64)p->d->cfg.ping_ms * NS_PER_MS);
 	if (p->rto_deadline)
 		next = min_u64(next, p->rto_deadline);
 	/* More to send and room for it: come straight back after the completions. */

@@ -545,8 +545,8 @@ __u64 xm_secondary_tick(struct xm_secondary *s, __u64 now)
 	}
 	xm_daemon_heartbeat(s->d, s->session, s->cumack, (__u32)(right_edge(s) - s->cumack), now);
 	next = s->last_rx_ns + timeout;
-	if (s->d->last_tx_ns + (__u64)s->d->cfg.ping_ms * NS_PER_MS < next)
-		next = s->d->last_tx_ns + (__u64)s->d->cfg.ping_ms * NS_PER_MS;
+	if (s->d->last_ping_ns + (__u64)s->d->cfg.ping_ms * NS_PER_MS < next)
+		next = s->d->last_ping_ns + (__u64)s->d->cfg.ping_ms * NS_PER_MS;
 	return next;
 }
 

@@ -19,7 +19,7 @@ for dev in "$P" "$S"; do
 	assert_ge "$(bpf_counter "$dev" rx.pong)" 1 "$dev rx.pong via bpftool"
 	j=$(status_json "$dev")
 	assert_ge "$(jq .daemon.counters.rx_frames <<<"$j")" 1 "$dev frames read from the AF_XDP socket"
-	assert_ge "$(jq .daemon.counters.pongs_received <<<"$j")" 1 "$dev pongs received"
+	assert_ge "$(jq .daemon.counters.rx_pong <<<"$j")" 1 "$dev pongs received"
 	assert_eq "$(jq -r .daemon.xdp.mode <<<"$j")" native "$dev XDP mode"
 	assert_eq "$(jq -r .daemon.afxdp.mode <<<"$j")" copy "$dev AF_XDP mode (veth has no zero-copy)"
 	assert_eq "$(jq -r .daemon.afxdp.queues <<<"$j")" 1 "$dev AF_XDP queues"

@@ -110,6 +110,26 @@ static bool ping_applied(const struct xm_config *c)
 	return c->ping_ms == 250;
 }
 
+static bool timeout_applied(const struct xm_config *c)
+{
+	return c->timeout_ms == 80;
+}
+
+static bool protocol_applied(const struct xm_config *c)
+{
+	return c->protocol == 'A';
+}
+
+static bool nbd_socket_applied(const struct xm_config *c)
+{
+	return !strcmp(c->nbd_socket, "/run/mirror.sock");
+}
+
+static bool nbd_tcp_applied(const struct xm_config *c)
+{
+	return c->nbd_tcp_port == 10809;
+}
+
 static const struct key_case key_cases[] = {
 	{"role", "secondary", role_applied, "master"},
 	{"dev", "enp3s0f1", dev_applied, "eth0:1"},
@@ -120,6 +140,12 @@ static const struct key_case key_cases[] = {
 	{"xsk-mode", "copy", xsk_mode_applied, "fast"},
 	{"xdp-mode", "skb", xdp_mode_applied, "generic"},
 	{"ping-interval", "250", ping_applied, "0"},
+	{"timeout", "80", timeout_applied, "1"},
+	{"protocol", "A", protocol_applied, "D"},
+	{"nbd-socket", "/run/mirror.sock", nbd_socket_applied,
+	 "/run/a-path-much-longer-than-a-unix-socket-address-can-hold-because-sun_path-has-only-"
+	 "108-bytes-of-room.sock"},
+	{"nbd-tcp", "10809", nbd_tcp_applied, "65536"},
 };
 
 static const struct key_case *key_case_for(const char *key)

@@ -28,7 +28,7 @@ rm -f "$work/in.img" "$work/out.img"
 
 log "fio: random 4k..64k writes with verify, 4 jobs"
 fio --name=mirror --ioengine=nbd --uri="$URI" --rw=randwrite --bsrange=4k-64k --size=32M \
-	--offset=16M --iodepth=8 --numjobs=4 --verify=crc32c --verify_fatal=1 \
+	--offset=16M --iodepth=8 --numjobs=4 --verify=crc32c --verify_fatal=1 --verify_state_save=0 \
 	--group_reporting >"$work/fio.log" 2>&1 || { cat "$work/fio.log"; fail "fio verify"; }
 
 pc=$(status_json "$P" | jq .daemon.counters)

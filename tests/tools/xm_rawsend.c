@@ -22,8 +22,10 @@ static void usage(void)
 		"       [--payload-len N] [--payload-off N] [--ethertype 0xNNNN] [--vlan VID]\n"
 		"       [--magic 0xNNNN] [--version N] [--flags 0xNNNN] [--claim-len N] "
 		"[--claim-off N]\n"
-		"       [--truncate N] [--bad-crc]\n"
-		"Builds a valid frame, then applies the requested damage, and sends it N times.\n");
+		"       [--truncate N] [--bad-crc] [--session N] [--arg0 N] [--arg1 N] [--fill "
+		"BYTE]\n"
+		"Builds a valid frame, then applies the requested damage, and sends it N times.\n"
+		"--fill: every payload byte is BYTE (default: a counting pattern).\n");
 }
 
 static int num(const char *s, __u32 max, __u32 *out)
@@ -35,18 +37,39 @@ static int num(const char *s, __u32 max, __u32 *out)
 	return 0;
 }
 
+static int num64(const char *s, __u64 *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 0);
+	if (errno || end == s || *end || *s == '-') {
+		fprintf(stderr, "xm_rawsend: bad number '%s'\n", s);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"dev", 1, 0, 'd'},	    {"dst", 1, 0, 'D'},		{"src", 1, 0, 'S'},
-		{"count", 1, 0, 'c'},	    {"type", 1, 0, 't'},	{"seq", 1, 0, 'q'},
-		{"payload-len", 1, 0, 'l'}, {"payload-off", 1, 0, 'o'}, {"ethertype", 1, 0, 'e'},
-		{"vlan", 1, 0, 'v'},	    {"magic", 1, 0, 'm'},	{"version", 1, 0, 'V'},
-		{"flags", 1, 0, 'f'},	    {"claim-len", 1, 0, 'L'},	{"truncate", 1, 0, 'T'},
-		{"bad-crc", 0, 0, 'B'},	    {"claim-off", 1, 0, 'O'},	{0},
+		{"dev", 1, 0, 'd'},	    {"dst", 1, 0, 'D'},
+		{"src", 1, 0, 'S'},	    {"count", 1, 0, 'c'},
+		{"type", 1, 0, 't'},	    {"seq", 1, 0, 'q'},
+		{"payload-len", 1, 0, 'l'}, {"payload-off", 1, 0, 'o'},
+		{"ethertype", 1, 0, 'e'},   {"vlan", 1, 0, 'v'},
+		{"magic", 1, 0, 'm'},	    {"version", 1, 0, 'V'},
+		{"flags", 1, 0, 'f'},	    {"claim-len", 1, 0, 'L'},
+		{"truncate", 1, 0, 'T'},    {"bad-crc", 0, 0, 'B'},
+		{"claim-off", 1, 0, 'O'},   {"session", 1, 0, 's'},
+		{"arg0", 1, 0, 'a'},	    {"arg1", 1, 0, 'b'},
+		{"fill", 1, 0, 'F'},	    {0},
 	};
 	static __u8 frame[XM_MAX_FRAME + 64], payload[XM_MAX_FRAME];
-	__u32 count = 1, type = XM_T_PING, seq = 1, plen = 0, poff = 0, ethertype = XM_ETH_P_MIRROR;
+	__u32 count = 1, type = XM_T_PING, plen = 0, poff = 0, ethertype = XM_ETH_P_MIRROR;
+	__u32 session = 0, fill = 0;
+	__u64 seq = 1, arg0 = 0, arg1 = 0;
+	int have_fill = 0;
 	__u32 vlan = 0, magic = 0, version = 0, flags = 0, claim = 0, trunc = 0, i;
 	int have_magic = 0, have_version = 0, have_claim = 0, have_claim_off = 0, bad_crc = 0;
 	__u32 claim_off = 0;
@@ -77,7 +100,7 @@ int main(int argc, char **argv)
 			err = num(optarg, 255, &type);
 			break;
 		case 'q':
-			err = num(optarg, UINT32_MAX, &seq);
+			err = num64(optarg, &seq);
 			break;
 		case 'l':
 			err = num(optarg, XM_MAX_FRAME, &plen);
@@ -116,6 +139,19 @@ int main(int argc, char **argv)
 			err = num(optarg, 0xffff, &claim_off);
 			have_claim_off = 1;
 			break;
+		case 's':
+			err = num(optarg, UINT32_MAX, &session);
+			break;
+		case 'a':
+			err = num64(optarg, &arg0);
+			break;
+		case 'b':
+			err = num64(optarg, &arg1);
+			break;
+		case 'F':
+			err = num(optarg, 0xff, &fill);
+			have_fill = 1;
+			break;
 		default:
 			usage();
 			return 2;
@@ -130,10 +166,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	for (i = 0; i < plen; i++)
-		payload[i] = (__u8)(i * 7 + 1);
+		payload[i] = have_fill ? (__u8)fill : (__u8)(i * 7 + 1);
 	f.type = (__u8)type;
 	f.flags = (__u16)flags;
 	f.seq = seq;
+	f.session = session;
+	f.arg0 = arg0;
+	f.arg1 = arg1;
 	f.payload_off = (__u16)poff;
 	f.payload_len = plen;
 	len = xm_frame_build(frame, sizeof(frame) - 4, dst, src, (__u16)ethertype, &f, payload);

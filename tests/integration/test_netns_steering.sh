@@ -12,6 +12,9 @@ P=$XM_PRIMARY_IF S=$XM_SECONDARY_IF
 
 log "heartbeats cross the link in both directions"
 reachable() { [ "$(status_json "$1" | jq -r .daemon.peer.reachable)" = true ]; }
+# Re-evaluated on every poll (a $(...) argument to wait_until would be read only once).
+counter_reaches() { [ "$(bpf_counter "$S" "$1")" -ge "$2" ]; }
+crc_errors_reach() { [ "$(status_json "$S" | jq .daemon.counters.rx_bad_crc)" -ge "$1" ]; }
 wait_until 5 reachable "$P" || fail "primary never saw the secondary"
 wait_until 5 reachable "$S" || fail "secondary never saw the primary"
 for dev in "$P" "$S"; do
@@ -43,7 +46,7 @@ send_bad() {
 	before=$(bpf_counter "$S" "drop.$reason")
 	in_box primary "$TOOLS/xm_rawsend" --dev "$P" --dst "$XM_SECONDARY_MAC" \
 		--src "$XM_PRIMARY_MAC" --count 5 "$@" || fail "xm_rawsend $*"
-	wait_until 2 test "$(bpf_counter "$S" "drop.$reason")" -ge $((before + 5)) || true
+	wait_until 2 counter_reaches "drop.$reason" $((before + 5)) || true
 	after=$(bpf_counter "$S" "drop.$reason")
 	assert_eq "$((after - before))" 5 "drop.$reason after 5 frames ($*)"
 }
@@ -63,7 +66,7 @@ log "a frame with a bad CRC passes XDP (CRC is userspace's job) and is dropped b
 before=$(status_json "$S" | jq .daemon.counters.rx_bad_crc)
 in_box primary "$TOOLS/xm_rawsend" --dev "$P" --dst "$XM_SECONDARY_MAC" --src "$XM_PRIMARY_MAC" \
 	--type 7 --payload-len 64 --bad-crc --count 5 || fail "xm_rawsend --bad-crc"
-wait_until 2 test "$(status_json "$S" | jq .daemon.counters.rx_bad_crc)" -ge $((before + 5)) ||
+wait_until 2 crc_errors_reach $((before + 5)) ||
 	fail "secondary did not count 5 bad CRCs"
 
 log "a VLAN-tagged mirror frame is steered like an untagged one"

@@ -3,13 +3,14 @@
 # Install the Debian packages xdpmirror needs to build, test and demo; only the missing ones.
 set -euo pipefail
 
-# Build: compiler, BPF toolchain, libraries.  Test/demo: cmocka, NBD clients, FUSE, fio, tc.
+# Build: compiler, BPF toolchain, libraries.  Test/demo: cmocka, NBD clients (libnbd-bin has
+# nbdinfo, nbdcopy and nbdfuse), FUSE, fio, tc.
 PKGS=(
 	clang llvm gcc make pkg-config
 	libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev liburing-dev
 	libcmocka-dev
 	iproute2 iputils-ping ethtool kmod
-	libnbd-bin nbdfuse fuse3 fio e2fsprogs util-linux jq
+	libnbd-bin fuse3 fio e2fsprogs util-linux jq
 )
 
 missing=()

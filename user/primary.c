@@ -49,8 +49,7 @@ struct pwrite {
 	struct xm_nbd_req *req; /* NULL once replied */
 	__u64 off;
 	__u32 len;
-	__u8 *buf;
-	bool own_buf;
+	__u8 *buf; /* the payload, owned by the write */
 	__u32 gen; /* session generation its frames belong to */
 	__u32 nframes, next_frame;
 	__u32 frames_sent, frames_rcvd, frames_durable;
@@ -200,8 +199,7 @@ static void maybe_finish(struct pwrite *w)
 		intent_clear(p, w->off, w->len);
 	xm_list_del(&w->node);
 	p->nactive--;
-	if (w->own_buf)
-		free(w->buf);
+	free(w->buf);
 	free(w);
 	admit_waiting(p);
 }
@@ -275,13 +273,12 @@ static void start_write(struct pwrite *w)
 	xm_commit_submitted(&p->d->commit);
 }
 
-static void admit_write(struct xm_primary *p, struct xm_nbd_req *req, __u8 *buf, bool own_buf)
+static void admit_write(struct xm_primary *p, struct xm_nbd_req *req, __u8 *buf)
 {
 	struct pwrite *w = calloc(1, sizeof(*w));
 
 	if (!w) {
-		if (own_buf)
-			free(buf);
+		free(buf);
 		xm_nbd_done(req, -ENOMEM, NULL);
 		return;
 	}
@@ -290,7 +287,6 @@ static void admit_write(struct xm_primary *p, struct xm_nbd_req *req, __u8 *buf,
 	w->off = req->offset;
 	w->len = req->len;
 	w->buf = buf;
-	w->own_buf = own_buf;
 	w->fua = req->flags & XM_NBD_CMD_FLAG_FUA;
 	xm_list_init(&w->node);
 	xm_list_init(&w->send_node);
@@ -364,7 +360,7 @@ static void start_flush(struct xm_primary *p, struct xm_nbd_req *req)
 static void on_nbd_request(void *ctx, struct xm_nbd_req *req)
 {
 	struct xm_primary *p = ctx;
-	__u8 *zeroes;
+	__u8 *zeroes; /* or the WRITE payload the write takes over */
 
 	if (p->stopping) {
 		xm_nbd_done(req, -ESHUTDOWN, NULL);
@@ -375,7 +371,11 @@ static void on_nbd_request(void *ctx, struct xm_nbd_req *req)
 		start_read(p, req);
 		break;
 	case XM_NBD_CMD_WRITE:
-		admit_write(p, req, req->data, false);
+		/* The write owns the payload: protocol A replies before every frame is durable,
+		 * and a retransmission must still find the bytes. */
+		zeroes = req->data;
+		req->data = NULL;
+		admit_write(p, req, zeroes);
 		break;
 	case XM_NBD_CMD_WRITE_ZEROES:
 		/* Sent as DATA full of zeros until the header has XM_F_ZEROES (§13). */
@@ -384,7 +384,7 @@ static void on_nbd_request(void *ctx, struct xm_nbd_req *req)
 			break;
 		}
 		memset(zeroes, 0, req->len);
-		admit_write(p, req, zeroes, true);
+		admit_write(p, req, zeroes);
 		break;
 	case XM_NBD_CMD_TRIM:
 		/* Ignored on both disks, which NBD allows; the disks stay identical (§5.1). */
@@ -458,8 +458,7 @@ static bool send_new(struct xm_primary *p, __u64 now)
 		return false;
 	}
 	if (transmit(p, seq, now)) {
-		s->kind = SLOT_EMPTY;
-		ctr(p)->tx_ring_full++;
+		s->kind = SLOT_EMPTY; /* counted in tx_ring_full; the next pass tries again */
 		return false;
 	}
 	if (s->kind == SLOT_FLUSH) {
@@ -757,10 +756,8 @@ static void retransmit(struct xm_primary *p, __u64 seq, __u64 now, bool fast)
 {
 	struct pslot *s = slot(p, seq);
 
-	if (transmit(p, seq, now)) {
-		ctr(p)->tx_ring_full++;
-		return;
-	}
+	if (transmit(p, seq, now))
+		return; /* counted in tx_ring_full; the RTO tries again */
 	s->retransmitted = true;
 	if (fast) {
 		s->rack_retx = true;
@@ -896,7 +893,8 @@ void xm_primary_rx(struct xm_primary *p, const struct xm_frame *f, const struct 
 		struct xm_span span = {.data = (const __u8 *)&h, .len = sizeof(h)};
 
 		ctr(p)->rx_unexpected++;
-		snprintf(p->reason, sizeof(p->reason), "peer claims primary");
+		if (p->state != P_CONNECTED)
+			snprintf(p->reason, sizeof(p->reason), "peer claims primary");
 		fill_hello(p, &h);
 		ack.payload_len = sizeof(h);
 		xm_daemon_send(p->d, &ack, &span, 1, 0);

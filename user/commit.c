@@ -73,8 +73,7 @@ int xm_commit_init(struct xm_commit *c, struct xm_loop *loop, int fd)
 		strcpy(c->cache, "unknown");
 	read_sysfs(dir, "fua", fua, sizeof(fua));
 	c->fua = fua[0] == '1';
-	if (!strcmp(c->cache, "write through") ||
-	    (!strcmp(c->cache, "write back") && c->fua))
+	if (!strcmp(c->cache, "write through") || (!strcmp(c->cache, "write back") && c->fua))
 		c->mode = XM_DUR_DSYNC;
 	return 0;
 }
@@ -113,7 +112,8 @@ void xm_commit_completed(struct xm_commit *c, struct xm_commit_item *it, int res
 
 static void on_fsync(struct xm_io *io, int res, __u32 flags)
 {
-	struct xm_commit *c = (struct xm_commit *)((char *)io - offsetof(struct xm_commit, fsync_io));
+	struct xm_commit *c =
+		(struct xm_commit *)((char *)io - offsetof(struct xm_commit, fsync_io));
 	struct xm_commit_item *it = c->committing, *next;
 
 	c->fsync_inflight = false;
@@ -132,7 +132,8 @@ void xm_commit_poll(struct xm_commit *c, __u64 now)
 
 	if (c->fsync_inflight || !c->nwaiting)
 		return;
-	/* Triggers: nothing more is coming soon, a full batch, the delay, or an explicit request. */
+	/* Triggers: nothing more is coming soon, a full batch, the delay, or an explicit request.
+	 */
 	if (c->writes_inflight && c->nwaiting < XM_COMMIT_BATCH && !c->urgent &&
 	    now - c->oldest_ns < XM_COMMIT_DELAY_NS)
 		return;

@@ -26,12 +26,12 @@ struct xm_commit {
 	enum xm_durability mode;
 	char cache[16]; /* what sysfs said: "write back", "write through", or "unknown" */
 	bool fua;
-	__u32 writes_inflight;		     /* submitted, CQE not yet seen */
-	struct xm_commit_item *waiting;	     /* completed, not covered by an fsync yet */
+	__u32 writes_inflight;		/* submitted, CQE not yet seen */
+	struct xm_commit_item *waiting; /* completed, not covered by an fsync yet */
 	struct xm_commit_item **waiting_tail;
 	__u32 nwaiting;
-	__u64 oldest_ns;		     /* CQE time of the oldest waiting write */
-	struct xm_commit_item *committing;   /* covered by the fsync in flight */
+	__u64 oldest_ns;		   /* CQE time of the oldest waiting write */
+	struct xm_commit_item *committing; /* covered by the fsync in flight */
 	bool fsync_inflight;
 	bool urgent; /* a FUA write or a flush is waiting: commit without batching */
 	struct xm_io fsync_io;

@@ -11,7 +11,7 @@
 
 #define XM_PING_MS_DEFAULT    10
 #define XM_TIMEOUT_MS_DEFAULT 50
-#define XM_CONFIG_MAX_BYTES 16384
+#define XM_CONFIG_MAX_BYTES   16384
 
 static int set_role(struct xm_config *c, const char *v, char *err, size_t n)
 {

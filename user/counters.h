@@ -12,26 +12,26 @@
 	X(rx_bad_crc, "CRC32C mismatch: dropped, the sender retransmits")                          \
 	X(rx_malformed, "failed userspace parsing (XDP should have dropped it)")                   \
 	X(rx_wrong_session, "frame of another or no session")                                      \
-	X(rx_bad_hello, "HELLO or HELLO_ACK that cannot be used")                                   \
+	X(rx_bad_hello, "HELLO or HELLO_ACK that cannot be used")                                  \
 	X(rx_unexpected, "valid frame of a type this role or state does not take")                 \
 	X(rx_bad_len, "wrong payload length for the type")                                         \
 	X(rx_unaligned, "DATA offset or length not a multiple of the block size")                  \
 	X(rx_bad_offset, "DATA beyond the export")                                                 \
-	X(rx_out_of_window, "DATA or FLUSH at or beyond the advertised window")                     \
+	X(rx_out_of_window, "DATA or FLUSH at or beyond the advertised window")                    \
 	X(rx_dup_done, "duplicate of a done frame: re-acked, not rewritten")                       \
 	X(rx_dup_inflight, "duplicate of a frame whose write is in flight: ignored")               \
 	X(rx_data, "DATA frames applied")                                                          \
 	X(rx_data_bytes, "their payload bytes")                                                    \
 	X(rx_flush, "FLUSH frames")                                                                \
 	X(rx_ack, "ACK frames")                                                                    \
-	X(rx_ack_stale, "ack information older than what we know: harmless")                      \
+	X(rx_ack_stale, "ack information older than what we know: harmless")                       \
 	X(rx_ack_invalid, "ack for a frame never sent: ends the session")                          \
 	X(rx_dup_hello_ack, "duplicate HELLO_ACK")                                                 \
 	X(rx_dup_flush_ack, "FLUSH_ACK for a completed FLUSH")                                     \
 	X(rx_pong_stale, "PONG with a timestamp from the future")                                  \
 	X(tx_frames, "frames sent")                                                                \
 	X(tx_bytes, "their bytes")                                                                 \
-	X(tx_ring_full, "a send found no TX frame or ring slot; retried later")                   \
+	X(tx_ring_full, "a send found no TX frame or ring slot; retried later")                    \
 	X(tx_data, "DATA frames sent the first time")                                              \
 	X(tx_data_bytes, "their payload bytes")                                                    \
 	X(tx_retrans_rto, "DATA or FLUSH retransmitted on timeout")                                \
@@ -53,7 +53,7 @@
 	X(wr_errors, "disk write or fsync errors")                                                 \
 	X(local_wr_errors, "primary: local disk write errors")                                     \
 	X(writes, "primary: NBD writes admitted")                                                  \
-	X(writes_degraded, "primary: writes done without the peer (their ranges are dirty)")      \
+	X(writes_degraded, "primary: writes done without the peer (their ranges are dirty)")       \
 	X(flushes, "primary: NBD flushes")
 
 struct xm_counters {

@@ -22,7 +22,6 @@
 #include "secondary.h"
 #include "stats.h"
 
-
 __u64 xm_now_ns(void)
 {
 	struct timespec ts;
@@ -173,8 +172,8 @@ static int setup_xsks(struct xm_daemon *d)
 		return -ENOMEM;
 	for (q = 0; q < n; q++) {
 		/* The secondary's writer wants payloads at DIO-aligned addresses (§7.3). */
-		__u32 headroom = d->cfg.role == XM_ROLE_SECONDARY ? xm_secondary_headroom(d->nd.mtu)
-								   : 0;
+		__u32 headroom =
+			d->cfg.role == XM_ROLE_SECONDARY ? xm_secondary_headroom(d->nd.mtu) : 0;
 
 		err = xm_xsk_open(&d->xsks[q], dev, q, d->cfg.xsk_mode, xm_bpf_xsks_fd(&d->bpf),
 				  headroom, d->cfg.role == XM_ROLE_SECONDARY ? 192 : 0);
@@ -345,7 +344,8 @@ void xm_daemon_take_pong(struct xm_daemon *d, const struct xm_frame *pong)
 
 void xm_daemon_heartbeat(struct xm_daemon *d, __u32 session, __u64 cum, __u32 credit, __u64 now)
 {
-	struct xm_frame ping = {.type = XM_T_PING, .session = session, .arg1 = cum, .credit = credit};
+	struct xm_frame ping = {
+		.type = XM_T_PING, .session = session, .arg1 = cum, .credit = credit};
 
 	/* Every interval, whatever else flows: both sides keep an RTT and a liveness signal. */
 	if (now - d->last_ping_ns < (__u64)d->cfg.ping_ms * 1000000ull)
@@ -475,8 +475,8 @@ static __u64 tick(struct xm_daemon *d)
 	next = d->pri ? xm_primary_tick(d->pri, now) : xm_secondary_tick(d->sec, now);
 	if (xm_commit_deadline(&d->commit) < next)
 		next = xm_commit_deadline(&d->commit);
-	if (d->stop && (d->pri ? xm_primary_drained(d->pri, now)
-			       : xm_secondary_drained(d->sec, now)))
+	if (d->stop &&
+	    (d->pri ? xm_primary_drained(d->pri, now) : xm_secondary_drained(d->sec, now)))
 		d->finished = true;
 	/* Sleep at most a heartbeat; the kernel wakes us for anything that arrives. */
 	if (next <= now)

@@ -35,13 +35,13 @@ struct xm_daemon {
 	int ctl_fd;
 	struct xm_watch signal_watch, ctl_watch;
 	struct xm_watch *xsk_watch;
-	bool stop;	/* detach requested */
-	bool finished;	/* the role has drained: leave the loop */
+	bool stop;     /* detach requested */
+	bool finished; /* the role has drained: leave the loop */
 	__u64 start_ns;
 	__u8 node_uuid[16];
 	__u64 last_tx_ns;   /* any frame sent */
 	__u64 last_ping_ns; /* heartbeats go out every ping interval */
-	__u64 last_rx_ns; /* any frame from the peer with a good CRC: "reachable" in status */
+	__u64 last_rx_ns;   /* any frame from the peer with a good CRC: "reachable" in status */
 	__u64 rtt_last_ns, rtt_min_ns, rtt_avg_ns;
 	struct xm_counters ctr;
 	struct xm_primary *pri;

@@ -43,7 +43,8 @@ struct xm_span;
  * written or -errno as xm_frame_build.
  */
 int xm_frame_head(void *out, size_t room, const __u8 dst[XM_ETH_ALEN], const __u8 src[XM_ETH_ALEN],
-		  __u16 ethertype, const struct xm_frame *f, const struct xm_span *payload, __u32 n);
+		  __u16 ethertype, const struct xm_frame *f, const struct xm_span *payload,
+		  __u32 n);
 
 /* Where xm_frame_parse found things, for callers that want the raw bytes. */
 enum xm_parse_error {

@@ -10,7 +10,7 @@ struct xm_list {
 	struct xm_list *next, *prev;
 };
 
-#define xm_container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define xm_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 static inline void xm_list_init(struct xm_list *h)
 {

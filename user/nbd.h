@@ -27,8 +27,8 @@ struct xm_nbd_req {
 	__u16 flags; /* XM_NBD_CMD_FLAG_* */
 	__u64 offset;
 	__u32 len;
-	void *data;   /* WRITE: len bytes in a 4096-aligned buffer owned by the request; else NULL */
-	void *priv;   /* free for the export */
+	void *data; /* WRITE: len bytes in a 4096-aligned buffer owned by the request; else NULL */
+	void *priv; /* free for the export */
 	__u64 cookie; /* the client's handle; for logs */
 };
 

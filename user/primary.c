@@ -18,19 +18,19 @@
 #define NS_PER_MS 1000000ull
 
 /* docs/protocol.md §4.1, §5.4, §9 */
-#define HELLO_RETRY_NS	   (10 * NS_PER_MS)
-#define REFUSED_RETRY_NS   (1000 * NS_PER_MS)
+#define HELLO_RETRY_NS	 (10 * NS_PER_MS)
+#define REFUSED_RETRY_NS (1000 * NS_PER_MS)
 /* Floor: a loaded 2-vCPU VM delays acks by up to ~1 ms with nothing lost (make demo showed 0.5%
  * spurious timeouts at 200 µs); RACK repairs real losses well before this. */
-#define RTO_MIN_NS	   (1 * NS_PER_MS)
-#define RTO_INITIAL_NS	   (2 * NS_PER_MS)
-#define RTO_MAX_NS	   (20 * NS_PER_MS)
-#define RTO_SLACK_NS	   (20 * NS_PER_US)
-#define WRITE_STALL_NS	   (2000 * NS_PER_MS)
-#define DETACH_DRAIN_NS	   (5000 * NS_PER_MS)
-#define SEND_RING	   4096 /* frames in flight at most; a power of two */
-#define NBD_MAX_REQUEST	   (32u << 20)
-#define TAG_SEQ_BITS	   48
+#define RTO_MIN_NS	(1 * NS_PER_MS)
+#define RTO_INITIAL_NS	(2 * NS_PER_MS)
+#define RTO_MAX_NS	(20 * NS_PER_MS)
+#define RTO_SLACK_NS	(20 * NS_PER_US)
+#define WRITE_STALL_NS	(2000 * NS_PER_MS)
+#define DETACH_DRAIN_NS (5000 * NS_PER_MS)
+#define SEND_RING	4096 /* frames in flight at most; a power of two */
+#define NBD_MAX_REQUEST (32u << 20)
+#define TAG_SEQ_BITS	48
 
 enum pstate { P_DISCONNECTED, P_HELLO_SENT, P_CONNECTED, P_REFUSED };
 
@@ -412,8 +412,8 @@ static int transmit(struct xm_primary *p, __u64 seq, __u64 now)
 		__u32 start = s->frame * p->max_payload;
 
 		payload.data = s->w->buf + start;
-		payload.len = s->w->len - start < p->max_payload ? s->w->len - start
-								 : p->max_payload;
+		payload.len =
+			s->w->len - start < p->max_payload ? s->w->len - start : p->max_payload;
 		f.type = XM_T_DATA;
 		f.flags = s->w->fua ? XM_F_FUA : 0;
 		f.payload_off = (__u16)p->payload_off;
@@ -486,7 +486,8 @@ static void pump(struct xm_primary *p, __u64 now)
 
 	while (budget-- && send_new(p, now))
 		;
-	if (p->snd_nxt >= p->right_edge && (!xm_list_empty(&p->sendq) || !xm_list_empty(&p->flushq)))
+	if (p->snd_nxt >= p->right_edge &&
+	    (!xm_list_empty(&p->sendq) || !xm_list_empty(&p->flushq)))
 		ctr(p)->window_full++;
 }
 
@@ -653,9 +654,9 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 		p->hello_due = now + REFUSED_RETRY_NS;
 		return;
 	}
-	p->payload_off = ((XM_ETH_HLEN + (__u32)sizeof(struct xm_hdr) + align - 1) / align) *
-				 align -
-			 XM_ETH_HLEN;
+	p->payload_off =
+		((XM_ETH_HLEN + (__u32)sizeof(struct xm_hdr) + align - 1) / align) * align -
+		XM_ETH_HLEN;
 	mtu_payload = p->d->nd.mtu > p->payload_off ? p->d->nd.mtu - p->payload_off : 0;
 	if (maxp > mtu_payload)
 		maxp = mtu_payload;
@@ -786,8 +787,7 @@ static void note_received(struct xm_primary *p, struct pslot *s, struct ack_news
 	}
 }
 
-static void ack_one(struct xm_primary *p, __u64 seq, bool rcvd_only, struct ack_news *n,
-		    __u64 now)
+static void ack_one(struct xm_primary *p, __u64 seq, bool rcvd_only, struct ack_news *n, __u64 now)
 {
 	struct pslot *s = slot(p, seq);
 
@@ -840,7 +840,8 @@ static void on_ack_info(struct xm_primary *p, __u64 cum, __u64 sack, bool has_sa
 	}
 	if (n.sample)
 		rtt_sample(p, n.sample);
-	/* RACK (§5.5): a frame sent well before one that arrived, and not arrived itself, is lost. */
+	/* RACK (§5.5): a frame sent well before one that arrived, and not arrived itself, is lost.
+	 */
 	if (n.newest_tx) {
 		__u64 reo = p->srtt / 4 > RTO_SLACK_NS ? p->srtt / 4 : RTO_SLACK_NS;
 
@@ -887,8 +888,8 @@ void xm_primary_rx(struct xm_primary *p, const struct xm_frame *f, const struct 
 
 	if (f->type == XM_T_HELLO) {
 		/* Another primary (§4.1): refuse, change nothing. */
-		struct xm_frame ack = {.type = XM_T_HELLO_ACK, .session = (__u32)f->arg0,
-				       .arg1 = XM_REFUSE_ROLE};
+		struct xm_frame ack = {
+			.type = XM_T_HELLO_ACK, .session = (__u32)f->arg0, .arg1 = XM_REFUSE_ROLE};
 		struct xm_hello h;
 		struct xm_span span = {.data = (const __u8 *)&h, .len = sizeof(h)};
 

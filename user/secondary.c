@@ -12,7 +12,7 @@
 #include "secondary.h"
 
 #define NS_PER_MS 1000000ull
-#define WINDOW	  1024 /* per-seq states, and staging buffers (§10.2); a power of two */
+#define WINDOW	  1024u /* per-seq states, and staging buffers (§10.2); a power of two */
 
 enum sstate { S_LISTEN, S_CONNECTED, S_DRAINING, S_FAILED };
 
@@ -194,8 +194,7 @@ static void on_write(struct xm_io *io, int res, __u32 flags)
 	xm_commit_completed(&s->d->commit, &sl->ci, res, sl->fua, xm_now_ns());
 }
 
-static bool zero_copy_ok(const struct xm_secondary *s, const struct xm_span *pl, __u32 n,
-			 __u64 off)
+static bool zero_copy_ok(const struct xm_secondary *s, const struct xm_span *pl, __u32 n, __u64 off)
 {
 	const struct xm_disk *disk = &s->d->disk;
 	__u32 i;
@@ -353,8 +352,8 @@ static void on_numbered(struct xm_secondary *s, const struct xm_frame *f, struct
 	s->rcvd_pending = true;
 }
 
-static __u8 check_hello(struct xm_secondary *s, const struct xm_frame *f,
-			const struct xm_hello *h, __u32 *block, __u32 *maxp, __u64 *export_size)
+static __u8 check_hello(struct xm_secondary *s, const struct xm_frame *f, const struct xm_hello *h,
+			__u32 *block, __u32 *maxp, __u64 *export_size)
 {
 	__u32 pblock = be32toh(h->block_size), lblock = s->d->disk.dio_offset_align;
 	__u16 pmin = be16toh(h->proto_min), pmax = be16toh(h->proto_max);
@@ -371,7 +370,7 @@ static __u8 check_hello(struct xm_secondary *s, const struct xm_frame *f,
 		return XM_REFUSE_PARAM;
 	*block = pblock > lblock ? pblock : lblock;
 	*maxp = be32toh(h->max_payload) < s->max_payload_local ? be32toh(h->max_payload)
-								: s->max_payload_local;
+							       : s->max_payload_local;
 	*maxp = *maxp / *block * *block;
 	if (*maxp < *block)
 		return XM_REFUSE_BLOCK_SIZE;
@@ -413,7 +412,8 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f, const
 						      : check_hello(s, f, h, &block, &maxp, &size);
 		if (refusal) {
 			ctr(s)->rx_bad_hello += refusal == XM_REFUSE_PARAM;
-			snprintf(s->reason, sizeof(s->reason), "refused a HELLO (code %u)", refusal);
+			snprintf(s->reason, sizeof(s->reason), "refused a HELLO (code %u)",
+				 refusal);
 		} else {
 			s->session = (__u32)f->arg0;
 			s->gen++;
@@ -481,8 +481,7 @@ static void on_hello(struct xm_secondary *s, const struct xm_frame *f, const str
 }
 
 void xm_secondary_rx_pkt(struct xm_secondary *s, const struct xm_frame *f, struct xm_xsk *x,
-			 struct xm_rx_pkt *pkt, const struct xm_span *spans, __u32 n,
-			 __u32 hdr_off)
+			 struct xm_rx_pkt *pkt, const struct xm_span *spans, __u32 n, __u32 hdr_off)
 {
 	if (f->type == XM_T_HELLO) {
 		on_hello(s, f, spans, n, hdr_off);

@@ -35,9 +35,9 @@ struct xm_rx_piece {
 struct xm_rx_pkt {
 	struct xm_rx_piece piece[XM_RX_MAX_PIECES];
 	__u32 npieces;
-	__u32 len;	 /* sum of the piece lengths */
-	bool overflow;	 /* more pieces than XM_RX_MAX_PIECES: never handed out */
-	bool keep;	 /* set by the handler: it keeps the chunks and returns them later */
+	__u32 len;     /* sum of the piece lengths */
+	bool overflow; /* more pieces than XM_RX_MAX_PIECES: never handed out */
+	bool keep;     /* set by the handler: it keeps the chunks and returns them later */
 };
 
 struct xm_xsk {
@@ -54,7 +54,7 @@ struct xm_xsk {
 	__u64 tx_free[XM_XSK_TX_FRAMES]; /* UMEM addresses of idle TX frames */
 	__u32 tx_nfree;
 	__u64 tx_tag[XM_XSK_TX_FRAMES]; /* per TX frame: the caller's tag, reported on completion */
-	__u32 rx_held; /* RX chunks kept by handlers, not yet on the fill ring */
+	__u32 rx_held;			/* RX chunks kept by handlers, not yet on the fill ring */
 	/* A multi-buffer packet being gathered; a batch may end in the middle of one. */
 	struct xm_rx_pkt pending;
 };

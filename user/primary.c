@@ -24,7 +24,7 @@
  * spurious timeouts at 200 µs); RACK repairs real losses well before this. */
 #define RTO_MIN_NS	(1 * NS_PER_MS)
 #define RTO_INITIAL_NS	(2 * NS_PER_MS)
-#define RTO_MAX_NS	(20 * NS_PER_MS)
+#define RTO_MAX_NS	(10 * NS_PER_MS)
 #define RTO_SLACK_NS	(20 * NS_PER_US)
 #define WRITE_STALL_NS	(2000 * NS_PER_MS)
 #define DETACH_DRAIN_NS (5000 * NS_PER_MS)
@@ -95,6 +95,7 @@ struct xm_primary {
 	__u64 snd_una, snd_nxt, right_edge;
 	struct pslot *ring;
 	__u64 srtt, rttvar, rto, rto_base, rto_deadline;
+	__u64 min_rtt; /* smallest RTT sample of the session: the reorder window's base */
 	__u64 last_rx_ns;
 	/* writes */
 	struct xm_list active, waiting, sendq, flushq;
@@ -677,7 +678,7 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	memcpy(p->peer_uuid, h.node_uuid, sizeof(p->peer_uuid));
 	p->snd_una = p->snd_nxt = f->arg0;
 	p->right_edge = f->arg0 + p->window;
-	p->srtt = p->rttvar = 0;
+	p->srtt = p->rttvar = p->min_rtt = 0;
 	p->rto = p->rto_base = RTO_INITIAL_NS;
 	p->rto_deadline = 0;
 	p->last_rx_ns = now;
@@ -735,6 +736,8 @@ static void rtt_sample(struct xm_primary *p, __u64 r)
 {
 	__u64 var;
 
+	if (!p->min_rtt || r < p->min_rtt)
+		p->min_rtt = r;
 	if (!p->srtt) {
 		p->srtt = r;
 		p->rttvar = r / 2;
@@ -770,7 +773,7 @@ static void retransmit(struct xm_primary *p, __u64 seq, __u64 now, bool fast)
 
 /* What one ack tells about frames not known to be received before: for RTT and RACK. */
 struct ack_news {
-	__u64 newest_tx; /* latest transmission among them */
+	__u64 newest_tx; /* latest send time among those sent only once */
 	__u64 sample;	 /* RTT of the most recently sent one that was never retransmitted */
 	__u64 sample_sent;
 };
@@ -779,9 +782,13 @@ static void note_received(struct xm_primary *p, struct pslot *s, struct ack_news
 {
 	if (s->rcvd || s->durable || s->kind == SLOT_EMPTY)
 		return;
-	if (s->last_tx_ns > n->newest_tx)
-		n->newest_tx = s->last_tx_ns;
-	if (!s->retransmitted && s->first_tx_ns > n->sample_sent) {
+	/* Only frames sent once say when they left: an ack for a retransmitted frame may stem from
+	 * its first copy, and its new send time would make everything sent before it look lost. */
+	if (s->retransmitted)
+		return;
+	if (s->first_tx_ns > n->newest_tx)
+		n->newest_tx = s->first_tx_ns;
+	if (s->first_tx_ns > n->sample_sent) {
 		n->sample_sent = s->first_tx_ns;
 		n->sample = now - s->first_tx_ns;
 	}
@@ -843,7 +850,9 @@ static void on_ack_info(struct xm_primary *p, __u64 cum, __u64 sack, bool has_sa
 	/* RACK (§5.5): a frame sent well before one that arrived, and not arrived itself, is lost.
 	 */
 	if (n.newest_tx) {
-		__u64 reo = p->srtt / 4 > RTO_SLACK_NS ? p->srtt / 4 : RTO_SLACK_NS;
+		/* RFC 8985's min_RTT/4: a window of srtt/4 spans more frames than the 64 a SACK
+		 * reports, and a hole would then wait for the RTO. */
+		__u64 reo = p->min_rtt / 4 > RTO_SLACK_NS ? p->min_rtt / 4 : RTO_SLACK_NS;
 
 		for (seq = p->snd_una; seq < p->snd_nxt; seq++) {
 			struct pslot *s = slot(p, seq);

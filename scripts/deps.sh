@@ -4,13 +4,14 @@
 set -euo pipefail
 
 # Build: compiler, BPF toolchain, libraries.  Test/demo: cmocka, NBD clients (libnbd-bin has
-# nbdinfo, nbdcopy and nbdfuse), FUSE, fio, tc.
+# nbdinfo, nbdcopy and nbdfuse; nbdkit sends FUA writes and is the bench's local NBD peer), FUSE,
+# fio, tc.
 PKGS=(
 	clang llvm gcc make pkg-config
 	libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev liburing-dev
 	libcmocka-dev
 	iproute2 iputils-ping ethtool kmod
-	libnbd-bin fuse3 fio e2fsprogs util-linux jq
+	libnbd-bin nbdkit fuse3 fio e2fsprogs util-linux jq
 )
 
 missing=()

@@ -37,7 +37,7 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(TOOL_SRCS))
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test demo clean help format lint install
+.PHONY: all deps test demo bench clean help format lint install
 
 all: $(BIN) ## build the BPF object, its skeleton and the xdpmirror binary
 
@@ -81,9 +81,13 @@ test: deps ## run the whole test suite (root); TESTS=name runs one
 	$(Q)$(MAKE) build-tests
 	$(Q)tests/run.sh $(TESTS)
 
-demo: deps ## two simulated boxes in namespaces: attach both, traffic, counters (root)
+demo: deps ## two boxes in namespaces: ext4 on the NBD export, disks compared (root)
 	$(Q)$(MAKE) all
 	$(Q)scripts/demo.sh
+
+bench: deps ## fio through the NBD export (protocol C, MTU 1500/9000) next to the local disk (root)
+	$(Q)$(MAKE) all
+	$(Q)scripts/bench.sh
 
 install: $(BIN) ## install the binary and pair-setup script under PREFIX (default /usr/local)
 	$(Q)install -D -m 0755 $(BIN) $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/xdpmirror

@@ -11,7 +11,7 @@ PKGS=(
 	libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev liburing-dev
 	libcmocka-dev
 	iproute2 iputils-ping ethtool kmod
-	libnbd-bin nbdkit fuse3 fio e2fsprogs util-linux jq
+	libnbd-bin nbdkit fuse3 fio e2fsprogs util-linux jq python3
 )
 
 missing=()

@@ -119,6 +119,7 @@ int xm_frame_head(void *out, size_t room, const __u8 dst[XM_ETH_ALEN], const __u
 	memcpy(p, dst, XM_ETH_ALEN);
 	memcpy(p + XM_ETH_ALEN, src, XM_ETH_ALEN);
 	memcpy(p + 2 * XM_ETH_ALEN, &proto, 2);
+	/* Alignment padding between header and payload is zeroed: no stale memory on the wire. */
 	memset(p + XM_ETH_HLEN + sizeof(*h), 0, off - sizeof(*h));
 	h = (struct xm_hdr *)(p + XM_ETH_HLEN);
 	xm_hdr_encode(h, f, NULL);
@@ -134,23 +135,17 @@ int xm_frame_build(void *out, size_t room, const __u8 dst[XM_ETH_ALEN], const __
 		   __u16 ethertype, const struct xm_frame *f, const void *payload)
 {
 	size_t off = f->payload_off ? f->payload_off : sizeof(struct xm_hdr);
-	size_t len = XM_ETH_HLEN + off + f->payload_len;
-	__u8 *p = out;
-	__u16 proto = htobe16(ethertype);
+	struct xm_span span = {.data = payload, .len = f->payload_len};
+	int head;
 
-	if (off < sizeof(struct xm_hdr))
-		return -EINVAL;
-	if (len > room)
+	if (off >= sizeof(struct xm_hdr) && XM_ETH_HLEN + off + f->payload_len > room)
 		return -ENOSPC;
-	memcpy(p, dst, XM_ETH_ALEN);
-	memcpy(p + XM_ETH_ALEN, src, XM_ETH_ALEN);
-	memcpy(p + 2 * XM_ETH_ALEN, &proto, 2);
-	/* Alignment padding between header and payload is zeroed: no stale memory on the wire. */
-	memset(p + XM_ETH_HLEN + sizeof(struct xm_hdr), 0, off - sizeof(struct xm_hdr));
+	head = xm_frame_head(out, room, dst, src, ethertype, f, &span, f->payload_len ? 1 : 0);
+	if (head < 0)
+		return head;
 	if (f->payload_len)
-		memcpy(p + XM_ETH_HLEN + off, payload, f->payload_len);
-	xm_hdr_encode((struct xm_hdr *)(p + XM_ETH_HLEN), f, payload);
-	return (int)len;
+		memcpy((__u8 *)out + head, payload, f->payload_len);
+	return head + (int)f->payload_len;
 }
 
 __u32 xm_spans_slice(const struct xm_span *in, __u32 n, __u64 off, __u64 len, struct xm_span *out,
@@ -175,6 +170,19 @@ __u32 xm_spans_slice(const struct xm_span *in, __u32 n, __u64 off, __u64 len, st
 		off = 0;
 	}
 	return len ? 0 : nout;
+}
+
+__u32 xm_spans_copy(const struct xm_span *in, __u32 n, __u64 off, __u64 len, void *dst)
+{
+	struct xm_span pieces[XM_MAX_SPANS];
+	__u32 i, np, copied = 0;
+
+	np = xm_spans_slice(in, n, off, len, pieces, XM_MAX_SPANS);
+	for (i = 0; i < np; i++) {
+		memcpy((__u8 *)dst + copied, pieces[i].data, pieces[i].len);
+		copied += pieces[i].len;
+	}
+	return copied;
 }
 
 enum xm_parse_error xm_frame_parse_spans(const struct xm_span *spans, __u32 n, __u16 ethertype,

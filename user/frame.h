@@ -82,6 +82,10 @@ enum xm_parse_error xm_frame_parse_spans(const struct xm_span *spans, __u32 n, _
 __u32 xm_spans_slice(const struct xm_span *in, __u32 n, __u64 off, __u64 len, struct xm_span *out,
 		     __u32 max_out);
 
+/* Copies [off, off + len) of the concatenation of in to dst; returns len, or 0 when the range is
+ * not inside. */
+__u32 xm_spans_copy(const struct xm_span *in, __u32 n, __u64 off, __u64 len, void *dst);
+
 const char *xm_frame_type_name(__u8 type);
 
 #endif

@@ -401,6 +401,14 @@ static void on_nbd_request(void *ctx, struct xm_nbd_req *req)
 
 /* ---- sending ---- */
 
+/* Payload bytes of frame k of a write: max_payload, or what is left for the last one. */
+static __u32 frame_len(const struct xm_primary *p, const struct pwrite *w, __u32 k)
+{
+	__u32 left = w->len - k * p->max_payload;
+
+	return left < p->max_payload ? left : p->max_payload;
+}
+
 static int transmit(struct xm_primary *p, __u64 seq, __u64 now)
 {
 	struct pslot *s = slot(p, seq);
@@ -413,8 +421,7 @@ static int transmit(struct xm_primary *p, __u64 seq, __u64 now)
 		__u32 start = s->frame * p->max_payload;
 
 		payload.data = s->w->buf + start;
-		payload.len =
-			s->w->len - start < p->max_payload ? s->w->len - start : p->max_payload;
+		payload.len = frame_len(p, s->w, s->frame);
 		f.type = XM_T_DATA;
 		f.flags = s->w->fua ? XM_F_FUA : 0;
 		f.payload_off = (__u16)p->payload_off;
@@ -467,9 +474,7 @@ static bool send_new(struct xm_primary *p, __u64 now)
 		ctr(p)->tx_flush++;
 	} else {
 		ctr(p)->tx_data++;
-		ctr(p)->tx_data_bytes += s->w->len - s->frame * p->max_payload < p->max_payload
-						 ? s->w->len - s->frame * p->max_payload
-						 : p->max_payload;
+		ctr(p)->tx_data_bytes += frame_len(p, s->w, s->frame);
 		if (++s->w->next_frame == s->w->nframes) {
 			xm_list_del(&s->w->send_node);
 			s->w->in_sendq = false;
@@ -609,9 +614,8 @@ static bool is_pow2(__u32 v)
 static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *sp,
 			 __u32 n, __u32 hdr_off, __u64 now)
 {
-	struct xm_span pl[XM_MAX_SPANS];
 	struct xm_hello h;
-	__u32 np, i, copied = 0, block, maxp, align, mtu_payload;
+	__u32 block, maxp, align, mtu_payload;
 
 	if (f->session != p->session || p->state == P_DISCONNECTED) {
 		ctr(p)->rx_wrong_session++;
@@ -629,11 +633,7 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 		ctr(p)->rx_bad_hello++;
 		return;
 	}
-	np = xm_spans_slice(sp, n, hdr_off + f->payload_off, sizeof(h), pl, XM_MAX_SPANS);
-	for (i = 0; i < np; i++) {
-		memcpy((__u8 *)&h + copied, pl[i].data, pl[i].len);
-		copied += pl[i].len;
-	}
+	xm_spans_copy(sp, n, hdr_off + f->payload_off, sizeof(h), &h);
 	if (f->arg1) {
 		snprintf(p->reason, sizeof(p->reason), "refused by peer: %s",
 			 refusal_text(f->arg1));

@@ -211,13 +211,14 @@ static bool zero_copy_ok(const struct xm_secondary *s, const struct xm_span *pl,
 static void apply_data(struct xm_secondary *s, struct sslot *sl, const struct xm_frame *f,
 		       struct xm_xsk *x, struct xm_rx_pkt *pkt, const struct xm_span *pl, __u32 n)
 {
+	bool aligned = zero_copy_ok(s, pl, n, f->arg0);
 	struct io_uring_sqe *sqe;
-	__u32 i, copied = 0;
 	int iovcnt;
+	__u32 i;
 
 	memset(sl->iov, 0, sizeof(sl->iov));
 	sl->holds = false;
-	if (zero_copy_ok(s, pl, n, f->arg0) && x->rx_held + n <= XM_XSK_RX_FRAMES / 2) {
+	if (aligned && x->rx_held + n <= XM_XSK_RX_FRAMES / 2) {
 		/* Zero-copy: the disk reads the payload where the NIC put it (§7.3). */
 		for (i = 0; i < n; i++) {
 			sl->iov[i].iov_base = (void *)pl[i].data;
@@ -230,14 +231,10 @@ static void apply_data(struct xm_secondary *s, struct sslot *sl, const struct xm
 		sl->holds = true;
 		ctr(s)->wr_zero_copy++;
 	} else {
-		if (!zero_copy_ok(s, pl, n, f->arg0))
+		if (!aligned)
 			ctr(s)->wr_bounce_misaligned++;
-		for (i = 0; i < n; i++) {
-			memcpy(sl->staging + copied, pl[i].data, pl[i].len);
-			copied += pl[i].len;
-		}
 		sl->iov[0].iov_base = sl->staging;
-		sl->iov[0].iov_len = copied;
+		sl->iov[0].iov_len = xm_spans_copy(pl, n, 0, f->payload_len, sl->staging);
 		iovcnt = 1;
 		ctr(s)->wr_bounce++;
 	}
@@ -450,22 +447,14 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f, const
 static void on_hello(struct xm_secondary *s, const struct xm_frame *f, const struct xm_span *spans,
 		     __u32 n, __u32 hdr_off)
 {
-	struct xm_span pl[XM_MAX_SPANS];
 	struct xm_hello h = {0};
-	__u32 np, i, copied = 0;
 
 	if (f->session != 0 || !f->arg0 || f->arg0 > 0xffffffffull) {
 		ctr(s)->rx_bad_hello++;
 		return;
 	}
-	if (f->payload_len >= sizeof(h)) {
-		np = xm_spans_slice(spans, n, hdr_off + f->payload_off, sizeof(h), pl,
-				    XM_MAX_SPANS);
-		for (i = 0; i < np; i++) {
-			memcpy((__u8 *)&h + copied, pl[i].data, pl[i].len);
-			copied += pl[i].len;
-		}
-	}
+	if (f->payload_len >= sizeof(h))
+		xm_spans_copy(spans, n, hdr_off + f->payload_off, sizeof(h), &h);
 	if (s->stopping)
 		return;
 	if (s->state == S_CONNECTED && f->arg0 != s->session)

@@ -144,6 +144,8 @@ int xm_steer(struct xdp_md *ctx)
 	}
 	count(&s->redirected, len);
 	count((struct xm_counter *)&s->rx + type_idx, len);
+	if (h->type == XM_T_DATA && (h->flags & bpf_htons(XM_F_RESYNC)))
+		count(&s->rx_resync, len);
 	return XDP_REDIRECT;
 }
 

@@ -44,7 +44,25 @@ enum xm_frame_type {
 	XM_T_FLUSH_ACK = 6, /* arg0 = seq of the FLUSH it completes */
 	XM_T_PING = 7,	    /* heartbeat; arg0 = sender's clock in ns; arg1 = sender's cumack */
 	XM_T_PONG = 8,	    /* arg0 = the PING's arg0; arg1 = sender's cumack */
-	XM_T_MAX = 9,	    /* first invalid type */
+	/* Resync, verify and session control (docs/resync.md).  Not numbered unless noted. */
+	XM_T_BMREQ = 9,	   /* primary asks for the secondary's bitmap: arg0 = first 64-bit word */
+	XM_T_BITMAP = 10,  /* answer: arg0 = first word, arg1 = sender's nbits; payload u64 words */
+	XM_T_CSUMREQ = 11, /* primary asks for checksums: arg0 = offset, arg1 = length (bytes) */
+	XM_T_CSUM = 12,	   /* answer: arg0, arg1 as asked; payload u32 CRC32C per XM_CSUM_BLOCK */
+	XM_T_SETGEN = 13,  /* numbered, like FLUSH: resync complete, arg0 = generation to adopt;
+			    * answered by FLUSH_ACK once durable and written to the metadata */
+	XM_T_CLOSE = 14,   /* the sender ends the session on purpose: arg0 = enum xm_close_reason */
+	XM_T_MAX = 15,	   /* first invalid type */
+};
+
+/* Checksums (CSUM) cover this many bytes each; a CSUMREQ length is a multiple of it. */
+#define XM_CSUM_BLOCK 4096u
+
+/* XM_T_CLOSE arg0 */
+enum xm_close_reason {
+	XM_CLOSE_DETACH = 1,  /* the sender's daemon is detaching */
+	XM_CLOSE_DEMOTE = 2,  /* the primary is demoting itself */
+	XM_CLOSE_PROMOTE = 3, /* the secondary is promoting itself (forced) */
 };
 
 /* xm_hdr.flags */
@@ -101,9 +119,51 @@ struct xm_hello {
 
 _Static_assert(sizeof(struct xm_hello) == 48, "xm_hello is 48 bytes on the wire");
 
-/* Protocol revisions this code speaks (xm_hello.proto_min/max); not the header version. */
-#define XM_PROTO_MIN 1
-#define XM_PROTO_MAX 1
+/* Protocol revisions this code speaks (xm_hello.proto_min/max); not the header version.
+ * Revision 2: HELLO and HELLO_ACK carry struct xm_hello_gen after struct xm_hello. */
+#define XM_PROTO_MIN 2
+#define XM_PROTO_MAX 2
+
+/* Disk states (DRBD's names): what a box knows about its own copy. */
+enum xm_disk_state {
+	XM_DISK_DISKLESS = 0,
+	XM_DISK_INCONSISTENT = 1, /* a resync target that has not finished: not usable */
+	XM_DISK_OUTDATED = 2,	  /* consistent, but known to miss writes the peer has */
+	XM_DISK_UPTODATE = 3,
+};
+
+/* What a handshake decides about the data (xm_hello_gen.decision in HELLO_ACK). */
+enum xm_sync_decision {
+	XM_SYNC_NONE = 0,	 /* both hold the same data */
+	XM_SYNC_BITMAP = 1,	 /* resync the union of both bitmaps, primary -> secondary */
+	XM_SYNC_FULL = 2,	 /* the secondary's data is unrelated or unknown: every region */
+	XM_SYNC_SPLIT_BRAIN = 3, /* both wrote since they parted: nothing moves */
+	XM_SYNC_PEER_NEWER = 4,	 /* the secondary wrote since they parted, the primary did not */
+	XM_SYNC_UNRELATED = 5,	 /* no common generation at all */
+	XM_SYNC_MAX,
+};
+
+/*
+ * Payload of HELLO and HELLO_ACK after struct xm_hello (revision 2).  Generations are 64-bit
+ * random identifiers of a data state, as DRBD's UUIDs: current names the data now, bitmap the state
+ * the sender's bitmap counts changes from (0: none), history the two before.
+ */
+struct xm_hello_gen {
+	__u64 current_gen;
+	__u64 bitmap_gen;
+	__u64 history[2];
+	__u64 dirty_bits;   /* bits set in the sender's bitmap */
+	__u32 bitmap_block; /* bytes per bitmap bit */
+	__u8 disk_state;    /* enum xm_disk_state */
+	__u8 flags;	    /* XM_HG_* */
+	__u8 decision;	    /* HELLO_ACK: enum xm_sync_decision the secondary took; HELLO: 0 */
+	__u8 reserved;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct xm_hello_gen) == 48, "xm_hello_gen is 48 bytes on the wire");
+
+#define XM_HG_DISCARD_MINE 0x01 /* HELLO_ACK: the operator told the secondary to drop its changes  \
+				 */
 
 /* HELLO_ACK arg1: why the secondary refused a session (0: accepted). */
 enum xm_refusal {
@@ -114,6 +174,9 @@ enum xm_refusal {
 	XM_REFUSE_PARAM = 4,	   /* an invalid HELLO parameter */
 	XM_REFUSE_ROLE = 5,	   /* both sides claim the same role */
 	XM_REFUSE_DISK_FAILED = 6, /* the secondary's disk has failed */
+	XM_REFUSE_SPLIT_BRAIN = 7, /* both sides wrote while apart */
+	XM_REFUSE_PEER_NEWER = 8,  /* the secondary has writes the primary lacks */
+	XM_REFUSE_UNRELATED = 9,   /* the two disks share no generation */
 	XM_REFUSE_MAX,
 };
 
@@ -154,6 +217,12 @@ struct xm_type_counters {
 	struct xm_counter flush_ack;
 	struct xm_counter ping;
 	struct xm_counter pong;
+	struct xm_counter bmreq;
+	struct xm_counter bitmap;
+	struct xm_counter csumreq;
+	struct xm_counter csum;
+	struct xm_counter setgen;
+	struct xm_counter close;
 };
 
 /* Dropped mirror frames per reason, in enum xm_drop_reason order. */
@@ -180,6 +249,7 @@ struct xm_stats {
 	struct xm_counter redirect_fail; /* bpf_redirect_map() failed */
 	struct xm_type_counters rx;	 /* redirected frames by type */
 	struct xm_drop_counters drop;	 /* dropped mirror frames by reason */
+	struct xm_counter rx_resync; /* redirected DATA frames with XM_F_RESYNC (also in rx.data) */
 };
 
 _Static_assert(sizeof(struct xm_type_counters) == (XM_T_MAX - 1) * sizeof(struct xm_counter),

@@ -46,6 +46,8 @@ box_if() { [ "$1" = primary ] && echo "$XM_PRIMARY_IF" || echo "$XM_SECONDARY_IF
 box_mac() { [ "$1" = primary ] && echo "$XM_PRIMARY_MAC" || echo "$XM_SECONDARY_MAC"; }
 peer_mac() { [ "$1" = primary ] && echo "$XM_SECONDARY_MAC" || echo "$XM_PRIMARY_MAC"; }
 box_disk() { [ "$1" = primary ] && echo "$XM_PRIMARY_DISK" || echo "$XM_SECONDARY_DISK"; }
+# Each box's metadata file lives with its disk image, so every test starts from new metadata.
+box_meta() { echo "/var/tmp/xdpmirror-$XM_TEST_PREFIX/$1.meta"; }
 
 # attach_box primary|secondary [extra attach options]: starts the daemon in the background and
 # waits until its control socket answers.
@@ -53,7 +55,7 @@ attach_box() {
 	local box=$1 i
 	shift
 	in_box "$box" "$XM" attach --role "$box" --dev "$(box_if "$box")" --peer "$(peer_mac "$box")" \
-		--disk "$(box_disk "$box")" "$@" \
+		--disk "$(box_disk "$box")" --meta "$(box_meta "$box")" "$@" \
 		>"/var/tmp/xdpmirror-$XM_TEST_PREFIX/$box.log" 2>&1 &
 	for i in $(seq 100); do
 		"$XM" status --dev "$(box_if "$box")" >/dev/null 2>&1 && return 0

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 
 #include "config.h"
+#include "bitmap.h"
 #include "params.h"
 
 #define XM_PING_MS_DEFAULT    10
@@ -166,6 +167,58 @@ static int set_timeout_ms(struct xm_config *c, const char *v, char *err, size_t 
 	return 0;
 }
 
+static int set_meta(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (!*v || strlen(v) >= sizeof(c->meta)) {
+		snprintf(err, n, "'%s': not a usable path", v);
+		return -EINVAL;
+	}
+	snprintf(c->meta, sizeof(c->meta), "%s", v);
+	return 0;
+}
+
+static int set_bitmap_block(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	__u64 bytes;
+
+	if (xm_parse_size(v, &bytes) || bytes < XM_BITMAP_MIN_BLOCK ||
+	    bytes > XM_BITMAP_MAX_BLOCK || (bytes & (bytes - 1))) {
+		snprintf(err, n, "'%s': not a bitmap granularity (want a power of two, 4K-1M)", v);
+		return -EINVAL;
+	}
+	c->bitmap_block = (__u32)bytes;
+	return 0;
+}
+
+static int set_initial_sync(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (strcmp(v, "full") && strcmp(v, "checksum") && strcmp(v, "skip")) {
+		snprintf(err, n, "'%s': not an initial sync (want full, checksum or skip)", v);
+		return -EINVAL;
+	}
+	c->initial_sync = v[0];
+	return 0;
+}
+
+static int set_resync_rate(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (xm_parse_u32(v, 0, 1000000, &c->resync_mib)) {
+		snprintf(err, n, "'%s': not a resync rate (want 0-1000000 MiB/s, 0: unlimited)", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_force(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (strcmp(v, "yes") && strcmp(v, "no")) {
+		snprintf(err, n, "'%s': want yes or no", v);
+		return -EINVAL;
+	}
+	c->force = v[0] == 'y';
+	return 0;
+}
+
 const struct xm_config_key xm_config_keys[] = {
 	{"role", "primary|secondary", "this box's role", set_role},
 	{"dev", "IF", "the dedicated mirror NIC", set_dev},
@@ -183,6 +236,16 @@ const struct xm_config_key xm_config_keys[] = {
 	{"nbd-socket", "PATH", "primary: NBD Unix socket (default /run/xdpmirror/IF.sock)",
 	 set_nbd_socket},
 	{"nbd-tcp", "PORT", "primary: also serve NBD on 127.0.0.1:PORT", set_nbd_tcp},
+	{"meta", "PATH", "metadata file (default /var/lib/xdpmirror/IF.meta; made if missing)",
+	 set_meta},
+	{"bitmap-block", "SIZE", "bytes per bitmap bit for new metadata (default 64K)",
+	 set_bitmap_block},
+	{"initial-sync", "full|checksum|skip",
+	 "primary: how to sync a peer that never was in sync (default full)", set_initial_sync},
+	{"resync-rate", "MIB", "primary: resync cap in MiB/s (default 0: as fast as the link)",
+	 set_resync_rate},
+	{"force", "yes|no", "primary: start even if this disk is not UpToDate (default no)",
+	 set_force},
 	{0},
 };
 
@@ -193,6 +256,7 @@ void xm_config_init(struct xm_config *c)
 	c->ping_ms = XM_PING_MS_DEFAULT;
 	c->timeout_ms = XM_TIMEOUT_MS_DEFAULT;
 	c->protocol = 'C';
+	c->initial_sync = 'f';
 }
 
 const struct xm_config_key *xm_config_find(const char *name)

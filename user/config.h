@@ -36,6 +36,11 @@ struct xm_config {
 	char protocol;	      /* replication protocol: 'A', 'B' or 'C' */
 	char nbd_socket[108]; /* primary: NBD Unix socket; empty: the default under XM_RUN_DIR */
 	__u16 nbd_tcp_port;   /* primary: 0 or a port on 127.0.0.1 */
+	char meta[PATH_MAX];  /* metadata file; empty: /var/lib/xdpmirror/IF.meta */
+	__u32 bitmap_block;   /* bytes per bitmap bit when the metadata is created; 0: default */
+	char initial_sync;    /* primary, peer never synced: 'f'ull, 'c'hecksum or 's'kip */
+	__u32 resync_mib;     /* primary: resync rate cap in MiB/s; 0: the link's speed */
+	bool force;	      /* primary: start even if this disk is not UpToDate */
 };
 
 struct xm_config_key {

@@ -54,7 +54,19 @@
 	X(local_wr_errors, "primary: local disk write errors")                                     \
 	X(writes, "primary: NBD writes admitted")                                                  \
 	X(writes_degraded, "primary: writes done without the peer (their ranges are dirty)")       \
-	X(flushes, "primary: NBD flushes")
+	X(flushes, "primary: NBD flushes")                                                         \
+	X(intent_waits, "primary: writes that waited for their bitmap bits to be durable")         \
+	X(tx_resync, "primary: resync DATA frames sent the first time")                            \
+	X(tx_resync_bytes, "their payload bytes")                                                  \
+	X(rx_resync, "secondary: resync DATA frames applied")                                      \
+	X(rx_resync_bytes, "their payload bytes")                                                  \
+	X(resync_chunks, "primary: resync chunks completed")                                       \
+	X(tx_csumreq, "primary: checksum requests sent (with repeats)")                            \
+	X(rx_csumreq, "secondary: checksum requests answered")                                     \
+	X(tx_bmreq, "primary: bitmap requests sent (with repeats)")                                \
+	X(rx_bmreq, "secondary: bitmap requests answered")                                         \
+	X(rx_close, "CLOSE frames: the peer ended the session on purpose")                         \
+	X(meta_errors, "metadata write errors")
 
 struct xm_counters {
 #define XM_COUNTER_FIELD(name, what) __u64 name;

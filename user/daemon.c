@@ -94,6 +94,55 @@ static int setup_disk(struct xm_daemon *d)
 	return err;
 }
 
+static int setup_meta(struct xm_daemon *d)
+{
+	const char *dev = d->cfg.dev;
+	char path[PATH_MAX], err[512] = "";
+	bool created = false;
+	int ret;
+
+	if (d->cfg.meta[0])
+		snprintf(path, sizeof(path), "%s", d->cfg.meta);
+	else
+		snprintf(path, sizeof(path), "%s/%s.meta", XM_META_DIR, dev);
+	ret = xm_meta_open(&d->meta, path, d->disk.size, d->cfg.bitmap_block, d->cfg.role, &created,
+			   err, sizeof(err));
+	if (ret) {
+		pr_warn("attach '%s': metadata '%s': %s", dev, path,
+			err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	if (created)
+		pr_info("%s: created metadata '%s' (%s, %u bytes per bitmap bit)", dev, path,
+			xm_disk_state_name(d->meta.sb.disk_state), d->meta.sb.bitmap_block);
+	if (d->cfg.role == XM_ROLE_PRIMARY && d->meta.sb.disk_state != XM_DISK_UPTODATE) {
+		if (!d->cfg.force) {
+			pr_warn("attach '%s': this disk is %s, so it cannot serve as primary ("
+				"'--force yes' overrides)",
+				dev, xm_disk_state_name(d->meta.sb.disk_state));
+			return -EINVAL;
+		}
+		pr_warn("%s: forced: serving a disk that is %s", dev,
+			xm_disk_state_name(d->meta.sb.disk_state));
+		d->meta.sb.disk_state = XM_DISK_UPTODATE;
+		d->meta.sb_dirty = true;
+	}
+	memcpy(d->node_uuid, d->meta.sb.node_uuid, sizeof(d->node_uuid));
+	return 0;
+}
+
+int xm_daemon_meta_sync(struct xm_daemon *d)
+{
+	int err = xm_meta_sync(&d->meta);
+
+	if (err) {
+		d->ctr.meta_errors++;
+		pr_warn("%s: cannot write metadata '%s': %s", d->cfg.dev, d->meta.path,
+			strerror(-err));
+	}
+	return err;
+}
+
 static int setup_lock(struct xm_daemon *d)
 {
 	const char *dev = d->cfg.dev;
@@ -171,12 +220,12 @@ static int setup_xsks(struct xm_daemon *d)
 	if (!d->xsks)
 		return -ENOMEM;
 	for (q = 0; q < n; q++) {
-		/* The secondary's writer wants payloads at DIO-aligned addresses (§7.3). */
-		__u32 headroom =
-			d->cfg.role == XM_ROLE_SECONDARY ? xm_secondary_headroom(d->nd.mtu) : 0;
+		/* The secondary's writer wants payloads at DIO-aligned addresses (§7.3).
+		 * Both roles use that layout: a box can be promoted or demoted at run time. */
+		__u32 headroom = xm_secondary_headroom(d->nd.mtu);
 
 		err = xm_xsk_open(&d->xsks[q], dev, q, d->cfg.xsk_mode, xm_bpf_xsks_fd(&d->bpf),
-				  headroom, d->cfg.role == XM_ROLE_SECONDARY ? 192 : 0);
+				  headroom, 192);
 		if (err) {
 			pr_warn("attach '%s': cannot create AF_XDP socket on queue %u (%s mode): "
 				"%s",
@@ -208,9 +257,6 @@ static int setup_fds(struct xm_daemon *d)
 	d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (d->signal_fd < 0)
 		return -errno;
-	/* The node UUID belongs in the metadata (issue 4); until then it is per attach. */
-	if (getrandom(d->node_uuid, sizeof(d->node_uuid), 0) != sizeof(d->node_uuid))
-		return -EIO;
 	return 0;
 }
 
@@ -222,6 +268,7 @@ int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg)
 	d->cfg = *cfg;
 	d->lock_fd = d->signal_fd = d->ctl_fd = -1;
 	d->disk.fd = -1;
+	d->meta.fd = -1;
 	d->bpf.link_fd = -1;
 	d->start_ns = xm_now_ns();
 
@@ -231,6 +278,8 @@ int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg)
 		err = setup_disk(d);
 	if (!err)
 		err = setup_lock(d);
+	if (!err)
+		err = setup_meta(d);
 	if (!err)
 		err = setup_xdp(d);
 	if (!err)
@@ -269,6 +318,7 @@ void xm_daemon_teardown(struct xm_daemon *d)
 	d->xsks = NULL;
 	d->nxsks = 0;
 	xm_bpf_close(&d->bpf);
+	xm_meta_close(&d->meta);
 	xm_disk_close(&d->disk);
 	if (d->lock_fd >= 0) {
 		xm_bpf_unpin(d->cfg.dev);
@@ -310,6 +360,13 @@ int xm_daemon_send(struct xm_daemon *d, const struct xm_frame *f, const struct x
 	d->ctr.tx_bytes += len;
 	d->last_tx_ns = xm_now_ns();
 	return 0;
+}
+
+void xm_daemon_send_close(struct xm_daemon *d, __u32 session, __u64 reason)
+{
+	struct xm_frame f = {.type = XM_T_CLOSE, .session = session, .arg0 = reason};
+
+	xm_daemon_send(d, &f, NULL, 0, 0);
 }
 
 void xm_daemon_answer_ping(struct xm_daemon *d, const struct xm_frame *ping, __u64 cum,
@@ -419,15 +476,65 @@ static void on_signal(struct xm_watch *w, int revents)
 	}
 }
 
+/* promote/demote (docs/resync.md §7): checks now, switches once the old role has drained. */
+static const char *ctl_role_change(struct xm_daemon *d, const char *req)
+{
+	bool force = strstr(req, "force") != NULL;
+
+	if (d->next_role || d->stop)
+		return "error: a role change or detach is already under way";
+	if (!strncmp(req, "demote", 6)) {
+		if (!d->pri)
+			return "error: not a primary";
+		d->next_role = XM_ROLE_SECONDARY;
+		xm_primary_stop(d->pri);
+		pr_info("%s: demoting to secondary", d->cfg.dev);
+		return "ok: demoting";
+	}
+	if (!d->sec)
+		return "error: not a secondary";
+	if (xm_secondary_connected(d->sec))
+		return "error: a primary is connected; demote it first";
+	if (d->meta.sb.disk_state != XM_DISK_UPTODATE && !force)
+		return d->meta.sb.disk_state == XM_DISK_INCONSISTENT
+			       ? "error: this disk is Inconsistent (a resync did not finish); "
+				 "--force promotes anyway"
+			       : "error: this disk is not UpToDate; --force promotes anyway";
+	d->next_role = XM_ROLE_PRIMARY;
+	d->promote_forced = force;
+	xm_secondary_stop(d->sec);
+	pr_info("%s: promoting to primary%s", d->cfg.dev, force ? " (forced)" : "");
+	return "ok: promoting";
+}
+
+static const char *ctl_command(struct xm_daemon *d, const char *req)
+{
+	if (!strncmp(req, "promote", 7) || !strncmp(req, "demote", 6))
+		return ctl_role_change(d, req);
+	if (!strncmp(req, "verify", 6)) {
+		if (!d->pri || d->next_role)
+			return "error: verify runs on the primary";
+		return xm_primary_verify(d->pri, strstr(req, "mark") != NULL);
+	}
+	if (!strncmp(req, "resolve discard-local", 21)) {
+		if (!d->sec || d->next_role)
+			return "error: only a secondary can discard its changes (demote first)";
+		return xm_secondary_discard_local(d->sec);
+	}
+	return NULL;
+}
+
 static void on_ctl(struct xm_watch *w, int revents)
 {
 	struct xm_daemon *d = xm_container_of(w, struct xm_daemon, ctl_watch);
 	struct timeval tv = {.tv_usec = 200 * 1000};
-	char req[64] = {0};
+	const char *answer;
+	char req[64];
 	FILE *out;
 	int fd;
 
 	while ((fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		memset(req, 0, sizeof(req));
 		/* A client that sends nothing must not stall mirroring for long. */
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -441,11 +548,26 @@ static void on_ctl(struct xm_watch *w, int revents)
 				fclose(out);
 				continue;
 			}
-		} else if (write(fd, "{\"error\":\"unknown request\"}\n", 28) < 0) {
-			pr_debug("control client went away");
+		} else {
+			req[strcspn(req, "\n")] = 0;
+			answer = ctl_command(d, req);
+			if (!answer)
+				answer = "error: unknown request";
+			if (write(fd, answer, strlen(answer)) < 0 || write(fd, "\n", 1) < 0)
+				pr_debug("control client went away");
 		}
 		close(fd);
 	}
+}
+
+static int start_role(struct xm_daemon *d)
+{
+	if (d->cfg.role == XM_ROLE_PRIMARY) {
+		d->pri = xm_primary_create(d);
+		return d->pri ? 0 : -errno;
+	}
+	d->sec = xm_secondary_create(d);
+	return d->sec ? 0 : -errno;
 }
 
 static int create_role(struct xm_daemon *d)
@@ -455,12 +577,27 @@ static int create_role(struct xm_daemon *d)
 	err = xm_commit_init(&d->commit, &d->loop, d->disk.fd);
 	if (err)
 		return err;
-	if (d->cfg.role == XM_ROLE_PRIMARY) {
-		d->pri = xm_primary_create(d);
-		return d->pri ? 0 : -errno;
-	}
-	d->sec = xm_secondary_create(d);
-	return d->sec ? 0 : -errno;
+	return start_role(d);
+}
+
+/* The old role has drained: the other one takes over, on the same sockets and disk. */
+static int switch_role(struct xm_daemon *d)
+{
+	int err;
+
+	xm_primary_destroy(d->pri);
+	xm_secondary_destroy(d->sec);
+	d->pri = NULL;
+	d->sec = NULL;
+	d->cfg.role = d->next_role;
+	d->next_role = XM_ROLE_NONE;
+	err = start_role(d);
+	if (err)
+		pr_warn("%s: cannot start as %s: %s", d->cfg.dev, xm_role_name(d->cfg.role),
+			strerror(-err));
+	else
+		pr_info("%s: now %s", d->cfg.dev, xm_role_name(d->cfg.role));
+	return err;
 }
 
 /* One pass of work that is not driven by a completion; returns how long the loop may sleep. */
@@ -475,9 +612,24 @@ static __u64 tick(struct xm_daemon *d)
 	next = d->pri ? xm_primary_tick(d->pri, now) : xm_secondary_tick(d->sec, now);
 	if (xm_commit_deadline(&d->commit) < next)
 		next = xm_commit_deadline(&d->commit);
-	if (d->stop &&
-	    (d->pri ? xm_primary_drained(d->pri, now) : xm_secondary_drained(d->sec, now)))
+	if ((d->stop || d->next_role) &&
+	    (d->pri ? xm_primary_drained(d->pri, now) : xm_secondary_drained(d->sec, now))) {
+		__u64 why = d->stop ? XM_CLOSE_DETACH
+				    : d->next_role == XM_ROLE_PRIMARY ? XM_CLOSE_PROMOTE
+								      : XM_CLOSE_DEMOTE;
+
+		/* Tell the peer, leave clean metadata behind. */
+		if (d->pri)
+			xm_primary_finish(d->pri, why);
+		else
+			xm_secondary_finish(d->sec, why);
+		if (d->next_role && !d->stop) {
+			if (switch_role(d))
+				d->stop = d->finished = true;
+			return 0;
+		}
 		d->finished = true;
+	}
 	/* Sleep at most a heartbeat; the kernel wakes us for anything that arrives. */
 	if (next <= now)
 		return 0;
@@ -564,6 +716,43 @@ static void write_xsk_stats(struct xm_json *j, const struct xm_daemon *d)
 	xm_json_close(j, '}');
 }
 
+static void write_gen(struct xm_json *j, const char *key, __u64 gen)
+{
+	char hex[17];
+
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)gen);
+	xm_json_str(j, key, hex);
+}
+
+static void write_meta(struct xm_json *j, const struct xm_daemon *d)
+{
+	const struct xm_meta *m = &d->meta;
+	char uuid[33];
+	int i;
+
+	for (i = 0; i < 16; i++)
+		snprintf(uuid + 2 * i, 3, "%02x", m->sb.node_uuid[i]);
+	xm_json_open(j, "metadata", '{');
+	xm_json_str(j, "path", m->path);
+	xm_json_str(j, "node_uuid", uuid);
+	xm_json_str(j, "disk_state", xm_disk_state_name(m->sb.disk_state));
+	xm_json_open(j, "generations", '{');
+	write_gen(j, "current", m->sb.current_gen);
+	write_gen(j, "bitmap", m->sb.bitmap_gen);
+	write_gen(j, "history0", m->sb.history[0]);
+	write_gen(j, "history1", m->sb.history[1]);
+	xm_json_close(j, '}');
+	xm_json_open(j, "bitmap", '{');
+	xm_json_u64(j, "block", m->bm.block);
+	xm_json_u64(j, "bits", m->bm.nbits);
+	xm_json_u64(j, "dirty_bits", m->bm.oos_count);
+	xm_json_u64(j, "intent_bits", m->bm.intent_count);
+	xm_json_u64(j, "flushes", m->cycles);
+	xm_json_u64(j, "pages_written", m->pages_written);
+	xm_json_close(j, '}');
+	xm_json_close(j, '}');
+}
+
 void xm_daemon_write_status(const struct xm_daemon *d, FILE *out)
 {
 	__u64 now = xm_now_ns(), dead_ns = (__u64)d->cfg.timeout_ms * 1000000ull;
@@ -623,6 +812,7 @@ void xm_daemon_write_status(const struct xm_daemon *d, FILE *out)
 	xm_json_str(&j, "write_cache", d->commit.cache);
 	xm_json_bool(&j, "fua", d->commit.fua);
 	xm_json_close(&j, '}');
+	write_meta(&j, d);
 	if (d->pri)
 		xm_primary_write_status(d->pri, &j);
 	if (d->sec)
@@ -664,6 +854,9 @@ void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out)
 	fprintf(out, "  durable  %s (write cache: %s, fua %d), %llu commits\n",
 		xm_durability_name(d->commit.mode), d->commit.cache, d->commit.fua,
 		(unsigned long long)d->commit.commits);
+	fprintf(out, "  data     %s, generation %016llx, %llu region(s) of %u bytes out of sync\n",
+		xm_disk_state_name(d->meta.sb.disk_state), (unsigned long long)d->meta.sb.current_gen,
+		(unsigned long long)d->meta.bm.oos_count, d->meta.bm.block);
 	if (d->pri)
 		xm_primary_write_status_text(d->pri, out);
 	if (d->sec)

@@ -15,6 +15,7 @@
 #include "disk.h"
 #include "frame.h"
 #include "loop.h"
+#include "meta.h"
 #include "netdev.h"
 #include "xsk.h"
 
@@ -46,6 +47,10 @@ struct xm_daemon {
 	struct xm_counters ctr;
 	struct xm_primary *pri;
 	struct xm_secondary *sec;
+	struct xm_meta meta; /* generations, disk state and bitmap; shared by both roles */
+	/* promote/demote: the role to switch to once the current one has drained, or NONE */
+	enum xm_role next_role;
+	bool promote_forced;
 };
 
 __u64 xm_now_ns(void);
@@ -70,6 +75,10 @@ int xm_daemon_send(struct xm_daemon *d, const struct xm_frame *f, const struct x
 void xm_daemon_answer_ping(struct xm_daemon *d, const struct xm_frame *ping, __u64 cum,
 			   __u32 credit);
 void xm_daemon_take_pong(struct xm_daemon *d, const struct xm_frame *pong);
+/* Writes the metadata synchronously; logs and counts a failure.  Returns 0 or -errno. */
+int xm_daemon_meta_sync(struct xm_daemon *d);
+/* Sends CLOSE (enum xm_close_reason) in the given session. */
+void xm_daemon_send_close(struct xm_daemon *d, __u32 session, __u64 reason);
 /* Sends a PING when the last one is a heartbeat interval old. */
 void xm_daemon_heartbeat(struct xm_daemon *d, __u32 session, __u64 cum, __u32 credit, __u64 now);
 

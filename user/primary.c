@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 
 #include "daemon.h"
+#include "gen.h"
 #include "list.h"
 #include "log.h"
 #include "nbd.h"
@@ -31,8 +32,27 @@
 #define SEND_RING	4096 /* frames in flight at most; a power of two */
 #define NBD_MAX_REQUEST (32u << 20)
 #define TAG_SEQ_BITS	48
+/* docs/resync.md */
+#define SWEEP_NS	    (1000 * NS_PER_MS) /* lazy clearing of intent bits */
+#define RESYNC_CHUNK	    (256u << 10)       /* largest resync chunk */
+#define RESYNC_CHUNKS	    32u		       /* chunks in the active set at once */
+#define BMREQ_RETRY_NS	    (20 * NS_PER_MS)
+#define CSUM_OPS	    8u
+#define CSUM_MAX	    (1u << 20)
+#define CSUM_RETRY_NS	    (50 * NS_PER_MS)
+#define CSUM_TRIES	    20u
+#define CSUM_RETRY_QUEUE    1024u
+#define RATE_SAMPLE_NS	    (250 * NS_PER_MS)
 
 enum pstate { P_DISCONNECTED, P_HELLO_SENT, P_CONNECTED, P_REFUSED };
+
+/* What a connected session is doing about the data (docs/resync.md §4). */
+enum phase { PH_NONE, PH_BITMAP_XFER, PH_CHECKSUM, PH_RESYNC, PH_SETGEN, PH_IN_SYNC };
+
+static const char *const phase_names[] = {
+	[PH_NONE] = "none",	    [PH_BITMAP_XFER] = "bitmap_xfer", [PH_CHECKSUM] = "checksum",
+	[PH_RESYNC] = "resync", [PH_SETGEN] = "setgen",	      [PH_IN_SYNC] = "in_sync",
+};
 
 static const char *const pstate_names[] = {
 	[P_DISCONNECTED] = "connecting",
@@ -44,7 +64,8 @@ static const char *const pstate_names[] = {
 /* One admitted NBD WRITE or WRITE_ZEROES: in the active set until done on both sides (§8). */
 struct pwrite {
 	struct xm_list node;	  /* in active or waiting */
-	struct xm_list send_node; /* in sendq while frames remain unsent */
+	struct xm_list send_node; /* in sendq (rsendq) while frames remain unsent */
+	struct xm_list meta_node; /* in intent_wait until its bitmap bits are durable */
 	struct xm_primary *p;
 	struct xm_nbd_req *req; /* NULL once replied */
 	__u64 off;
@@ -53,7 +74,9 @@ struct pwrite {
 	__u32 gen; /* session generation its frames belong to */
 	__u32 nframes, next_frame;
 	__u32 frames_sent, frames_rcvd, frames_durable;
-	bool fua, remote_lost, local_done, local_durable, in_sendq;
+	bool fua, remote_lost, local_done, local_durable, in_sendq, in_meta_wait;
+	bool resync; /* a resync chunk: read locally, sent with XM_F_RESYNC, no NBD request */
+	__u64 bit_first, bit_end; /* resync: the bitmap bits it clears once durable remotely */
 	int local_err;
 	struct xm_io io;
 	struct xm_commit_item ci;
@@ -61,12 +84,50 @@ struct pwrite {
 
 struct pflush {
 	struct xm_list node;
-	struct xm_nbd_req *req;
+	struct xm_nbd_req *req; /* NULL for the SETGEN that completes a resync */
 	__u64 seq;
 	__u32 gen;
+	__u64 setgen; /* nonzero: sent as SETGEN with this generation */
 };
 
 enum slot_kind { SLOT_EMPTY, SLOT_DATA, SLOT_FLUSH };
+
+/* HELLO and HELLO_ACK payload, revision 2. */
+struct hello2 {
+	struct xm_hello h;
+	struct xm_hello_gen g;
+} __attribute__((packed));
+
+/* One checksum request: a range read locally and asked from the peer (docs/resync.md §5). */
+struct csum_op {
+	struct xm_io io;
+	struct xm_primary *p;
+	bool used, reading, have_local, have_remote;
+	__u32 gen, len, tries;
+	__u64 off, sent_ns;
+	__u64 busy[CSUM_MAX / XM_CSUM_BLOCK / 64]; /* blocks whose region was busy at the request */
+	__u8 *buf;
+	__u32 local[CSUM_MAX / XM_CSUM_BLOCK], remote[CSUM_MAX / XM_CSUM_BLOCK];
+};
+
+struct csum_retry {
+	__u64 off;
+	__u32 len, tries;
+};
+
+/* A pass over the disk comparing checksums: the initial checksum sync or an online verify. */
+struct csum_job {
+	bool active, verify, mark;
+	__u64 cursor, end, req_len;
+	__u64 bytes_done, regions_differ, regions_equal, skipped;
+	__u64 first_diff[8];
+	__u32 ndiff;
+	__u64 started_ns, finished_ns;
+	bool finished;
+	struct csum_op ops[CSUM_OPS];
+	struct csum_retry retry[CSUM_RETRY_QUEUE];
+	__u32 retry_head, retry_len;
+};
 
 /* A numbered frame between snd_una and snd_nxt. */
 struct pslot {
@@ -98,11 +159,26 @@ struct xm_primary {
 	__u64 min_rtt; /* smallest RTT sample of the session: the reorder window's base */
 	__u64 last_rx_ns;
 	/* writes */
-	struct xm_list active, waiting, sendq, flushq;
+	struct xm_list active, waiting, sendq, flushq, rsendq, intent_wait;
 	__u32 nactive;
-	__u64 dirty_bytes;
 	__u64 stop_ns;
 	bool stopping;
+	/* resync (docs/resync.md) */
+	struct xm_meta *m;
+	enum phase phase;
+	__u8 decision, refusal;
+	struct xm_gen_info peer_gen;
+	__u32 peer_block;
+	bool synced; /* SETGEN acked in this session */
+	__u64 bm_next_word, bm_words, bm_due;
+	__u64 rs_cursor, rs_done_bytes, rs_start_bytes, rs_start_ns;
+	__u32 rs_chunks, rs_frames;
+	__u64 rs_tokens, rs_refill_ns;
+	__u64 rate_ns, rate_bytes, rate_bps;
+	__u64 last_sweep_ns;
+	struct csum_job cj;
+	char fail_reason[64];
+	__u64 fail_silence_ns, fail_at_ns;
 };
 
 static struct xm_counters *ctr(struct xm_primary *p)
@@ -115,18 +191,40 @@ static struct pslot *slot(struct xm_primary *p, __u64 seq)
 	return &p->ring[seq & (SEND_RING - 1)];
 }
 
+static void csum_abort(struct xm_primary *p);
+static void setgen_done(struct xm_primary *p, __u64 gen);
+static void session_start(struct xm_primary *p, const struct xm_hello_gen *g, __u64 now);
+static void on_bitmap(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *sp,
+		      __u32 n, __u32 hdr_off, __u64 now);
+static void on_csum(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *sp,
+		    __u32 n, __u32 hdr_off);
+
+/* The peer may not have these bytes: resync sends their regions (docs/resync.md §2). */
 static void dirty_mark(struct xm_primary *p, __u64 off, __u32 len)
 {
-	/* Issue 4 keeps a bitmap; until then the count tells the operator the disks differ. */
-	p->dirty_bytes += len;
+	xm_bitmap_mark_oos(&p->m->bm, off, len);
 }
 
-static void intent_mark(struct xm_primary *p, __u64 off, __u32 len)
+/*
+ * Whether a write may be issued: its bitmap bits are on disk, and so is the generation rotation a
+ * write without a peer needs (docs/resync.md §3).  Marks what is missing for the next flush.
+ */
+static bool intent_ready(struct xm_primary *p, struct pwrite *w)
 {
-}
+	struct xm_meta *m = p->m;
 
-static void intent_clear(struct xm_primary *p, __u64 off, __u32 len)
-{
+	if (p->state != P_CONNECTED) {
+		if (!m->sb.bitmap_gen) {
+			xm_meta_rotate(m);
+			pr_info("%s: writing without the peer: new generation %016llx",
+				p->d->cfg.dev, (unsigned long long)m->sb.current_gen);
+		}
+		xm_bitmap_mark_oos(&m->bm, w->off, w->len);
+	} else {
+		xm_bitmap_mark_intent(&m->bm, w->off, w->len);
+	}
+	return xm_bitmap_range_durable(&m->bm, w->off, w->len) && !m->sb_dirty &&
+	       !m->sb_inflight;
 }
 
 /* ---- the active set (§8) ---- */
@@ -195,14 +293,30 @@ static void maybe_finish(struct pwrite *w)
 	if (w->req || !w->local_done || w->in_sendq ||
 	    !(w->remote_lost || w->frames_durable == w->nframes))
 		return;
-	/* Replied, local write over, every frame durable or the range marked dirty. */
-	if (!w->remote_lost)
-		intent_clear(p, w->off, w->len);
+	/* Replied, local write over, every frame durable or the range marked dirty.  An app write's
+	 * intent bits are cleared by the sweep; a resync chunk's regions are now equal. */
+	if (w->resync) {
+		p->rs_chunks--;
+		if (!w->remote_lost) {
+			xm_bitmap_clear_oos(&p->m->bm, w->bit_first, w->bit_end);
+			p->rs_done_bytes += w->len;
+			ctr(p)->resync_chunks++;
+		}
+	}
 	xm_list_del(&w->node);
 	p->nactive--;
 	free(w->buf);
 	free(w);
 	admit_waiting(p);
+}
+
+/* A resync chunk's frames sent but not durable stop counting against the resync share. */
+static void p_rs_forget(struct pwrite *w)
+{
+	struct xm_primary *p = w->p;
+	__u32 out = w->next_frame - w->frames_durable;
+
+	p->rs_frames = p->rs_frames > out ? p->rs_frames - out : 0;
 }
 
 static void lose_remote(struct pwrite *w)
@@ -215,6 +329,8 @@ static void lose_remote(struct pwrite *w)
 		xm_list_del(&w->send_node);
 		w->in_sendq = false;
 	}
+	if (w->resync) /* its frames in flight no longer count against the resync share */
+		p_rs_forget(w);
 }
 
 /* ---- local disk I/O ---- */
@@ -244,14 +360,71 @@ static void on_local_write(struct xm_io *io, int res, __u32 flags)
 	xm_commit_completed(&p->d->commit, &w->ci, res, w->fua, xm_now_ns());
 }
 
-static void start_write(struct pwrite *w)
+static void on_resync_read(struct xm_io *io, int res, __u32 flags)
+{
+	struct pwrite *w = xm_container_of(io, struct pwrite, io);
+	struct xm_primary *p = w->p;
+
+	w->local_done = true;
+	if (res != (int)w->len || p->state != P_CONNECTED || w->gen != p->gen) {
+		if (res != (int)w->len)
+			ctr(p)->local_wr_errors++;
+		w->remote_lost = true; /* stays out of sync; the next pass retries */
+	} else {
+		xm_list_add_tail(&p->rsendq, &w->send_node);
+		w->in_sendq = true;
+	}
+	maybe_finish(w);
+}
+
+/* A resync chunk is active: read the primary's current bytes, then send them. */
+static void start_resync(struct pwrite *w)
 {
 	struct xm_primary *p = w->p;
 	struct io_uring_sqe *sqe;
 
 	xm_list_add_tail(&p->active, &w->node);
 	p->nactive++;
-	intent_mark(p, w->off, w->len);
+	w->gen = p->gen;
+	w->nframes = (w->len + p->max_payload - 1) / p->max_payload;
+	w->local_durable = true;
+	w->io.fn = on_resync_read;
+	sqe = xm_loop_sqe(&p->d->loop, &w->io);
+	if (!sqe) {
+		on_resync_read(&w->io, -EIO, 0);
+		return;
+	}
+	io_uring_prep_read(sqe, p->d->disk.fd, w->buf, w->len, w->off);
+}
+
+static void issue_write(struct pwrite *w);
+
+static void start_write(struct pwrite *w)
+{
+	struct xm_primary *p = w->p;
+
+	if (w->resync) {
+		start_resync(w);
+		return;
+	}
+	xm_list_add_tail(&p->active, &w->node);
+	p->nactive++;
+	if (intent_ready(p, w)) {
+		issue_write(w);
+		return;
+	}
+	/* Its bits go to disk in the next metadata flush, with every other write waiting. */
+	ctr(p)->intent_waits++;
+	xm_list_add_tail(&p->intent_wait, &w->meta_node);
+	w->in_meta_wait = true;
+	xm_meta_flush_start(p->m);
+}
+
+static void issue_write(struct pwrite *w)
+{
+	struct xm_primary *p = w->p;
+	struct io_uring_sqe *sqe;
+
 	if (p->state == P_CONNECTED && !(w->off % p->block) && !(w->len % p->block)) {
 		w->gen = p->gen;
 		w->nframes = (w->len + p->max_payload - 1) / p->max_payload;
@@ -423,13 +596,14 @@ static int transmit(struct xm_primary *p, __u64 seq, __u64 now)
 		payload.data = s->w->buf + start;
 		payload.len = frame_len(p, s->w, s->frame);
 		f.type = XM_T_DATA;
-		f.flags = s->w->fua ? XM_F_FUA : 0;
+		f.flags = (s->w->fua ? XM_F_FUA : 0) | (s->w->resync ? XM_F_RESYNC : 0);
 		f.payload_off = (__u16)p->payload_off;
 		f.payload_len = payload.len;
 		f.arg0 = s->w->off + start;
 		err = xm_daemon_send(p->d, &f, &payload, 1, tag);
 	} else {
-		f.type = XM_T_FLUSH;
+		f.type = s->fl && s->fl->setgen ? XM_T_SETGEN : XM_T_FLUSH;
+		f.arg0 = s->fl ? s->fl->setgen : 0;
 		err = xm_daemon_send(p->d, &f, NULL, 0, tag);
 	}
 	if (err)
@@ -462,6 +636,11 @@ static bool send_new(struct xm_primary *p, __u64 now)
 		s->kind = SLOT_DATA;
 		s->w = xm_container_of(p->sendq.next, struct pwrite, send_node);
 		s->frame = s->w->next_frame;
+	} else if (!xm_list_empty(&p->rsendq) && p->rs_frames < p->window / 4 * 3) {
+		/* Resync gets what application writes leave, at most 3/4 of the window. */
+		s->kind = SLOT_DATA;
+		s->w = xm_container_of(p->rsendq.next, struct pwrite, send_node);
+		s->frame = s->w->next_frame;
 	} else {
 		return false;
 	}
@@ -475,6 +654,11 @@ static bool send_new(struct xm_primary *p, __u64 now)
 	} else {
 		ctr(p)->tx_data++;
 		ctr(p)->tx_data_bytes += frame_len(p, s->w, s->frame);
+		if (s->w->resync) {
+			p->rs_frames++;
+			ctr(p)->tx_resync++;
+			ctr(p)->tx_resync_bytes += frame_len(p, s->w, s->frame);
+		}
 		if (++s->w->next_frame == s->w->nframes) {
 			xm_list_del(&s->w->send_node);
 			s->w->in_sendq = false;
@@ -493,7 +677,8 @@ static void pump(struct xm_primary *p, __u64 now)
 	while (budget-- && send_new(p, now))
 		;
 	if (p->snd_nxt >= p->right_edge &&
-	    (!xm_list_empty(&p->sendq) || !xm_list_empty(&p->flushq)))
+	    (!xm_list_empty(&p->sendq) || !xm_list_empty(&p->flushq) ||
+	     !xm_list_empty(&p->rsendq)))
 		ctr(p)->window_full++;
 }
 
@@ -512,7 +697,8 @@ static void end_session(struct xm_primary *p, const char *why, __u64 now)
 		struct pslot *s = slot(p, seq);
 
 		if (s->kind == SLOT_FLUSH && s->fl) {
-			xm_nbd_done(s->fl->req, 0, NULL);
+			if (s->fl->req)
+				xm_nbd_done(s->fl->req, 0, NULL);
 			free(s->fl);
 		}
 		s->kind = SLOT_EMPTY;
@@ -522,9 +708,18 @@ static void end_session(struct xm_primary *p, const char *why, __u64 now)
 		struct pflush *fl = xm_container_of(pos, struct pflush, node);
 
 		xm_list_del(&fl->node);
-		xm_nbd_done(fl->req, 0, NULL);
+		if (fl->req)
+			xm_nbd_done(fl->req, 0, NULL);
 		free(fl);
 	}
+	if (p->state == P_CONNECTED) {
+		snprintf(p->fail_reason, sizeof(p->fail_reason), "%s", why);
+		p->fail_silence_ns = now - p->last_rx_ns;
+		p->fail_at_ns = now;
+	}
+	p->phase = PH_NONE;
+	p->rs_frames = 0;
+	csum_abort(p);
 	p->state = P_DISCONNECTED;
 	p->gen++;
 	p->snd_una = p->snd_nxt = p->right_edge = 0;
@@ -534,7 +729,7 @@ static void end_session(struct xm_primary *p, const char *why, __u64 now)
 	{
 		struct pwrite *w = xm_container_of(pos, struct pwrite, node);
 
-		if (w->frames_durable != w->nframes || w->in_sendq)
+		if (w->frames_durable != w->nframes || w->in_sendq || (w->resync && !w->local_done))
 			lose_remote(w);
 	}
 	xm_list_for_each_safe(pos, tmp, &p->active)
@@ -550,12 +745,29 @@ static void violation(struct xm_primary *p, const char *what, __u64 now)
 	end_session(p, why, now);
 }
 
-static void fill_hello(struct xm_primary *p, struct xm_hello *h)
+static void own_gen(const struct xm_primary *p, struct xm_gen_info *g)
+{
+	const struct xm_meta *m = p->m;
+
+	memset(g, 0, sizeof(*g));
+	g->current_gen = m->sb.current_gen;
+	g->bitmap_gen = m->sb.bitmap_gen;
+	g->history[0] = m->sb.history[0];
+	g->history[1] = m->sb.history[1];
+	g->dirty_bits = m->bm.oos_count;
+	g->disk_state = m->sb.disk_state;
+}
+
+static void fill_hello(struct xm_primary *p, struct hello2 *h2)
 {
 	const struct xm_daemon *d = p->d;
 	__u32 block = d->disk.dio_offset_align;
+	struct xm_hello *h = &h2->h;
+	struct xm_gen_info g;
 
-	memset(h, 0, sizeof(*h));
+	memset(h2, 0, sizeof(*h2));
+	own_gen(p, &g);
+	xm_gen_to_wire(&g, p->m->sb.bitmap_block, 0, 0, &h2->g);
 	memcpy(h->node_uuid, d->node_uuid, sizeof(h->node_uuid));
 	h->disk_size = htobe64(d->disk.size);
 	h->block_size = htobe32(block);
@@ -571,7 +783,7 @@ static void fill_hello(struct xm_primary *p, struct xm_hello *h)
 static void send_hello(struct xm_primary *p, __u64 now)
 {
 	struct xm_frame f = {.type = XM_T_HELLO, .seq = 1};
-	struct xm_hello h;
+	struct hello2 h;
 	struct xm_span span = {.data = (const __u8 *)&h, .len = sizeof(h)};
 	__u32 id = 0;
 
@@ -601,6 +813,9 @@ static const char *refusal_text(__u64 code)
 		[XM_REFUSE_PARAM] = "invalid parameter",
 		[XM_REFUSE_ROLE] = "peer is not a secondary",
 		[XM_REFUSE_DISK_FAILED] = "peer disk failed",
+		[XM_REFUSE_SPLIT_BRAIN] = "split brain: both boxes wrote while apart",
+		[XM_REFUSE_PEER_NEWER] = "the peer has writes this box lacks",
+		[XM_REFUSE_UNRELATED] = "the disks share no history",
 	};
 
 	return code < XM_REFUSE_MAX && names[code] ? names[code] : "unknown reason";
@@ -614,6 +829,7 @@ static bool is_pow2(__u32 v)
 static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *sp,
 			 __u32 n, __u32 hdr_off, __u64 now)
 {
+	struct hello2 h2;
 	struct xm_hello h;
 	__u32 block, maxp, align, mtu_payload;
 
@@ -629,15 +845,18 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 		ctr(p)->rx_wrong_session++;
 		return;
 	}
-	if (f->payload_len < sizeof(h)) {
+	if (f->payload_len < sizeof(h2)) {
 		ctr(p)->rx_bad_hello++;
 		return;
 	}
-	xm_spans_copy(sp, n, hdr_off + f->payload_off, sizeof(h), &h);
+	xm_spans_copy(sp, n, hdr_off + f->payload_off, sizeof(h2), &h2);
+	h = h2.h;
 	if (f->arg1) {
 		snprintf(p->reason, sizeof(p->reason), "refused by peer: %s",
 			 refusal_text(f->arg1));
-		pr_warn("%s: %s", p->d->cfg.dev, p->reason);
+		if (p->refusal != f->arg1)
+			pr_warn("%s: %s", p->d->cfg.dev, p->reason);
+		p->refusal = (__u8)(f->arg1 < 256 ? f->arg1 : 255);
 		p->state = P_REFUSED;
 		p->hello_due = now + REFUSED_RETRY_NS;
 		return;
@@ -684,9 +903,13 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	p->last_rx_ns = now;
 	p->state = P_CONNECTED;
 	p->reason[0] = 0;
+	p->refusal = 0;
 	ctr(p)->sessions++;
-	pr_info("%s: session %08x connected: protocol %c, block %u, %u bytes per frame, window %u",
-		p->d->cfg.dev, p->session, p->running, p->block, p->max_payload, p->window);
+	pr_info("%s: session %08x connected: protocol %c, block %u, %u bytes per frame, window %u, "
+		"sync %s",
+		p->d->cfg.dev, p->session, p->running, p->block, p->max_payload, p->window,
+		xm_sync_decision_name(h2.g.decision));
+	session_start(p, &h2.g, now);
 }
 
 /* ---- acknowledgements (§5) ---- */
@@ -724,10 +947,15 @@ static void mark_durable(struct xm_primary *p, struct pslot *s)
 	s->durable = true;
 	if (s->kind == SLOT_DATA) {
 		s->w->frames_durable++;
+		if (s->w->resync && p->rs_frames)
+			p->rs_frames--;
 		maybe_finish(s->w);
 	} else if (s->kind == SLOT_FLUSH && fl) {
 		s->fl = NULL;
-		xm_nbd_done(fl->req, 0, NULL);
+		if (fl->setgen)
+			setgen_done(p, fl->setgen);
+		else
+			xm_nbd_done(fl->req, 0, NULL);
 		free(fl);
 	}
 }
@@ -890,6 +1118,578 @@ static void on_flush_ack(struct xm_primary *p, const struct xm_frame *f, __u64 n
 	mark_durable(p, s);
 }
 
+/* ---- resync (docs/resync.md §4) ---- */
+
+static __u64 csum_req_len(const struct xm_primary *p)
+{
+	__u64 len = (__u64)(p->max_payload / 4) * XM_CSUM_BLOCK, region = p->m->bm.block;
+
+	if (len > CSUM_MAX)
+		len = CSUM_MAX;
+	/* Whole regions per request, so a region is judged on one answer. */
+	return len >= region ? len / region * region : 0;
+}
+
+static void csum_begin(struct xm_primary *p, bool verify, bool mark, __u64 now)
+{
+	struct csum_job *cj = &p->cj;
+	__u32 i;
+
+	for (i = 0; i < CSUM_OPS; i++)
+		if (cj->ops[i].used)
+			return; /* an old request's read is still in flight; tick retries */
+	cj->active = true;
+	cj->finished = false;
+	cj->verify = verify;
+	cj->mark = mark;
+	cj->cursor = 0;
+	cj->end = p->export_size;
+	cj->req_len = csum_req_len(p);
+	cj->bytes_done = cj->regions_differ = cj->regions_equal = cj->skipped = 0;
+	cj->ndiff = 0;
+	cj->retry_head = cj->retry_len = 0;
+	cj->started_ns = now;
+	cj->finished_ns = 0;
+}
+
+static void csum_abort(struct xm_primary *p)
+{
+	struct csum_job *cj = &p->cj;
+	__u32 i;
+
+	if (!cj->active)
+		return;
+	cj->active = false;
+	cj->finished = false;
+	cj->finished_ns = xm_now_ns();
+	/* Reads in flight finish into their buffers; the op is freed when they complete. */
+	for (i = 0; i < CSUM_OPS; i++)
+		if (!cj->ops[i].reading)
+			cj->ops[i].used = false;
+}
+
+static void csum_retry(struct xm_primary *p, __u64 off, __u32 len, __u32 tries)
+{
+	struct csum_job *cj = &p->cj;
+	struct csum_retry *r;
+
+	if (tries >= CSUM_TRIES || cj->retry_len == CSUM_RETRY_QUEUE) {
+		cj->skipped += (len + p->m->bm.block - 1) / p->m->bm.block;
+		return;
+	}
+	r = &cj->retry[(cj->retry_head + cj->retry_len++) % CSUM_RETRY_QUEUE];
+	r->off = off;
+	r->len = len;
+	r->tries = tries;
+}
+
+static bool block_busy(const struct xm_primary *p, __u64 off)
+{
+	return xm_bitmap_test_intent(&p->m->bm, off >> p->m->bm.shift);
+}
+
+static void csum_send(struct xm_primary *p, struct csum_op *op, __u64 now)
+{
+	struct xm_frame f = {
+		.type = XM_T_CSUMREQ, .session = p->session, .arg0 = op->off, .arg1 = op->len};
+
+	if (!xm_daemon_send(p->d, &f, NULL, 0, 0))
+		ctr(p)->tx_csumreq++;
+	op->sent_ns = now;
+}
+
+/* Both sides' checksums of one request are in: judge each region it covers. */
+static void csum_compare(struct xm_primary *p, struct csum_op *op)
+{
+	struct csum_job *cj = &p->cj;
+	__u32 per = p->m->bm.block / XM_CSUM_BLOCK, nblocks = op->len / XM_CSUM_BLOCK, b, r;
+
+	if (!per)
+		per = 1;
+	for (r = 0; r < nblocks; r += per) {
+		__u64 off = op->off + (__u64)r * XM_CSUM_BLOCK;
+		__u32 len = (nblocks - r < per ? nblocks - r : per) * XM_CSUM_BLOCK;
+		bool busy = false, differ = false;
+
+		for (b = r; b < r + len / XM_CSUM_BLOCK; b++) {
+			busy |= (op->busy[b / 64] >> (b % 64) & 1) ||
+				block_busy(p, op->off + (__u64)b * XM_CSUM_BLOCK);
+			differ |= op->local[b] != op->remote[b];
+		}
+		if (busy) {
+			/* A write in flight: the sides may differ for a moment.  The sync pass
+			 * leaves the region out of sync; verify looks again later. */
+			if (cj->verify)
+				csum_retry(p, off, len, op->tries + 1);
+			continue;
+		}
+		cj->bytes_done += len;
+		if (!differ) {
+			cj->regions_equal++;
+			if (!cj->verify)
+				xm_bitmap_clear_oos(&p->m->bm, off >> p->m->bm.shift,
+						    (off >> p->m->bm.shift) + 1);
+			continue;
+		}
+		cj->regions_differ++;
+		if (cj->ndiff < sizeof(cj->first_diff) / sizeof(cj->first_diff[0]))
+			cj->first_diff[cj->ndiff++] = off;
+		if (cj->mark)
+			xm_bitmap_mark_oos(&p->m->bm, off, len);
+	}
+	op->used = false;
+}
+
+static void on_csum_local(struct xm_io *io, int res, __u32 flags)
+{
+	struct csum_op *op = xm_container_of(io, struct csum_op, io);
+	struct xm_primary *p = op->p;
+	__u32 i;
+
+	op->reading = false;
+	if (!p->cj.active || op->gen != p->gen) {
+		op->used = false;
+		return;
+	}
+	if (res != (int)op->len) {
+		ctr(p)->local_wr_errors++;
+		op->used = false;
+		csum_retry(p, op->off, op->len, op->tries + 1);
+		return;
+	}
+	for (i = 0; i < op->len / XM_CSUM_BLOCK; i++)
+		op->local[i] = xm_crc32c(0, op->buf + (size_t)i * XM_CSUM_BLOCK, XM_CSUM_BLOCK);
+	op->have_local = true;
+	if (op->have_remote)
+		csum_compare(p, op);
+}
+
+static void on_csum(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *sp,
+		    __u32 n, __u32 hdr_off)
+{
+	struct csum_job *cj = &p->cj;
+	__u32 i, k;
+
+	for (i = 0; i < CSUM_OPS; i++) {
+		struct csum_op *op = &cj->ops[i];
+
+		if (!op->used || op->have_remote || op->off != f->arg0 || op->len != f->arg1)
+			continue;
+		if (f->payload_len != op->len / XM_CSUM_BLOCK * 4) {
+			ctr(p)->rx_bad_len++;
+			return;
+		}
+		xm_spans_copy(sp, n, hdr_off + f->payload_off, f->payload_len, op->remote);
+		for (k = 0; k < op->len / XM_CSUM_BLOCK; k++)
+			op->remote[k] = be32toh(op->remote[k]);
+		op->have_remote = true;
+		if (op->have_local)
+			csum_compare(p, op);
+		return;
+	}
+	ctr(p)->rx_unexpected++; /* a late answer to a request asked again */
+}
+
+/* Keeps up to CSUM_OPS requests in flight; re-asks lost ones. */
+static void csum_pump(struct xm_primary *p, __u64 now)
+{
+	struct csum_job *cj = &p->cj;
+	struct io_uring_sqe *sqe;
+	__u32 i, b;
+	bool idle = true;
+
+	if (!cj->active)
+		return;
+	for (i = 0; i < CSUM_OPS; i++) {
+		struct csum_op *op = &cj->ops[i];
+
+		if (op->used) {
+			idle = false;
+			if (!op->have_remote && now - op->sent_ns >= CSUM_RETRY_NS) {
+				if (++op->tries >= CSUM_TRIES) {
+					cj->skipped += op->len / p->m->bm.block;
+					if (!op->reading)
+						op->used = false;
+					continue;
+				}
+				csum_send(p, op, now);
+			}
+			continue;
+		}
+		if (cj->retry_len) {
+			struct csum_retry *r = &cj->retry[cj->retry_head];
+
+			cj->retry_head = (cj->retry_head + 1) % CSUM_RETRY_QUEUE;
+			cj->retry_len--;
+			op->off = r->off;
+			op->len = r->len;
+			op->tries = r->tries;
+		} else if (cj->cursor < cj->end) {
+			op->off = cj->cursor;
+			op->len = (__u32)(cj->end - cj->cursor < cj->req_len ? cj->end - cj->cursor
+									     : cj->req_len);
+			op->tries = 0;
+			cj->cursor += op->len;
+		} else {
+			continue;
+		}
+		if (!op->buf && posix_memalign((void **)&op->buf, 4096, CSUM_MAX)) {
+			csum_retry(p, op->off, op->len, op->tries);
+			continue;
+		}
+		idle = false;
+		op->p = p;
+		op->used = true;
+		op->have_local = op->have_remote = false;
+		op->gen = p->gen;
+		memset(op->busy, 0, sizeof(op->busy));
+		for (b = 0; b < op->len / XM_CSUM_BLOCK; b++)
+			if (block_busy(p, op->off + (__u64)b * XM_CSUM_BLOCK))
+				op->busy[b / 64] |= 1ull << (b % 64);
+		op->io.fn = on_csum_local;
+		sqe = xm_loop_sqe(&p->d->loop, &op->io);
+		if (!sqe) {
+			op->used = false;
+			continue;
+		}
+		io_uring_prep_read(sqe, p->d->disk.fd, op->buf, op->len, op->off);
+		op->reading = true;
+		csum_send(p, op, now);
+	}
+	if (idle && !cj->retry_len && cj->cursor >= cj->end) {
+		cj->active = false;
+		cj->finished = true;
+		cj->finished_ns = now;
+		pr_info("%s: %s finished: %llu region(s) differ, %llu equal, %llu skipped",
+			p->d->cfg.dev, cj->verify ? "verify" : "checksum sync",
+			(unsigned long long)cj->regions_differ,
+			(unsigned long long)cj->regions_equal, (unsigned long long)cj->skipped);
+	}
+}
+
+const char *xm_primary_verify(struct xm_primary *p, bool mark)
+{
+	if (p->state != P_CONNECTED)
+		return "error: no peer connected";
+	if (p->cj.active)
+		return "error: a checksum pass is already running";
+	if (!csum_req_len(p))
+		return "error: the bitmap block is larger than a checksum request can cover";
+	csum_begin(p, true, mark, xm_now_ns());
+	if (!p->cj.active)
+		return "error: the previous pass is still finishing; try again";
+	pr_info("%s: verify started%s", p->d->cfg.dev, mark ? " (differences get resynced)" : "");
+	return "ok: verify started";
+}
+
+/* BITMAP: a slice of the peer's bitmap, ORed into ours (docs/resync.md §4.1). */
+static void on_bitmap(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *sp,
+		      __u32 n, __u32 hdr_off, __u64 now)
+{
+	__u64 words[XM_MAX_FRAME / 8], i, nw = f->payload_len / 8;
+
+	if (p->phase != PH_BITMAP_XFER || f->arg0 != p->bm_next_word) {
+		ctr(p)->rx_unexpected++;
+		return;
+	}
+	if (!nw || f->payload_len % 8 || nw > sizeof(words) / 8 || !f->arg1 ||
+	    f->arg0 + nw > (f->arg1 + 63) / 64 || (p->bm_words && p->bm_words != (f->arg1 + 63) / 64)) {
+		ctr(p)->rx_bad_len++;
+		return;
+	}
+	if (!p->bm_words)
+		p->bm_words = (f->arg1 + 63) / 64;
+	xm_spans_copy(sp, n, hdr_off + f->payload_off, f->payload_len, words);
+	for (i = 0; i < nw; i++)
+		words[i] = be64toh(words[i]);
+	xm_bitmap_merge_peer(&p->m->bm, p->peer_block, f->arg1, f->arg0, words, nw);
+	p->bm_next_word += nw;
+	p->bm_due = now;
+	if (p->bm_next_word >= p->bm_words) {
+		pr_info("%s: peer bitmap merged: %llu region(s) out of sync", p->d->cfg.dev,
+			(unsigned long long)p->m->bm.oos_count);
+		p->phase = PH_RESYNC;
+	}
+}
+
+static void rate_reset(struct xm_primary *p, __u64 now)
+{
+	p->rs_start_bytes = p->rs_done_bytes;
+	p->rs_start_ns = now;
+	p->rate_ns = now;
+	p->rate_bytes = p->rs_done_bytes;
+	p->rate_bps = 0;
+}
+
+/* HELLO_ACK accepted: what the data needs before the pair is in sync. */
+static void session_start(struct xm_primary *p, const struct xm_hello_gen *g, __u64 now)
+{
+	struct xm_meta *m = p->m;
+
+	xm_gen_from_wire(g, &p->peer_gen);
+	p->decision = g->decision < XM_SYNC_MAX ? g->decision : XM_SYNC_FULL;
+	p->peer_block = be32toh(g->bitmap_block);
+	p->synced = false;
+	p->rs_cursor = 0;
+	p->bm_next_word = p->bm_words = 0;
+	p->bm_due = now;
+	p->last_sweep_ns = now;
+	memcpy(m->sb.peer_uuid, p->peer_uuid, sizeof(m->sb.peer_uuid));
+	rate_reset(p, now);
+	p->phase = PH_RESYNC;
+	switch (p->decision) {
+	case XM_SYNC_NONE:
+		if (!m->bm.oos_count) {
+			p->synced = true;
+			p->phase = PH_IN_SYNC;
+			if (m->sb.bitmap_gen) {
+				m->sb.bitmap_gen = 0;
+				m->sb_dirty = true;
+			}
+		}
+		break;
+	case XM_SYNC_FULL:
+		if (p->d->cfg.initial_sync == 's' && !p->peer_gen.current_gen) {
+			pr_info("%s: initial sync skipped (--initial-sync skip)", p->d->cfg.dev);
+			break;
+		}
+		xm_bitmap_mark_all_oos(&m->bm);
+		if (p->d->cfg.initial_sync == 'c' && !p->peer_gen.current_gen && csum_req_len(p)) {
+			/* Every region is out of sync until its checksums prove otherwise. */
+			csum_begin(p, false, false, now);
+			p->phase = PH_CHECKSUM;
+		}
+		break;
+	default:
+		if (p->peer_gen.dirty_bits && p->peer_block >= XM_BITMAP_MIN_BLOCK &&
+		    p->peer_block <= XM_BITMAP_MAX_BLOCK && !(p->peer_block & (p->peer_block - 1)))
+			p->phase = PH_BITMAP_XFER;
+		else if (p->peer_gen.dirty_bits)
+			xm_bitmap_mark_all_oos(&m->bm); /* unusable granularity: everything */
+	}
+	rate_reset(p, now);
+	p->rs_start_bytes = p->rs_done_bytes;
+	xm_meta_flush_start(m);
+}
+
+static void setgen_done(struct xm_primary *p, __u64 gen)
+{
+	struct xm_meta *m = p->m;
+
+	if (m->sb.current_gen != gen)
+		return; /* we rotated meanwhile (cannot happen while connected) */
+	m->sb.bitmap_gen = 0;
+	m->sb_dirty = true;
+	xm_meta_flush_start(m);
+	p->synced = true;
+	p->phase = PH_IN_SYNC;
+	pr_info("%s: peer in sync (generation %016llx), resynced %llu bytes", p->d->cfg.dev,
+		(unsigned long long)gen, (unsigned long long)(p->rs_done_bytes - p->rs_start_bytes));
+}
+
+static bool resync_tokens(struct xm_primary *p, __u64 len, __u64 now)
+{
+	__u64 rate = (__u64)p->d->cfg.resync_mib << 20, burst = 4 * RESYNC_CHUNK;
+
+	if (!rate)
+		return true;
+	p->rs_tokens += (now - p->rs_refill_ns) * rate / 1000000000ull;
+	p->rs_refill_ns = now;
+	if (p->rs_tokens > burst)
+		p->rs_tokens = burst;
+	if (p->rs_tokens < len)
+		return false;
+	p->rs_tokens -= len;
+	return true;
+}
+
+/* Starts resync chunks over the out-of-sync bits, in disk order (docs/resync.md §4.2). */
+static void resync_pump(struct xm_primary *p, __u64 now)
+{
+	struct xm_bitmap *bm = &p->m->bm;
+	__u64 per = RESYNC_CHUNK >> bm->shift;
+
+	if (!per)
+		per = 1;
+	while (p->rs_chunks < RESYNC_CHUNKS && !p->stopping) {
+		__u64 bit = xm_bitmap_next_oos(bm, p->rs_cursor), end, off, len;
+		struct pwrite *w;
+
+		if (bit >= bm->nbits) {
+			/* Bits set behind the cursor (lost chunks, new dirt) wait for a new pass. */
+			if (p->rs_cursor && !p->rs_chunks)
+				p->rs_cursor = 0;
+			return;
+		}
+		for (end = bit + 1; end < bm->nbits && end - bit < per && xm_bitmap_test_oos(bm, end);)
+			end++;
+		off = bit << bm->shift;
+		len = (end << bm->shift) < p->export_size ? (end << bm->shift) - off
+							   : p->export_size > off ? p->export_size - off : 0;
+		if (!len || off % p->block || len % p->block) {
+			/* Past the export (the last region of an odd-sized disk): nothing to send. */
+			xm_bitmap_clear_oos(bm, bit, end);
+			p->rs_cursor = end;
+			continue;
+		}
+		if (!resync_tokens(p, len, now))
+			return;
+		w = calloc(1, sizeof(*w));
+		if (!w || posix_memalign((void **)&w->buf, 4096, len)) {
+			free(w);
+			return;
+		}
+		p->rs_cursor = end;
+		w->p = p;
+		w->resync = true;
+		w->off = off;
+		w->len = (__u32)len;
+		w->bit_first = bit;
+		w->bit_end = end;
+		xm_list_init(&w->node);
+		xm_list_init(&w->send_node);
+		xm_list_init(&w->meta_node);
+		p->rs_chunks++;
+		if (blocked_by(&p->active, NULL, w) || blocked_by(&p->waiting, NULL, w)) {
+			ctr(p)->overlap_waits++;
+			xm_list_add_tail(&p->waiting, &w->node);
+			continue;
+		}
+		start_write(w);
+	}
+}
+
+/* Lazy clearing: intent bits of regions both disks have (docs/resync.md §2 rule 3). */
+static void sweep(struct xm_primary *p)
+{
+	struct xm_range *busy = calloc(p->nactive + 1, sizeof(*busy));
+	struct xm_list *pos, *tmp;
+	__u32 n = 0;
+
+	if (!busy)
+		return;
+	xm_list_for_each_safe(pos, tmp, &p->active)
+	{
+		struct pwrite *w = xm_container_of(pos, struct pwrite, node);
+
+		if (n < p->nactive) {
+			busy[n].off = w->off;
+			busy[n].len = w->len;
+			n++;
+		}
+	}
+	if (xm_bitmap_sweep(&p->m->bm, busy, n))
+		xm_meta_flush_start(p->m);
+	free(busy);
+}
+
+/* Moves a connected session through its sync phases; sends SETGEN when the data is equal. */
+static void sync_work(struct xm_primary *p, __u64 now)
+{
+	struct xm_meta *m = p->m;
+
+	if (now - p->rate_ns >= RATE_SAMPLE_NS) {
+		__u64 bps = (p->rs_done_bytes - p->rate_bytes) * 1000000000ull / (now - p->rate_ns);
+
+		p->rate_bps = p->rate_bps ? (3 * p->rate_bps + bps) / 4 : bps;
+		p->rate_ns = now;
+		p->rate_bytes = p->rs_done_bytes;
+	}
+	csum_pump(p, now);
+	switch (p->phase) {
+	case PH_BITMAP_XFER:
+		if (now >= p->bm_due) {
+			struct xm_frame f = {
+				.type = XM_T_BMREQ, .session = p->session, .arg0 = p->bm_next_word};
+
+			if (!xm_daemon_send(p->d, &f, NULL, 0, 0))
+				ctr(p)->tx_bmreq++;
+			p->bm_due = now + BMREQ_RETRY_NS;
+		}
+		return;
+	case PH_CHECKSUM:
+		if (!p->cj.active)
+			p->phase = PH_RESYNC;
+		return;
+	case PH_IN_SYNC:
+		if (!m->bm.oos_count)
+			break;
+		p->synced = false; /* a write went out of sync: repair it */
+		rate_reset(p, now);
+		p->phase = PH_RESYNC;
+		/* fall through */
+	case PH_RESYNC:
+		resync_pump(p, now);
+		if (m->bm.oos_count || p->rs_chunks)
+			break;
+		/* Everything equal: the peer adopts our generation once it is all durable. */
+		{
+			struct pflush *fl = calloc(1, sizeof(*fl));
+
+			if (!fl)
+				break;
+			fl->setgen = m->sb.current_gen;
+			fl->gen = p->gen;
+			xm_list_add_tail(&p->flushq, &fl->node);
+			p->phase = PH_SETGEN;
+		}
+		break;
+	default:
+		break;
+	}
+	if (p->synced && now - p->last_sweep_ns >= SWEEP_NS) {
+		p->last_sweep_ns = now;
+		sweep(p);
+	}
+}
+
+void xm_primary_meta_flushed(struct xm_primary *p, int err)
+{
+	struct xm_list *pos, *tmp;
+
+	if (err) {
+		ctr(p)->meta_errors++;
+		pr_warn("%s: metadata write failed: %s; writes waiting for it fail", p->d->cfg.dev,
+			strerror(-err));
+	}
+	xm_list_for_each_safe(pos, tmp, &p->intent_wait)
+	{
+		struct pwrite *w = xm_container_of(pos, struct pwrite, meta_node);
+
+		if (err) {
+			xm_list_del(&w->meta_node);
+			w->in_meta_wait = false;
+			w->local_done = true;
+			w->local_err = err;
+			lose_remote(w);
+			maybe_finish(w);
+			continue;
+		}
+		if (!intent_ready(p, w))
+			continue;
+		xm_list_del(&w->meta_node);
+		w->in_meta_wait = false;
+		issue_write(w);
+	}
+	xm_meta_flush_start(p->m);
+}
+
+void xm_primary_finish(struct xm_primary *p, __u64 why)
+{
+	struct xm_meta *m = p->m;
+
+	if (p->state == P_CONNECTED) {
+		xm_daemon_send_close(p->d, p->session, why);
+		if (p->synced)
+			sweep(p);
+	}
+	m->sb.flags &= ~XM_MF_PRIMARY_ACTIVE;
+	m->sb.role = XM_ROLE_PRIMARY;
+	m->sb_dirty = true;
+	if (!m->flushing)
+		xm_daemon_meta_sync(p->d);
+}
+
 void xm_primary_rx(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *spans,
 		   __u32 nspans, __u32 hdr_off)
 {
@@ -899,7 +1699,7 @@ void xm_primary_rx(struct xm_primary *p, const struct xm_frame *f, const struct 
 		/* Another primary (§4.1): refuse, change nothing. */
 		struct xm_frame ack = {
 			.type = XM_T_HELLO_ACK, .session = (__u32)f->arg0, .arg1 = XM_REFUSE_ROLE};
-		struct xm_hello h;
+		struct hello2 h;
 		struct xm_span span = {.data = (const __u8 *)&h, .len = sizeof(h)};
 
 		ctr(p)->rx_unexpected++;
@@ -918,12 +1718,26 @@ void xm_primary_rx(struct xm_primary *p, const struct xm_frame *f, const struct 
 		ctr(p)->rx_wrong_session++;
 		return;
 	}
+	p->last_rx_ns = now;
+	if (f->type == XM_T_BITMAP) {
+		on_bitmap(p, f, spans, nspans, hdr_off, now);
+		return;
+	}
+	if (f->type == XM_T_CSUM) {
+		on_csum(p, f, spans, nspans, hdr_off);
+		return;
+	}
 	if (f->payload_len) {
 		ctr(p)->rx_bad_len++;
 		return;
 	}
-	p->last_rx_ns = now;
 	switch (f->type) {
+	case XM_T_CLOSE:
+		ctr(p)->rx_close++;
+		end_session(p, f->arg0 == XM_CLOSE_PROMOTE ? "peer promoted itself"
+							   : "peer detached",
+			    now);
+		break;
 	case XM_T_ACK:
 		ctr(p)->rx_ack++;
 		on_ack_info(p, f->arg0, f->arg1, true, f->flags & XM_F_RCVD, f->credit, now);
@@ -966,6 +1780,7 @@ __u64 xm_primary_tick(struct xm_primary *p, __u64 now)
 {
 	__u64 next = UINT64_MAX, timeout = (__u64)p->d->cfg.timeout_ms * NS_PER_MS;
 
+	xm_meta_flush_start(p->m);
 	if (p->state != P_CONNECTED) {
 		if (!p->stopping && now >= p->hello_due)
 			send_hello(p, now);
@@ -993,6 +1808,7 @@ __u64 xm_primary_tick(struct xm_primary *p, __u64 now)
 		p->rto = min_u64(2 * p->rto, RTO_MAX_NS);
 		arm_rto(p, now);
 	}
+	sync_work(p, now);
 	pump(p, now);
 	xm_daemon_heartbeat(p->d, p->session, 0, SEND_RING / 2, now);
 	next = min_u64(next, p->last_rx_ns + timeout);
@@ -1000,8 +1816,16 @@ __u64 xm_primary_tick(struct xm_primary *p, __u64 now)
 	if (p->rto_deadline)
 		next = min_u64(next, p->rto_deadline);
 	/* More to send and room for it: come straight back after the completions. */
-	if (p->snd_nxt < p->right_edge && (!xm_list_empty(&p->sendq) || !xm_list_empty(&p->flushq)))
+	if (p->snd_nxt < p->right_edge &&
+	    (!xm_list_empty(&p->sendq) || !xm_list_empty(&p->flushq) ||
+	     (!xm_list_empty(&p->rsendq) && p->rs_frames < p->window / 4 * 3)))
 		next = now;
+	if (p->phase == PH_BITMAP_XFER)
+		next = min_u64(next, p->bm_due);
+	if (p->cj.active || p->phase == PH_RESYNC)
+		next = min_u64(next, now + NS_PER_MS);
+	if (p->synced)
+		next = min_u64(next, p->last_sweep_ns + SWEEP_NS);
 	return next;
 }
 
@@ -1015,10 +1839,53 @@ void xm_primary_stop(struct xm_primary *p)
 	}
 }
 
+static bool csum_reading(const struct xm_primary *p)
+{
+	__u32 i;
+
+	for (i = 0; i < CSUM_OPS; i++)
+		if (p->cj.ops[i].reading)
+			return true;
+	return false;
+}
+
 bool xm_primary_drained(const struct xm_primary *p, __u64 now)
 {
 	/* A healthy pair drains its window in well under the limit (§4.1 detach). */
-	return !p->nactive || now - p->stop_ns >= DETACH_DRAIN_NS;
+	return (!p->nactive && !p->m->flushing && !csum_reading(p)) ||
+	       now - p->stop_ns >= DETACH_DRAIN_NS;
+}
+
+static void on_meta_flushed(struct xm_meta *m, int err, void *ctx)
+{
+	struct xm_daemon *d = ctx;
+
+	if (d->pri)
+		xm_primary_meta_flushed(d->pri, err);
+}
+
+/* Before the first request: this box is a primary, and a crash from now on shows at restart. */
+static int mark_active(struct xm_primary *p)
+{
+	struct xm_meta *m = p->m;
+
+	xm_meta_set_loop(m, &p->d->loop, on_meta_flushed, p->d);
+	if (m->sb.flags & XM_MF_PRIMARY_ACTIVE)
+		pr_warn("%s: the last primary run did not end cleanly: %llu region(s) may differ "
+			"from the peer and will be resynced",
+			p->d->cfg.dev, (unsigned long long)m->bm.oos_count);
+	else if (m->bm.oos_count)
+		pr_info("%s: %llu region(s) out of sync with the peer", p->d->cfg.dev,
+			(unsigned long long)m->bm.oos_count);
+	if (m->sb.disk_state != XM_DISK_UPTODATE) {
+		pr_warn("%s: forced: this disk was %s and is now the data of record", p->d->cfg.dev,
+			xm_disk_state_name(m->sb.disk_state));
+		m->sb.disk_state = XM_DISK_UPTODATE;
+	}
+	m->sb.flags |= XM_MF_PRIMARY_ACTIVE;
+	m->sb.role = XM_ROLE_PRIMARY;
+	m->sb_dirty = true;
+	return xm_daemon_meta_sync(p->d);
 }
 
 struct xm_primary *xm_primary_create(struct xm_daemon *d)
@@ -1037,10 +1904,19 @@ struct xm_primary *xm_primary_create(struct xm_daemon *d)
 		return NULL;
 	}
 	p->d = d;
+	p->m = &d->meta;
 	xm_list_init(&p->active);
 	xm_list_init(&p->waiting);
 	xm_list_init(&p->sendq);
 	xm_list_init(&p->flushq);
+	xm_list_init(&p->rsendq);
+	xm_list_init(&p->intent_wait);
+	if (mark_active(p)) {
+		free(p->ring);
+		free(p);
+		errno = EIO;
+		return NULL;
+	}
 	p->state = P_DISCONNECTED;
 	snprintf(p->reason, sizeof(p->reason), "never connected");
 	p->hello_due = xm_now_ns();
@@ -1087,12 +1963,64 @@ static const char *state_name(const struct xm_primary *p)
 	return pstate_names[p->state];
 }
 
+static __u64 oos_bytes(const struct xm_primary *p)
+{
+	const struct xm_bitmap *bm = &p->m->bm;
+	__u64 bytes = bm->oos_count << bm->shift;
+
+	return bytes < p->d->disk.size ? bytes : p->d->disk.size;
+}
+
+static const char *connection_name(const struct xm_primary *p)
+{
+	switch (p->state == P_REFUSED ? p->refusal : 0) {
+	case 0:
+		break;
+	case XM_REFUSE_SPLIT_BRAIN:
+		return "split-brain";
+	case XM_REFUSE_PEER_NEWER:
+		return "peer-newer";
+	case XM_REFUSE_UNRELATED:
+		return "unrelated";
+	default:
+		return "refused";
+	}
+	return p->state == P_CONNECTED ? "connected" : "connecting";
+}
+
+struct progress {
+	__u64 done, left, rate;
+	double percent, eta_s;
+};
+
+static void resync_progress(const struct xm_primary *p, struct progress *pr)
+{
+	pr->done = p->rs_done_bytes - p->rs_start_bytes;
+	pr->left = oos_bytes(p);
+	pr->rate = p->rate_bps;
+	pr->percent = pr->done + pr->left ? 100.0 * pr->done / (pr->done + pr->left) : 100.0;
+	pr->eta_s = pr->rate ? (double)pr->left / pr->rate : -1;
+}
+
 void xm_primary_write_status(const struct xm_primary *p, struct xm_json *j)
 {
 	const struct xm_counters *c = &p->d->ctr;
+	const struct csum_job *cj = &p->cj;
+	__u64 now = xm_now_ns();
+	struct progress pr;
+	__u32 i;
 
+	resync_progress(p, &pr);
 	xm_json_open(j, "replication", '{');
 	xm_json_str(j, "state", state_name(p));
+	xm_json_str(j, "connection", connection_name(p));
+	xm_json_str(j, "sync", phase_names[p->phase]);
+	xm_json_str(j, "decision",
+		    p->state == P_CONNECTED ? xm_sync_decision_name(p->decision) : "");
+	xm_json_str(j, "disk", xm_disk_state_name(p->m->sb.disk_state));
+	xm_json_str(j, "peer_disk", p->state != P_CONNECTED ? "DUnknown"
+				    : p->synced		    ? "UpToDate"
+							    : "Inconsistent");
 	xm_json_bool(j, "degraded", p->state != P_CONNECTED);
 	xm_json_str(j, "reason", p->reason);
 	xm_json_u64(j, "session", p->session);
@@ -1105,10 +2033,46 @@ void xm_primary_write_status(const struct xm_primary *p, struct xm_json *j)
 	xm_json_u64(j, "export_size", p->export_size);
 	xm_json_u64(j, "in_flight", p->snd_nxt - p->snd_una);
 	xm_json_u64(j, "active_writes", p->nactive);
-	xm_json_u64(j, "out_of_sync_bytes", p->dirty_bytes);
+	xm_json_u64(j, "out_of_sync_bytes", oos_bytes(p));
 	xm_json_double(j, "srtt_us", p->srtt / 1e3);
 	xm_json_double(j, "rto_us", p->rto / 1e3);
 	xm_json_u64(j, "degraded_writes", c->writes_degraded);
+	xm_json_open(j, "resync", '{');
+	xm_json_bool(j, "active", p->phase == PH_RESYNC || p->phase == PH_BITMAP_XFER ||
+					  p->phase == PH_CHECKSUM || p->phase == PH_SETGEN);
+	xm_json_u64(j, "done_bytes", pr.done);
+	xm_json_u64(j, "remaining_bytes", pr.left);
+	xm_json_double(j, "percent", pr.percent);
+	xm_json_u64(j, "rate_bytes_per_s", pr.rate);
+	xm_json_double(j, "eta_s", pr.eta_s);
+	xm_json_u64(j, "rate_limit_mib", p->d->cfg.resync_mib);
+	xm_json_u64(j, "chunks_active", p->rs_chunks);
+	xm_json_close(j, '}');
+	xm_json_open(j, "verify", '{');
+	xm_json_str(j, "kind", cj->verify ? "verify" : "checksum_sync");
+	xm_json_bool(j, "running", cj->active);
+	xm_json_bool(j, "finished", cj->finished);
+	xm_json_bool(j, "mark", cj->mark);
+	xm_json_u64(j, "checked_bytes", cj->bytes_done);
+	xm_json_u64(j, "total_bytes", cj->end);
+	xm_json_double(j, "percent", cj->end ? 100.0 * cj->bytes_done / cj->end : 0);
+	xm_json_u64(j, "regions_differ", cj->regions_differ);
+	xm_json_u64(j, "regions_equal", cj->regions_equal);
+	xm_json_u64(j, "regions_skipped", cj->skipped);
+	xm_json_open(j, "first_differing_offsets", '[');
+	for (i = 0; i < cj->ndiff; i++)
+		xm_json_u64(j, NULL, cj->first_diff[i]);
+	xm_json_close(j, ']');
+	xm_json_u64(j, "elapsed_ms",
+		    cj->started_ns ? ((cj->finished_ns ? cj->finished_ns : now) - cj->started_ns) /
+					     NS_PER_MS
+				   : 0);
+	xm_json_close(j, '}');
+	xm_json_open(j, "last_failure", '{');
+	xm_json_str(j, "reason", p->fail_reason);
+	xm_json_double(j, "silence_ms", p->fail_silence_ns / 1e6);
+	xm_json_u64(j, "ago_ms", p->fail_at_ns ? (now - p->fail_at_ns) / NS_PER_MS : 0);
+	xm_json_close(j, '}');
 	xm_json_close(j, '}');
 	xm_json_open(j, "nbd", '{');
 	xm_json_str(j, "socket", p->nbd_path);
@@ -1127,6 +2091,35 @@ void xm_primary_write_status(const struct xm_primary *p, struct xm_json *j)
 	xm_json_close(j, '}');
 }
 
+static void write_sync_text(const struct xm_primary *p, FILE *out)
+{
+	struct progress pr;
+	char bar[41];
+	int i, fill;
+
+	resync_progress(p, &pr);
+	if (p->state == P_CONNECTED && p->phase != PH_IN_SYNC) {
+		fill = (int)(pr.percent * 40 / 100);
+		for (i = 0; i < 40; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[40] = 0;
+		fprintf(out, "  sync     %s [%s] %5.1f%%, %.1f MiB/s, %llu bytes left", phase_names[p->phase],
+			bar, pr.percent, pr.rate / 1048576.0, (unsigned long long)pr.left);
+		if (pr.eta_s >= 0)
+			fprintf(out, ", eta %.1f s", pr.eta_s);
+		fprintf(out, "\n");
+	} else if (p->state == P_CONNECTED) {
+		fprintf(out, "  sync     in sync\n");
+	} else if (pr.left) {
+		fprintf(out, "  sync     %s, %llu bytes out of sync\n", connection_name(p),
+			(unsigned long long)pr.left);
+	}
+	if (p->cj.active)
+		fprintf(out, "  verify   %.1f%% checked, %llu region(s) differ\n",
+			p->cj.end ? 100.0 * p->cj.bytes_done / p->cj.end : 0.0,
+			(unsigned long long)p->cj.regions_differ);
+}
+
 void xm_primary_write_status_text(const struct xm_primary *p, FILE *out)
 {
 	fprintf(out, "  mirror   %s", state_name(p));
@@ -1136,9 +2129,7 @@ void xm_primary_write_status_text(const struct xm_primary *p, FILE *out)
 	if (p->reason[0])
 		fprintf(out, " (%s)", p->reason);
 	fprintf(out, "\n");
-	if (p->dirty_bytes)
-		fprintf(out, "  sync     out of sync: %llu bytes (resync comes with issue 4)\n",
-			(unsigned long long)p->dirty_bytes);
+	write_sync_text(p, out);
 	fprintf(out, "  nbd      %s", p->nbd_path);
 	if (p->d->cfg.nbd_tcp_port)
 		fprintf(out, ", 127.0.0.1:%u", p->d->cfg.nbd_tcp_port);

@@ -27,6 +27,12 @@ void xm_primary_tx_done(struct xm_primary *p, __u64 tag);
 /* Detach: stop taking requests; xm_primary_drained() says when the daemon may exit. */
 void xm_primary_stop(struct xm_primary *p);
 bool xm_primary_drained(const struct xm_primary *p, __u64 now);
+/* After draining (detach or demote): CLOSE to the peer, clean metadata (enum xm_close_reason). */
+void xm_primary_finish(struct xm_primary *p, __u64 why);
+/* A metadata flush cycle finished. */
+void xm_primary_meta_flushed(struct xm_primary *p, int err);
+/* Starts an online verify (mark: set differing regions out of sync); returns the answer line. */
+const char *xm_primary_verify(struct xm_primary *p, bool mark);
 void xm_primary_write_status(const struct xm_primary *p, struct xm_json *j);
 void xm_primary_write_status_text(const struct xm_primary *p, FILE *out);
 

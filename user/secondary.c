@@ -7,12 +7,15 @@
 #include <sys/uio.h>
 
 #include "daemon.h"
+#include "gen.h"
 #include "list.h"
 #include "log.h"
 #include "secondary.h"
 
 #define NS_PER_MS 1000000ull
 #define WINDOW	  1024u /* per-seq states, and staging buffers (§10.2); a power of two */
+#define CSUM_OPS  8u	/* checksum reads in flight (docs/resync.md §5) */
+#define CSUM_MAX  (1u << 20)
 
 enum sstate { S_LISTEN, S_CONNECTED, S_DRAINING, S_FAILED };
 
@@ -23,7 +26,7 @@ static const char *const sstate_names[] = {
 	[S_FAILED] = "failed",
 };
 
-enum slot_state { SL_EMPTY, SL_WRITING, SL_DURABLE, SL_FLUSH_WAIT };
+enum slot_state { SL_EMPTY, SL_WRITING, SL_DURABLE, SL_FLUSH_WAIT, SL_SETGEN_WAIT };
 
 struct sslot {
 	enum slot_state state;
@@ -37,7 +40,24 @@ struct sslot {
 	bool holds, fua;
 	__u8 *staging; /* bounce buffer, max_payload bytes */
 	struct iovec iov[XM_MAX_SPANS];
+	__u64 setgen; /* SL_SETGEN_WAIT: the generation to adopt */
 };
+
+/* One CSUMREQ being answered: a read of the range, then a CRC per XM_CSUM_BLOCK. */
+struct csum_op {
+	struct xm_io io;
+	struct xm_secondary *s;
+	__u64 off;
+	__u32 len, gen;
+	bool busy;
+	__u8 *buf;
+};
+
+/* HELLO and HELLO_ACK payload, revision 2. */
+struct hello2 {
+	struct xm_hello h;
+	struct xm_hello_gen g;
+} __attribute__((packed));
 
 struct xm_secondary {
 	struct xm_daemon *d;
@@ -58,8 +78,15 @@ struct xm_secondary {
 	/* The latest HELLO seen while draining, answered once the old I/O is done (§4.2). */
 	bool hello_saved;
 	struct xm_frame saved_hello;
-	struct xm_hello saved_hello_body;
+	struct hello2 saved_hello_body;
 	bool stopping;
+	/* generations (docs/resync.md §3) */
+	struct xm_hello_gen ack_gen; /* what the session's HELLO_ACK said */
+	__u8 decision;		     /* enum xm_sync_decision of the session, or the refusal */
+	__u8 refused_decision;	     /* the last refusing decision, for status; 0 none */
+	bool discard_local;	     /* resolve --discard-local is waiting for a handshake */
+	struct csum_op csum[CSUM_OPS];
+	__u32 csum_inflight;
 };
 
 static struct xm_counters *ctr(struct xm_secondary *s)
@@ -123,6 +150,32 @@ static void send_flush_ack(struct xm_secondary *s, __u64 seq)
 	xm_daemon_send(s->d, &f, NULL, 0, 0);
 }
 
+static void fail_disk(struct xm_secondary *s, int err);
+
+static int adopt_generation(struct xm_secondary *s, __u64 gen)
+{
+	struct xm_meta *m = &s->d->meta;
+	int err;
+
+	if (m->sb.current_gen != gen) {
+		m->sb.history[1] = m->sb.history[0];
+		m->sb.history[0] = m->sb.current_gen;
+	}
+	m->sb.current_gen = gen;
+	m->sb.bitmap_gen = 0;
+	m->sb.disk_state = XM_DISK_UPTODATE;
+	xm_bitmap_clear_all(&m->bm);
+	m->sb_dirty = true;
+	err = xm_daemon_meta_sync(s->d);
+	if (err) {
+		fail_disk(s, err);
+		return err;
+	}
+	pr_info("%s: in sync with the primary (generation %016llx)", s->d->cfg.dev,
+		(unsigned long long)gen);
+	return 0;
+}
+
 /* cumack moves over durable writes; a FLUSH completes when everything before it is durable. */
 static void advance(struct xm_secondary *s)
 {
@@ -133,6 +186,11 @@ static void advance(struct xm_secondary *s)
 			break;
 		if (sl->state == SL_FLUSH_WAIT) {
 			/* Every earlier write is durable: its commit already covered it (§7.5). */
+			send_flush_ack(s, s->cumack);
+		} else if (sl->state == SL_SETGEN_WAIT) {
+			/* Resync complete: this disk now holds the primary's data (resync.md §4.3). */
+			if (adopt_generation(s, sl->setgen))
+				break;
 			send_flush_ack(s, s->cumack);
 		} else if (sl->state != SL_DURABLE) {
 			break;
@@ -292,7 +350,7 @@ static void on_numbered(struct xm_secondary *s, const struct xm_frame *f, struct
 
 	if (f->seq < s->cumack) {
 		ctr(s)->rx_dup_done++;
-		if (f->type == XM_T_FLUSH)
+		if (f->type == XM_T_FLUSH || f->type == XM_T_SETGEN)
 			send_flush_ack(s, f->seq);
 		s->ack_pending = true;
 		return;
@@ -311,14 +369,15 @@ static void on_numbered(struct xm_secondary *s, const struct xm_frame *f, struct
 		}
 		return;
 	}
-	if (f->type == XM_T_FLUSH) {
-		if (f->payload_len) {
+	if (f->type == XM_T_FLUSH || f->type == XM_T_SETGEN) {
+		if (f->payload_len || (f->type == XM_T_SETGEN && !f->arg0)) {
 			ctr(s)->rx_bad_len++;
 			return;
 		}
 		ctr(s)->rx_flush++;
 		sl->seq = f->seq;
-		sl->state = SL_FLUSH_WAIT;
+		sl->state = f->type == XM_T_FLUSH ? SL_FLUSH_WAIT : SL_SETGEN_WAIT;
+		sl->setgen = f->arg0;
 		s->rcvd_pending = true;
 		advance(s);
 		return;
@@ -344,6 +403,10 @@ static void on_numbered(struct xm_secondary *s, const struct xm_frame *f, struct
 		return;
 	}
 	sl->seq = f->seq;
+	if (f->flags & XM_F_RESYNC) {
+		ctr(s)->rx_resync++;
+		ctr(s)->rx_resync_bytes += f->payload_len;
+	}
 	apply_data(s, sl, f, x, pkt, pl, np);
 	/* Received-acks drive the primary's loss detection in every protocol (§6.1). */
 	s->rcvd_pending = true;
@@ -377,26 +440,107 @@ static __u8 check_hello(struct xm_secondary *s, const struct xm_frame *f, const 
 	return XM_REFUSE_NONE;
 }
 
-static void fill_hello(struct xm_secondary *s, struct xm_hello *h, char protocol)
+static void own_gen(const struct xm_secondary *s, struct xm_gen_info *g)
 {
-	memset(h, 0, sizeof(*h));
-	memcpy(h->node_uuid, s->d->node_uuid, sizeof(h->node_uuid));
-	h->disk_size = htobe64(s->d->disk.size);
-	h->block_size = htobe32(s->d->disk.dio_offset_align);
-	h->max_payload = htobe32(s->max_payload_local);
-	h->window = htobe32(WINDOW);
-	h->payload_align = htobe16((__u16)s->payload_align);
-	h->proto_min = htobe16(XM_PROTO_MIN);
-	h->proto_max = htobe16(XM_PROTO_MAX);
-	h->role = XM_ROLE_SECONDARY;
-	h->repl_protocol = (__u8)protocol;
+	const struct xm_meta *m = &s->d->meta;
+
+	memset(g, 0, sizeof(*g));
+	g->current_gen = m->sb.current_gen;
+	g->bitmap_gen = m->sb.bitmap_gen;
+	g->history[0] = m->sb.history[0];
+	g->history[1] = m->sb.history[1];
+	g->dirty_bits = m->bm.oos_count;
+	g->disk_state = m->sb.disk_state;
 }
 
-static void answer_hello(struct xm_secondary *s, const struct xm_frame *f, const struct xm_hello *h)
+static void fill_hello(struct xm_secondary *s, struct hello2 *h, char protocol)
+{
+	struct xm_gen_info g;
+
+	memset(h, 0, sizeof(*h));
+	memcpy(h->h.node_uuid, s->d->node_uuid, sizeof(h->h.node_uuid));
+	h->h.disk_size = htobe64(s->d->disk.size);
+	h->h.block_size = htobe32(s->d->disk.dio_offset_align);
+	h->h.max_payload = htobe32(s->max_payload_local);
+	h->h.window = htobe32(WINDOW);
+	h->h.payload_align = htobe16((__u16)s->payload_align);
+	h->h.proto_min = htobe16(XM_PROTO_MIN);
+	h->h.proto_max = htobe16(XM_PROTO_MAX);
+	h->h.role = XM_ROLE_SECONDARY;
+	h->h.repl_protocol = (__u8)protocol;
+	own_gen(s, &g);
+	xm_gen_to_wire(&g, s->d->meta.sb.bitmap_block, 0, 0, &h->g);
+}
+
+static __u8 refusal_of(enum xm_sync_decision dec)
+{
+	switch (dec) {
+	case XM_SYNC_SPLIT_BRAIN:
+		return XM_REFUSE_SPLIT_BRAIN;
+	case XM_SYNC_PEER_NEWER:
+		return XM_REFUSE_PEER_NEWER;
+	case XM_SYNC_UNRELATED:
+		return XM_REFUSE_UNRELATED;
+	default:
+		return XM_REFUSE_NONE;
+	}
+}
+
+/*
+ * Decides what the session does with the data (docs/resync.md §3); before a resync may start,
+ * this disk is durably Inconsistent and carries the primary's generation.  Returns a refusal.
+ */
+static __u8 decide(struct xm_secondary *s, const struct hello2 *h, struct xm_hello_gen *ack)
+{
+	struct xm_meta *m = &s->d->meta;
+	struct xm_gen_info pri, mine;
+	enum xm_sync_decision dec;
+	bool discard = s->discard_local;
+
+	xm_gen_from_wire(&h->g, &pri);
+	own_gen(s, &mine);
+	dec = xm_sync_decide(&pri, &mine, discard);
+	if (dec == XM_SYNC_NONE && mine.disk_state != XM_DISK_UPTODATE)
+		dec = XM_SYNC_BITMAP; /* nothing to send, but the SETGEN makes it UpToDate */
+	xm_gen_to_wire(&mine, m->sb.bitmap_block, discard ? XM_HG_DISCARD_MINE : 0, (__u8)dec,
+		       ack);
+	if (refusal_of(dec)) {
+		if (s->refused_decision != dec)
+			pr_warn("%s: %s: no resync (%s)", s->d->cfg.dev, xm_sync_decision_name(dec),
+				dec == XM_SYNC_SPLIT_BRAIN
+					? "both boxes wrote while apart; 'xdpmirror resolve "
+					  "--discard-local' on the box whose changes go"
+				: dec == XM_SYNC_PEER_NEWER
+					? "this box has writes the primary lacks; promote it, or "
+					  "'xdpmirror resolve --discard-local' here"
+					: "the disks share no history; 'xdpmirror resolve "
+					  "--discard-local' here for a full sync");
+		s->refused_decision = (__u8)dec;
+		return refusal_of(dec);
+	}
+	s->refused_decision = 0;
+	s->decision = (__u8)dec;
+	memcpy(m->sb.peer_uuid, h->h.node_uuid, sizeof(m->sb.peer_uuid));
+	if (dec != XM_SYNC_NONE) {
+		m->sb.disk_state = XM_DISK_INCONSISTENT;
+		m->sb.current_gen = pri.current_gen;
+	}
+	m->sb_dirty = true;
+	if (xm_daemon_meta_sync(s->d))
+		return XM_REFUSE_DISK_FAILED;
+	s->discard_local = false;
+	if (dec != XM_SYNC_NONE)
+		pr_info("%s: %s resync from the primary%s", s->d->cfg.dev,
+			xm_sync_decision_name(dec), discard ? " (discarding this box's changes)" : "");
+	return XM_REFUSE_NONE;
+}
+
+static void answer_hello(struct xm_secondary *s, const struct xm_frame *f, const struct hello2 *h)
 {
 	struct xm_frame ack = {.type = XM_T_HELLO_ACK, .session = (__u32)f->arg0};
-	struct xm_hello mine;
+	struct hello2 mine;
 	struct xm_span span = {.data = (const __u8 *)&mine, .len = sizeof(mine)};
+	struct xm_hello_gen ack_gen = {0};
 	__u32 block = 0, maxp = 0;
 	__u64 size = 0;
 	__u8 refusal;
@@ -404,13 +548,19 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f, const
 	if (s->state == S_CONNECTED && f->arg0 == s->session) {
 		/* Our HELLO_ACK was lost: the same answer again, with the current cumack. */
 		refusal = XM_REFUSE_NONE;
+		ack_gen = s->ack_gen;
 	} else {
-		refusal = f->payload_len < sizeof(*h) ? XM_REFUSE_PARAM
-						      : check_hello(s, f, h, &block, &maxp, &size);
+		refusal = f->payload_len < sizeof(*h) ? XM_REFUSE_VERSION
+						      : check_hello(s, f, &h->h, &block, &maxp, &size);
+		if (!refusal)
+			refusal = decide(s, h, &ack_gen);
 		if (refusal) {
 			ctr(s)->rx_bad_hello += refusal == XM_REFUSE_PARAM;
-			snprintf(s->reason, sizeof(s->reason), "refused a HELLO (code %u)",
-				 refusal);
+			snprintf(s->reason, sizeof(s->reason), "refused the primary: %s",
+				 refusal == XM_REFUSE_SPLIT_BRAIN  ? "split brain"
+				 : refusal == XM_REFUSE_PEER_NEWER ? "this box has newer data"
+				 : refusal == XM_REFUSE_UNRELATED  ? "unrelated data"
+								   : "incompatible HELLO");
 		} else {
 			s->session = (__u32)f->arg0;
 			s->gen++;
@@ -418,9 +568,10 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f, const
 			s->block = block;
 			s->max_payload = maxp;
 			s->export_size = size;
+			s->ack_gen = ack_gen;
 			/* We send received-acks, so B runs as B (§6.1). */
-			s->protocol = (char)h->repl_protocol;
-			memcpy(s->peer_uuid, h->node_uuid, sizeof(s->peer_uuid));
+			s->protocol = (char)h->h.repl_protocol;
+			memcpy(s->peer_uuid, h->h.node_uuid, sizeof(s->peer_uuid));
 			for (__u32 i = 0; i < WINDOW; i++) {
 				s->ring[i].state = SL_EMPTY;
 				s->ring[i].seq = UINT64_MAX;
@@ -430,12 +581,14 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f, const
 			s->last_rx_ns = xm_now_ns();
 			ctr(s)->sessions++;
 			pr_info("%s: session %08x accepted: protocol %c, block %u, %u bytes per "
-				"frame, window %u",
+				"frame, window %u, sync %s",
 				s->d->cfg.dev, s->session, s->protocol, s->block, s->max_payload,
-				WINDOW);
+				WINDOW, xm_sync_decision_name(s->decision));
 		}
 	}
 	fill_hello(s, &mine, refusal ? (char)s->d->cfg.protocol : s->protocol);
+	if (!refusal || ack_gen.decision)
+		mine.g = ack_gen;
 	ack.arg0 = refusal ? 0 : s->cumack;
 	ack.arg1 = refusal;
 	ack.credit = refusal ? 0 : (__u32)(right_edge(s) - s->cumack);
@@ -447,14 +600,15 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f, const
 static void on_hello(struct xm_secondary *s, const struct xm_frame *f, const struct xm_span *spans,
 		     __u32 n, __u32 hdr_off)
 {
-	struct xm_hello h = {0};
+	struct hello2 h = {0};
 
 	if (f->session != 0 || !f->arg0 || f->arg0 > 0xffffffffull) {
 		ctr(s)->rx_bad_hello++;
 		return;
 	}
-	if (f->payload_len >= sizeof(h))
-		xm_spans_copy(spans, n, hdr_off + f->payload_off, sizeof(h), &h);
+	if (f->payload_len >= sizeof(h.h))
+		xm_spans_copy(spans, n, hdr_off + f->payload_off,
+			      f->payload_len < sizeof(h) ? sizeof(h.h) : sizeof(h), &h);
 	if (s->stopping)
 		return;
 	if (s->state == S_CONNECTED && f->arg0 != s->session)
@@ -467,6 +621,88 @@ static void on_hello(struct xm_secondary *s, const struct xm_frame *f, const str
 		return;
 	}
 	answer_hello(s, f, &h);
+}
+
+/* BMREQ: a slice of this box's out-of-sync bitmap (docs/resync.md §4.1). */
+static void on_bmreq(struct xm_secondary *s, const struct xm_frame *f)
+{
+	const struct xm_bitmap *bm = &s->d->meta.bm;
+	__u64 words[XM_MAX_FRAME / 8];
+	__u64 n = s->max_payload / 8, i;
+	struct xm_frame a = {.type = XM_T_BITMAP, .session = s->session, .arg0 = f->arg0,
+			     .arg1 = bm->nbits};
+	struct xm_span span = {.data = (const __u8 *)words};
+
+	if (f->payload_len || f->arg0 >= bm->nwords) {
+		ctr(s)->rx_bad_len++;
+		return;
+	}
+	if (n > sizeof(words) / 8)
+		n = sizeof(words) / 8;
+	n = xm_bitmap_get_oos_words(bm, f->arg0, words, n);
+	for (i = 0; i < n; i++)
+		words[i] = htobe64(words[i]);
+	span.len = (__u32)(n * 8);
+	a.payload_len = span.len;
+	ctr(s)->rx_bmreq++;
+	xm_daemon_send(s->d, &a, &span, 1, 0);
+}
+
+static void on_csum_read(struct xm_io *io, int res, __u32 flags)
+{
+	struct csum_op *op = xm_container_of(io, struct csum_op, io);
+	struct xm_secondary *s = op->s;
+	__u32 sums[CSUM_MAX / XM_CSUM_BLOCK], i, n = op->len / XM_CSUM_BLOCK;
+	struct xm_frame a = {.type = XM_T_CSUM, .session = s->session, .arg0 = op->off,
+			     .arg1 = op->len};
+	struct xm_span span = {.data = (const __u8 *)sums, .len = n * 4};
+
+	op->busy = false;
+	s->csum_inflight--;
+	if (op->gen != s->gen || s->state != S_CONNECTED)
+		return;
+	if (res != (int)op->len) {
+		fail_disk(s, res < 0 ? res : -EIO);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		sums[i] = htobe32(xm_crc32c(0, op->buf + (size_t)i * XM_CSUM_BLOCK, XM_CSUM_BLOCK));
+	a.payload_len = span.len;
+	xm_daemon_send(s->d, &a, &span, 1, 0);
+}
+
+/* CSUMREQ: read the range, answer a CRC32C per 4 KiB (docs/resync.md §5). */
+static void on_csumreq(struct xm_secondary *s, const struct xm_frame *f)
+{
+	struct csum_op *op = NULL;
+	struct io_uring_sqe *sqe;
+	__u32 i;
+
+	if (f->payload_len || !f->arg1 || f->arg1 > CSUM_MAX || f->arg1 % XM_CSUM_BLOCK ||
+	    f->arg0 % XM_CSUM_BLOCK || f->arg1 / XM_CSUM_BLOCK * 4 > s->max_payload ||
+	    f->arg0 > s->export_size || f->arg1 > s->export_size - f->arg0) {
+		ctr(s)->rx_bad_len++;
+		return;
+	}
+	for (i = 0; i < CSUM_OPS && !op; i++)
+		if (!s->csum[i].busy)
+			op = &s->csum[i];
+	if (!op)
+		return; /* the primary asks again */
+	if (!op->buf && posix_memalign((void **)&op->buf, 4096, CSUM_MAX))
+		return;
+	op->s = s;
+	op->off = f->arg0;
+	op->len = (__u32)f->arg1;
+	op->gen = s->gen;
+	op->io.fn = on_csum_read;
+	sqe = xm_loop_sqe(&s->d->loop, &op->io);
+	if (!sqe)
+		return;
+	io_uring_prep_read(sqe, s->d->disk.fd, op->buf, op->len, op->off);
+	op->busy = true;
+	s->csum_inflight++;
+	ctr(s)->rx_csumreq++;
 }
 
 void xm_secondary_rx_pkt(struct xm_secondary *s, const struct xm_frame *f, struct xm_xsk *x,
@@ -484,7 +720,19 @@ void xm_secondary_rx_pkt(struct xm_secondary *s, const struct xm_frame *f, struc
 	switch (f->type) {
 	case XM_T_DATA:
 	case XM_T_FLUSH:
+	case XM_T_SETGEN:
 		on_numbered(s, f, x, pkt, spans, n, hdr_off);
+		break;
+	case XM_T_BMREQ:
+		on_bmreq(s, f);
+		break;
+	case XM_T_CSUMREQ:
+		on_csumreq(s, f);
+		break;
+	case XM_T_CLOSE:
+		ctr(s)->rx_close++;
+		end_session(s, f->arg0 == XM_CLOSE_DEMOTE ? "the primary demoted itself"
+							  : "the primary detached");
 		break;
 	case XM_T_PING:
 		if (f->payload_len) {
@@ -545,7 +793,30 @@ void xm_secondary_stop(struct xm_secondary *s)
 
 bool xm_secondary_drained(const struct xm_secondary *s, __u64 now)
 {
-	return !s->io_inflight && xm_commit_idle(&s->d->commit);
+	return !s->io_inflight && !s->csum_inflight && xm_commit_idle(&s->d->commit);
+}
+
+void xm_secondary_finish(struct xm_secondary *s, __u64 why)
+{
+	struct xm_meta *m = &s->d->meta;
+
+	if (s->state == S_CONNECTED)
+		xm_daemon_send_close(s->d, s->session, why);
+	m->sb.role = XM_ROLE_SECONDARY;
+	m->sb_dirty = true;
+	xm_daemon_meta_sync(s->d);
+}
+
+bool xm_secondary_connected(const struct xm_secondary *s)
+{
+	return s->state == S_CONNECTED;
+}
+
+const char *xm_secondary_discard_local(struct xm_secondary *s)
+{
+	s->discard_local = true;
+	pr_warn("%s: the next handshake discards this box's changes", s->d->cfg.dev);
+	return "ok: this box's changes are discarded at the next handshake";
 }
 
 struct xm_secondary *xm_secondary_create(struct xm_daemon *d)
@@ -593,6 +864,8 @@ void xm_secondary_destroy(struct xm_secondary *s)
 		return;
 	for (i = 0; i < WINDOW; i++)
 		free(s->ring[i].staging);
+	for (i = 0; i < CSUM_OPS; i++)
+		free(s->csum[i].buf);
 	free(s);
 }
 
@@ -618,6 +891,14 @@ void xm_secondary_write_status(const struct xm_secondary *s, struct xm_json *j)
 	xm_json_u64(j, "export_size", s->export_size);
 	xm_json_u64(j, "cumack", s->cumack);
 	xm_json_u64(j, "writes_in_flight", s->io_inflight);
+	xm_json_str(j, "connection", s->refused_decision && s->state != S_CONNECTED
+					     ? xm_sync_decision_name(s->refused_decision)
+					     : sstate_names[s->state]);
+	xm_json_str(j, "decision", xm_sync_decision_name(s->decision));
+	xm_json_str(j, "sync", s->state != S_CONNECTED ? "none"
+			       : s->d->meta.sb.disk_state == XM_DISK_UPTODATE ? "in_sync"
+									: "resync_target");
+	xm_json_bool(j, "discard_local_pending", s->discard_local);
 	xm_json_close(j, '}');
 	xm_json_open(j, "writer", '{');
 	xm_json_str(j, "path", s->zero_copy_possible ? "zero-copy" : "bounce");
@@ -634,6 +915,8 @@ void xm_secondary_write_status_text(const struct xm_secondary *s, FILE *out)
 			s->block, s->max_payload, WINDOW);
 	if (s->reason[0])
 		fprintf(out, " (%s)", s->reason);
+	if (s->state == S_CONNECTED && s->d->meta.sb.disk_state != XM_DISK_UPTODATE)
+		fprintf(out, ", resync target (%s)", xm_sync_decision_name(s->decision));
 	fprintf(out, "\n  writer   %s (UMEM layout %s), %llu zero-copy / %llu bounced writes\n",
 		s->zero_copy_possible ? "zero-copy" : "bounce", s->layout,
 		(unsigned long long)s->d->ctr.wr_zero_copy,

@@ -29,6 +29,12 @@ __u64 xm_secondary_tick(struct xm_secondary *p, __u64 now);
 /* Detach: take no more frames; xm_secondary_drained() says when the writes have finished. */
 void xm_secondary_stop(struct xm_secondary *p);
 bool xm_secondary_drained(const struct xm_secondary *p, __u64 now);
+/* After draining (detach or promote): CLOSE to the peer, clean metadata. */
+void xm_secondary_finish(struct xm_secondary *s, __u64 why);
+/* A primary is connected (promote is refused then). */
+bool xm_secondary_connected(const struct xm_secondary *s);
+/* resolve --discard-local: the next handshake drops this box's changes; returns the answer. */
+const char *xm_secondary_discard_local(struct xm_secondary *s);
 void xm_secondary_write_status(const struct xm_secondary *p, struct xm_json *j);
 void xm_secondary_write_status_text(const struct xm_secondary *p, FILE *out);
 

@@ -26,6 +26,12 @@ static const char *const field_names[] = {
 	"rx.flush_ack",
 	"rx.ping",
 	"rx.pong",
+	"rx.bmreq",
+	"rx.bitmap",
+	"rx.csumreq",
+	"rx.csum",
+	"rx.setgen",
+	"rx.close",
 	"drop.not_for_us",
 	"drop.bad_peer",
 	"drop.truncated",
@@ -34,6 +40,7 @@ static const char *const field_names[] = {
 	"drop.bad_type",
 	"drop.bad_length",
 	"drop.no_socket",
+	"rx_resync",
 };
 
 _Static_assert(sizeof(field_names) / sizeof(field_names[0]) == XM_STATS_NFIELDS,

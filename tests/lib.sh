@@ -94,6 +94,8 @@ nbd_uri() { echo "nbd+unix:///?socket=/run/xdpmirror/$XM_PRIMARY_IF.sock"; }
 # replication_state IF: connected, connecting, degraded, listening, ...
 replication_state() { status_json "$1" | jq -r '.daemon.replication.state'; }
 is_connected() { [ "$(replication_state "$1")" = connected ]; }
+# in_sync IF: the primary has a session and the peer holds the same data (no resync left).
+in_sync() { [ "$(status_json "$1" | jq -r .daemon.replication.sync)" = in_sync ]; }
 
 # mirror_up [attach options for both]: attaches both boxes and waits for the session.
 mirror_up() {
@@ -101,6 +103,8 @@ mirror_up() {
 	attach_box primary "$@"
 	wait_until 5 is_connected "$XM_PRIMARY_IF" || fail "primary did not connect: $(status_json "$XM_PRIMARY_IF")"
 	wait_until 5 is_connected "$XM_SECONDARY_IF" || fail "secondary did not connect"
+	# New metadata on the secondary means a full sync first; tests start from equal disks.
+	wait_until 30 in_sync "$XM_PRIMARY_IF" || fail "initial sync did not finish: $(status_json "$XM_PRIMARY_IF" | jq -c .daemon.replication)"
 }
 
 # mirror_down: detaches the primary first (it drains its window), then the secondary.

@@ -16,6 +16,10 @@ static const struct {
 	{"status", cmd_status, "role, peer, modes, counters of attached interfaces"},
 	{"stats", cmd_stats, "XDP counters (summed over CPUs) with rates"},
 	{"check", cmd_check, "can this NIC run xdpmirror? (native XDP, queues, MTU)"},
+	{"promote", cmd_promote, "make this secondary the primary (serves the NBD export)"},
+	{"demote", cmd_demote, "make this primary a secondary"},
+	{"verify", cmd_verify, "compare checksums of every region on both boxes (primary)"},
+	{"resolve", cmd_resolve, "after a split brain: drop this box's changes (secondary)"},
 };
 
 static void usage(FILE *out)

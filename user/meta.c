@@ -209,14 +209,14 @@ static int create_meta(struct xm_meta *m, __u64 disk_size, __u32 block, enum xm_
 
 	ret = xm_bitmap_init(&m->bm, disk_size, block);
 	if (ret) {
-		snprintf(err, errlen, "metadata '%s': %s", m->path, strerror(-ret));
+		snprintf(err, errlen, "%s", strerror(-ret));
 		return ret;
 	}
 	memset(&m->sb, 0, sizeof(m->sb));
 	if (getrandom(m->sb.node_uuid, sizeof(m->sb.node_uuid), 0) !=
 	    (ssize_t)sizeof(m->sb.node_uuid)) {
 		ret = -errno;
-		snprintf(err, errlen, "metadata '%s': node UUID: %s", m->path, strerror(errno));
+		snprintf(err, errlen, "node UUID: %s", strerror(errno));
 		return ret;
 	}
 	m->sb.role = (__u8)role;
@@ -256,7 +256,7 @@ static int create_meta(struct xm_meta *m, __u64 disk_size, __u32 block, enum xm_
 	if (!ret)
 		return 0;
 out_err:
-	snprintf(err, errlen, "metadata '%s': cannot create: %s", m->path, strerror(-ret));
+	snprintf(err, errlen, "cannot create: %s", strerror(-ret));
 	return ret;
 }
 
@@ -275,14 +275,14 @@ static int load_meta(struct xm_meta *m, __u64 disk_size, char *err, size_t errle
 		n = pread(m->fd, m->sbuf, XM_META_SLOT, (off_t)XM_META_SLOT * i);
 		if (n < 0) {
 			ret = -errno;
-			snprintf(err, errlen, "metadata '%s': read: %s", m->path, strerror(errno));
+			snprintf(err, errlen, "read: %s", strerror(errno));
 			return ret;
 		}
 		/* A short file reads as zeros past its end: an invalid slot. */
 		valid[i] = !xm_meta_sb_decode(m->sbuf, &slot_sb[i]);
 	}
 	if (!valid[0] && !valid[1]) {
-		snprintf(err, errlen, "metadata '%s': no valid superblock", m->path);
+		snprintf(err, errlen, "no valid superblock");
 		return -EINVAL;
 	}
 	newest = !valid[0] || (valid[1] && slot_sb[1].seqno > slot_sb[0].seqno);
@@ -294,35 +294,32 @@ static int load_meta(struct xm_meta *m, __u64 disk_size, char *err, size_t errle
 
 	if (m->sb.disk_size != disk_size) {
 		snprintf(err, errlen,
-			 "metadata '%s' covers %llu bytes, the disk has %llu "
+			 "covers %llu bytes, the disk has %llu "
 			 "(made for another disk? remove it to start over)",
-			 m->path, (unsigned long long)m->sb.disk_size,
-			 (unsigned long long)disk_size);
+			 (unsigned long long)m->sb.disk_size, (unsigned long long)disk_size);
 		return -EINVAL;
 	}
 	if (!block_valid(m->sb.bitmap_block)) {
-		snprintf(err, errlen, "metadata '%s': invalid bitmap block size %u", m->path,
-			 m->sb.bitmap_block);
+		snprintf(err, errlen, "invalid bitmap block size %u", m->sb.bitmap_block);
 		return -EINVAL;
 	}
 	ret = xm_bitmap_init(&m->bm, disk_size, m->sb.bitmap_block);
 	if (ret) {
-		snprintf(err, errlen, "metadata '%s': %s", m->path, strerror(-ret));
+		snprintf(err, errlen, "%s", strerror(-ret));
 		return ret;
 	}
 	if (m->sb.nbits != m->bm.nbits) {
-		snprintf(err, errlen, "metadata '%s': %llu bitmap bits, the disk needs %llu",
-			 m->path, (unsigned long long)m->sb.nbits, (unsigned long long)m->bm.nbits);
+		snprintf(err, errlen, "%llu bitmap bits, the disk needs %llu",
+			 (unsigned long long)m->sb.nbits, (unsigned long long)m->bm.nbits);
 		return -EINVAL;
 	}
 	if (fstat(m->fd, &st)) {
 		ret = -errno;
-		snprintf(err, errlen, "metadata '%s': %s", m->path, strerror(errno));
+		snprintf(err, errlen, "%s", strerror(errno));
 		return ret;
 	}
 	if ((__u64)st.st_size < XM_META_BITMAP_OFF + bitmap_bytes(&m->bm)) {
-		snprintf(err, errlen,
-			 "metadata '%s' is truncated: %llu bytes, the bitmap needs %llu", m->path,
+		snprintf(err, errlen, "truncated: %llu bytes, the bitmap needs %llu",
 			 (unsigned long long)st.st_size,
 			 (unsigned long long)(XM_META_BITMAP_OFF + bitmap_bytes(&m->bm)));
 		return -EINVAL;
@@ -333,8 +330,8 @@ static int load_meta(struct xm_meta *m, __u64 disk_size, char *err, size_t errle
 		n = pread(m->fd, m->sbuf, XM_BITMAP_PAGE, off);
 		if (n != (ssize_t)XM_BITMAP_PAGE) {
 			ret = n < 0 ? -errno : -EIO;
-			snprintf(err, errlen, "metadata '%s': bitmap page %llu: %s", m->path,
-				 (unsigned long long)page, strerror(-ret));
+			snprintf(err, errlen, "bitmap page %llu: %s", (unsigned long long)page,
+				 strerror(-ret));
 			return ret;
 		}
 		xm_bitmap_page_load(&m->bm, page, m->sbuf);
@@ -351,7 +348,7 @@ int xm_meta_open(struct xm_meta *m, const char *path, __u64 disk_size, __u32 blo
 	m->fd = -1;
 	*created = false;
 	if (snprintf(m->path, sizeof(m->path), "%s", path) >= (int)sizeof(m->path)) {
-		snprintf(err, errlen, "metadata path too long");
+		snprintf(err, errlen, "path too long");
 		return -ENAMETOOLONG;
 	}
 	m->fd = open(path, O_RDWR | O_CLOEXEC);
@@ -363,7 +360,7 @@ int xm_meta_open(struct xm_meta *m, const char *path, __u64 disk_size, __u32 blo
 	}
 	if (errno != ENOENT) {
 		ret = -errno;
-		snprintf(err, errlen, "metadata '%s': %s", path, strerror(errno));
+		snprintf(err, errlen, "%s", strerror(errno));
 		return ret;
 	}
 
@@ -377,14 +374,13 @@ int xm_meta_open(struct xm_meta *m, const char *path, __u64 disk_size, __u32 blo
 	}
 	ret = make_parent_dirs(path);
 	if (ret) {
-		snprintf(err, errlen, "metadata '%s': cannot create its directory: %s", path,
-			 strerror(-ret));
+		snprintf(err, errlen, "cannot create its directory: %s", strerror(-ret));
 		return ret;
 	}
 	m->fd = open(path, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0600);
 	if (m->fd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "metadata '%s': cannot create: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot create: %s", strerror(errno));
 		return ret;
 	}
 	ret = create_meta(m, disk_size, block, role, err, errlen);
@@ -403,17 +399,18 @@ out_close:
 void xm_meta_close(struct xm_meta *m)
 {
 	xm_bitmap_free(&m->bm);
-	/* A cycle in flight still owns its buffers: the kernel writes from them. */
-	if (!m->flushing) {
-		free(m->buf);
-		free(m->pages);
-	}
-	m->buf = NULL;
-	m->pages = NULL;
-	m->npages_max = 0;
 	if (m->fd >= 0)
 		close(m->fd);
 	m->fd = -1;
+	/* A cycle in flight still owns its buffers (the kernel writes from them): its last
+	 * completion frees them, and m must live until then. */
+	if (m->flushing)
+		return;
+	free(m->buf);
+	free(m->pages);
+	m->buf = NULL;
+	m->pages = NULL;
+	m->npages_max = 0;
 }
 
 static int alloc_flush_buffers(struct xm_meta *m)
@@ -520,6 +517,13 @@ static void flush_done(struct xm_meta *m, int res)
 {
 	__u32 n = m->npages_inflight;
 
+	if (m->fd < 0) {
+		/* Closed during the cycle: nothing left to update or tell. */
+		m->flushing = false;
+		xm_meta_close(m);
+		return;
+	}
+
 	if (res < 0 && !m->failed)
 		m->failed = res;
 	finish_pages(m, n, m->failed);
@@ -550,7 +554,7 @@ static void on_flush_write(struct xm_io *io, int res, __u32 cqe_flags)
 		m->failed = res < 0 ? res : -EIO;
 	if (--m->ios_left)
 		return;
-	if (m->failed) {
+	if (m->failed || m->fd < 0) {
 		flush_done(m, m->failed);
 		return;
 	}

@@ -19,6 +19,7 @@
 
 #include "bitmap.h"
 #include "loop.h"
+#include "xdpmirror.h"
 
 #define XM_META_DIR	"/var/lib/xdpmirror" /* default home of IF.meta */
 #define XM_META_MAGIC	   "XMIRMETA" /* 8 bytes, no terminator on disk */
@@ -98,7 +99,7 @@ __u64 xm_meta_new_gen(void);
 
 const char *xm_disk_state_name(__u8 state);
 
-/* Encoding, exposed for the unit tests: returns 0 or -EINVAL (bad magic/version/crc). */
+/* Encoding, exposed for the unit tests; decode returns 0 or -EINVAL (bad magic/version/crc). */
 void xm_meta_sb_encode(const struct xm_meta_sb *sb, void *slot);
 int xm_meta_sb_decode(const void *slot, struct xm_meta_sb *sb);
 

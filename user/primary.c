@@ -213,6 +213,8 @@ static bool intent_ready(struct xm_primary *p, struct pwrite *w)
 {
 	struct xm_meta *m = p->m;
 
+	if (m->failed)
+		return true; /* checked by the caller: the write fails */
 	if (p->state != P_CONNECTED) {
 		if (!m->sb.bitmap_gen) {
 			xm_meta_rotate(m);
@@ -410,6 +412,14 @@ static void start_write(struct pwrite *w)
 	xm_list_add_tail(&p->active, &w->node);
 	p->nactive++;
 	if (intent_ready(p, w)) {
+		if (p->m->failed) {
+			/* The bitmap cannot be made durable: a crash could hide this write. */
+			w->local_done = true;
+			w->local_err = p->m->failed;
+			lose_remote(w);
+			maybe_finish(w);
+			return;
+		}
 		issue_write(w);
 		return;
 	}
@@ -1656,7 +1666,8 @@ void xm_primary_meta_flushed(struct xm_primary *p, int err)
 	{
 		struct pwrite *w = xm_container_of(pos, struct pwrite, meta_node);
 
-		if (err) {
+		if (err || p->m->failed) {
+			err = err ? err : p->m->failed;
 			xm_list_del(&w->meta_node);
 			w->in_meta_wait = false;
 			w->local_done = true;

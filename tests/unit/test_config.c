@@ -130,6 +130,31 @@ static bool nbd_tcp_applied(const struct xm_config *c)
 	return c->nbd_tcp_port == 10809;
 }
 
+static bool meta_applied(const struct xm_config *c)
+{
+	return !strcmp(c->meta, "/var/lib/xdpmirror/r0.meta");
+}
+
+static bool bitmap_block_applied(const struct xm_config *c)
+{
+	return c->bitmap_block == 4096;
+}
+
+static bool initial_sync_applied(const struct xm_config *c)
+{
+	return c->initial_sync == 'c';
+}
+
+static bool resync_rate_applied(const struct xm_config *c)
+{
+	return c->resync_mib == 200;
+}
+
+static bool force_applied(const struct xm_config *c)
+{
+	return c->force;
+}
+
 static const struct key_case key_cases[] = {
 	{"role", "secondary", role_applied, "master"},
 	{"dev", "enp3s0f1", dev_applied, "eth0:1"},
@@ -146,6 +171,11 @@ static const struct key_case key_cases[] = {
 	 "/run/a-path-much-longer-than-a-unix-socket-address-can-hold-because-sun_path-has-only-"
 	 "108-bytes-of-room.sock"},
 	{"nbd-tcp", "10809", nbd_tcp_applied, "65536"},
+	{"meta", "/var/lib/xdpmirror/r0.meta", meta_applied, ""},
+	{"bitmap-block", "4K", bitmap_block_applied, "96K"},
+	{"initial-sync", "checksum", initial_sync_applied, "none"},
+	{"resync-rate", "200", resync_rate_applied, "fast"},
+	{"force", "yes", force_applied, "maybe"},
 };
 
 static const struct key_case *key_case_for(const char *key)

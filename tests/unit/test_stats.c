@@ -67,7 +67,7 @@ static void test_sum_adds_every_field_over_cpus(void **state)
 	/* The named members, spot-checked without xm_stats_field(). */
 	assert_true(sum.seen.frames ==
 		    sample(0, 0, false) + sample(1, 0, false) + sample(2, 0, false));
-	assert_true(sum.drop.no_socket.bytes == sample(0, XM_STATS_NFIELDS - 1, true) +
+	assert_true(sum.rx_resync.bytes == sample(0, XM_STATS_NFIELDS - 1, true) +
 							sample(1, XM_STATS_NFIELDS - 1, true) +
 							sample(2, XM_STATS_NFIELDS - 1, true));
 }
@@ -117,7 +117,7 @@ static void test_field_names_are_unique_and_non_empty(void **state)
 {
 	unsigned int i, j;
 
-	assert_int_equal(XM_STATS_NFIELDS, 4 + (XM_T_MAX - 1) + XM_DROP_REASON_MAX);
+	assert_int_equal(XM_STATS_NFIELDS, 4 + (XM_T_MAX - 1) + XM_DROP_REASON_MAX + 1);
 	for (i = 0; i < XM_STATS_NFIELDS; i++) {
 		const char *name = xm_stats_field_name(i);
 
@@ -166,6 +166,12 @@ static void test_field_names_match_struct_layout(void **state)
 		FIELD(rx.flush_ack),
 		FIELD(rx.ping),
 		FIELD(rx.pong),
+		FIELD(rx.bmreq),
+		FIELD(rx.bitmap),
+		FIELD(rx.csumreq),
+		FIELD(rx.csum),
+		FIELD(rx.setgen),
+		FIELD(rx.close),
 		FIELD(drop.not_for_us),
 		FIELD(drop.bad_peer),
 		FIELD(drop.truncated),
@@ -174,6 +180,7 @@ static void test_field_names_match_struct_layout(void **state)
 		FIELD(drop.bad_type),
 		FIELD(drop.bad_length),
 		FIELD(drop.no_socket),
+		FIELD(rx_resync),
 	};
 	struct xm_stats s;
 	size_t i;
@@ -192,8 +199,8 @@ static void test_field_names_match_struct_layout(void **state)
 		/* And xm_stats_field() points at that member. */
 		assert_ptr_equal(xm_stats_field(&s, idx), (const char *)&s + cases[i].off);
 	}
-	assert_string_equal(xm_stats_field_name(XM_STATS_NFIELDS - 1), "drop.no_socket");
-	assert_ptr_equal(xm_stats_field(&s, XM_STATS_NFIELDS - 1), &s.drop.no_socket);
+	assert_string_equal(xm_stats_field_name(XM_STATS_NFIELDS - 1), "rx_resync");
+	assert_ptr_equal(xm_stats_field(&s, XM_STATS_NFIELDS - 1), &s.rx_resync);
 }
 
 /* Type and drop counters sit in enum order, which the XDP program indexes by. */

@@ -103,6 +103,27 @@ static const struct xm_case cases[] = {
 	{.name = "pong, header only",
 	 .frame = {.len = MIN_FRAME, .type = XM_T_PONG},
 	 .verdict = XDP_REDIRECT},
+	{.name = "bmreq, header only",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_BMREQ},
+	 .verdict = XDP_REDIRECT},
+	{.name = "bitmap, 512-byte payload",
+	 .frame = {.len = MIN_FRAME + 512, .type = XM_T_BITMAP},
+	 .verdict = XDP_REDIRECT},
+	{.name = "csumreq, header only",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_CSUMREQ},
+	 .verdict = XDP_REDIRECT},
+	{.name = "csum, 512-byte payload",
+	 .frame = {.len = MIN_FRAME + 512, .type = XM_T_CSUM},
+	 .verdict = XDP_REDIRECT},
+	{.name = "setgen, header only",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_SETGEN},
+	 .verdict = XDP_REDIRECT},
+	{.name = "close, header only",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_CLOSE},
+	 .verdict = XDP_REDIRECT},
+	{.name = "resync data, 512-byte payload",
+	 .frame = {.len = MIN_FRAME + 512, .type = XM_T_DATA, .flags = XM_F_RESYNC},
+	 .verdict = XDP_REDIRECT},
 	{.name = "IPv6, 100 bytes",
 	 .frame = {.len = 100, .ethertype = 0x86DD},
 	 .verdict = XDP_PASS},
@@ -144,7 +165,7 @@ static const struct xm_case cases[] = {
 	 .frame = {.len = MIN_FRAME, .type = 0},
 	 .verdict = XDP_DROP,
 	 .why = XM_DROP_BAD_TYPE},
-	{.name = "type 9 (XM_T_MAX)",
+	{.name = "type 15 (XM_T_MAX)",
 	 .frame = {.len = MIN_FRAME, .type = XM_T_MAX},
 	 .verdict = XDP_DROP,
 	 .why = XM_DROP_BAD_TYPE},
@@ -213,6 +234,12 @@ static const struct {
 	COUNTER(rx.flush_ack),
 	COUNTER(rx.ping),
 	COUNTER(rx.pong),
+	COUNTER(rx.bmreq),
+	COUNTER(rx.bitmap),
+	COUNTER(rx.csumreq),
+	COUNTER(rx.csum),
+	COUNTER(rx.setgen),
+	COUNTER(rx.close),
 	COUNTER(drop.not_for_us),
 	COUNTER(drop.bad_peer),
 	COUNTER(drop.truncated),
@@ -221,6 +248,7 @@ static const struct {
 	COUNTER(drop.bad_type),
 	COUNTER(drop.bad_length),
 	COUNTER(drop.no_socket),
+	COUNTER(rx_resync),
 };
 _Static_assert(ARRAY_SIZE(counters) * sizeof(struct xm_counter) == sizeof(struct xm_stats),
 	       "every struct xm_stats field has a name");
@@ -455,6 +483,8 @@ static void test_row(void **state)
 		assert_in_range(c->frame.type, XM_T_HELLO, XM_T_MAX - 1);
 		count(&want.redirected, len);
 		count((struct xm_counter *)&want.rx + (c->frame.type - XM_T_HELLO), len);
+		if (c->frame.type == XM_T_DATA && (c->frame.flags & XM_F_RESYNC))
+			count(&want.rx_resync, len);
 	} else {
 		count((struct xm_counter *)&want.drop + why, len);
 	}

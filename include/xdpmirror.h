@@ -162,8 +162,8 @@ struct xm_hello_gen {
 
 _Static_assert(sizeof(struct xm_hello_gen) == 48, "xm_hello_gen is 48 bytes on the wire");
 
-#define XM_HG_DISCARD_MINE 0x01 /* HELLO_ACK: the operator told the secondary to drop its changes  \
-				 */
+/* HELLO_ACK: the operator told the secondary to drop its changes (resolve --discard-local). */
+#define XM_HG_DISCARD_MINE 0x01
 
 /* HELLO_ACK arg1: why the secondary refused a session (0: accepted). */
 enum xm_refusal {

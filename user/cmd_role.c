@@ -12,9 +12,9 @@
 #include "log.h"
 #include "runstate.h"
 
-#define ROLE_WAIT_MS   15000
-#define STATUS_BYTES   65536
-#define POLL_MS	       50
+#define ROLE_WAIT_MS 15000
+#define STATUS_BYTES 65536
+#define POLL_MS	     50
 
 static void sleep_ms(long ms)
 {
@@ -94,7 +94,7 @@ static int parse_dev(const char *cmd, int argc, char **argv, const char **dev, b
 			*flag = true;
 			break;
 		case 'h':
-help:
+		help:
 			printf("usage: xdpmirror %s\n", usage);
 			return -1;
 		default:

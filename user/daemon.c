@@ -108,8 +108,7 @@ static int setup_meta(struct xm_daemon *d)
 	ret = xm_meta_open(&d->meta, path, d->disk.size, d->cfg.bitmap_block, d->cfg.role, &created,
 			   err, sizeof(err));
 	if (ret) {
-		pr_warn("attach '%s': metadata '%s': %s", dev, path,
-			err[0] ? err : strerror(-ret));
+		pr_warn("attach '%s': metadata '%s': %s", dev, path, err[0] ? err : strerror(-ret));
 		return ret;
 	}
 	if (created)
@@ -614,9 +613,9 @@ static __u64 tick(struct xm_daemon *d)
 		next = xm_commit_deadline(&d->commit);
 	if ((d->stop || d->next_role) &&
 	    (d->pri ? xm_primary_drained(d->pri, now) : xm_secondary_drained(d->sec, now))) {
-		__u64 why = d->stop ? XM_CLOSE_DETACH
-				    : d->next_role == XM_ROLE_PRIMARY ? XM_CLOSE_PROMOTE
-								      : XM_CLOSE_DEMOTE;
+		__u64 why = d->stop			      ? XM_CLOSE_DETACH
+			    : d->next_role == XM_ROLE_PRIMARY ? XM_CLOSE_PROMOTE
+							      : XM_CLOSE_DEMOTE;
 
 		/* Tell the peer, leave clean metadata behind. */
 		if (d->pri)
@@ -855,7 +854,8 @@ void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out)
 		xm_durability_name(d->commit.mode), d->commit.cache, d->commit.fua,
 		(unsigned long long)d->commit.commits);
 	fprintf(out, "  data     %s, generation %016llx, %llu region(s) of %u bytes out of sync\n",
-		xm_disk_state_name(d->meta.sb.disk_state), (unsigned long long)d->meta.sb.current_gen,
+		xm_disk_state_name(d->meta.sb.disk_state),
+		(unsigned long long)d->meta.sb.current_gen,
 		(unsigned long long)d->meta.bm.oos_count, d->meta.bm.block);
 	if (d->pri)
 		xm_primary_write_status_text(d->pri, out);

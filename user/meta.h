@@ -21,8 +21,8 @@
 #include "loop.h"
 #include "xdpmirror.h"
 
-#define XM_META_DIR	"/var/lib/xdpmirror" /* default home of IF.meta */
-#define XM_META_MAGIC	   "XMIRMETA" /* 8 bytes, no terminator on disk */
+#define XM_META_DIR	   "/var/lib/xdpmirror" /* default home of IF.meta */
+#define XM_META_MAGIC	   "XMIRMETA"		/* 8 bytes, no terminator on disk */
 #define XM_META_VERSION	   1
 #define XM_META_SLOT	   4096u
 #define XM_META_BITMAP_OFF (2 * XM_META_SLOT)

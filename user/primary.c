@@ -33,16 +33,16 @@
 #define NBD_MAX_REQUEST (32u << 20)
 #define TAG_SEQ_BITS	48
 /* docs/resync.md */
-#define SWEEP_NS	    (1000 * NS_PER_MS) /* lazy clearing of intent bits */
-#define RESYNC_CHUNK	    (256u << 10)       /* largest resync chunk */
-#define RESYNC_CHUNKS	    32u		       /* chunks in the active set at once */
-#define BMREQ_RETRY_NS	    (20 * NS_PER_MS)
-#define CSUM_OPS	    8u
-#define CSUM_MAX	    (1u << 20)
-#define CSUM_RETRY_NS	    (50 * NS_PER_MS)
-#define CSUM_TRIES	    20u
-#define CSUM_RETRY_QUEUE    1024u
-#define RATE_SAMPLE_NS	    (250 * NS_PER_MS)
+#define SWEEP_NS	 (1000 * NS_PER_MS) /* lazy clearing of intent bits */
+#define RESYNC_CHUNK	 (256u << 10)	    /* largest resync chunk */
+#define RESYNC_CHUNKS	 32u		    /* chunks in the active set at once */
+#define BMREQ_RETRY_NS	 (20 * NS_PER_MS)
+#define CSUM_OPS	 8u
+#define CSUM_MAX	 (1u << 20)
+#define CSUM_RETRY_NS	 (50 * NS_PER_MS)
+#define CSUM_TRIES	 20u
+#define CSUM_RETRY_QUEUE 1024u
+#define RATE_SAMPLE_NS	 (250 * NS_PER_MS)
 
 enum pstate { P_DISCONNECTED, P_HELLO_SENT, P_CONNECTED, P_REFUSED };
 
@@ -50,8 +50,8 @@ enum pstate { P_DISCONNECTED, P_HELLO_SENT, P_CONNECTED, P_REFUSED };
 enum phase { PH_NONE, PH_BITMAP_XFER, PH_CHECKSUM, PH_RESYNC, PH_SETGEN, PH_IN_SYNC };
 
 static const char *const phase_names[] = {
-	[PH_NONE] = "none",	    [PH_BITMAP_XFER] = "bitmap_xfer", [PH_CHECKSUM] = "checksum",
-	[PH_RESYNC] = "resync", [PH_SETGEN] = "setgen",	      [PH_IN_SYNC] = "in_sync",
+	[PH_NONE] = "none",	[PH_BITMAP_XFER] = "bitmap_xfer", [PH_CHECKSUM] = "checksum",
+	[PH_RESYNC] = "resync", [PH_SETGEN] = "setgen",		  [PH_IN_SYNC] = "in_sync",
 };
 
 static const char *const pstate_names[] = {
@@ -225,8 +225,7 @@ static bool intent_ready(struct xm_primary *p, struct pwrite *w)
 	} else {
 		xm_bitmap_mark_intent(&m->bm, w->off, w->len);
 	}
-	return xm_bitmap_range_durable(&m->bm, w->off, w->len) && !m->sb_dirty &&
-	       !m->sb_inflight;
+	return xm_bitmap_range_durable(&m->bm, w->off, w->len) && !m->sb_dirty && !m->sb_inflight;
 }
 
 /* ---- the active set (§8) ---- */
@@ -687,8 +686,7 @@ static void pump(struct xm_primary *p, __u64 now)
 	while (budget-- && send_new(p, now))
 		;
 	if (p->snd_nxt >= p->right_edge &&
-	    (!xm_list_empty(&p->sendq) || !xm_list_empty(&p->flushq) ||
-	     !xm_list_empty(&p->rsendq)))
+	    (!xm_list_empty(&p->sendq) || !xm_list_empty(&p->flushq) || !xm_list_empty(&p->rsendq)))
 		ctr(p)->window_full++;
 }
 
@@ -1403,7 +1401,8 @@ static void on_bitmap(struct xm_primary *p, const struct xm_frame *f, const stru
 		return;
 	}
 	if (!nw || f->payload_len % 8 || nw > sizeof(words) / 8 || !f->arg1 ||
-	    f->arg0 + nw > (f->arg1 + 63) / 64 || (p->bm_words && p->bm_words != (f->arg1 + 63) / 64)) {
+	    f->arg0 + nw > (f->arg1 + 63) / 64 ||
+	    (p->bm_words && p->bm_words != (f->arg1 + 63) / 64)) {
 		ctr(p)->rx_bad_len++;
 		return;
 	}
@@ -1494,7 +1493,8 @@ static void setgen_done(struct xm_primary *p, __u64 gen)
 	p->synced = true;
 	p->phase = PH_IN_SYNC;
 	pr_info("%s: peer in sync (generation %016llx), resynced %llu bytes", p->d->cfg.dev,
-		(unsigned long long)gen, (unsigned long long)(p->rs_done_bytes - p->rs_start_bytes));
+		(unsigned long long)gen,
+		(unsigned long long)(p->rs_done_bytes - p->rs_start_bytes));
 }
 
 static bool resync_tokens(struct xm_primary *p, __u64 len, __u64 now)
@@ -1526,18 +1526,22 @@ static void resync_pump(struct xm_primary *p, __u64 now)
 		struct pwrite *w;
 
 		if (bit >= bm->nbits) {
-			/* Bits set behind the cursor (lost chunks, new dirt) wait for a new pass. */
+			/* Bits set behind the cursor (lost chunks, new dirt) wait for a new pass.
+			 */
 			if (p->rs_cursor && !p->rs_chunks)
 				p->rs_cursor = 0;
 			return;
 		}
-		for (end = bit + 1; end < bm->nbits && end - bit < per && xm_bitmap_test_oos(bm, end);)
+		for (end = bit + 1;
+		     end < bm->nbits && end - bit < per && xm_bitmap_test_oos(bm, end);)
 			end++;
 		off = bit << bm->shift;
 		len = (end << bm->shift) < p->export_size ? (end << bm->shift) - off
-							   : p->export_size > off ? p->export_size - off : 0;
+		      : p->export_size > off		  ? p->export_size - off
+							  : 0;
 		if (!len || off % p->block || len % p->block) {
-			/* Past the export (the last region of an odd-sized disk): nothing to send. */
+			/* Past the export (the last region of an odd-sized disk): nothing to send.
+			 */
 			xm_bitmap_clear_oos(bm, bit, end);
 			p->rs_cursor = end;
 			continue;
@@ -1745,8 +1749,8 @@ void xm_primary_rx(struct xm_primary *p, const struct xm_frame *f, const struct 
 	switch (f->type) {
 	case XM_T_CLOSE:
 		ctr(p)->rx_close++;
-		end_session(p, f->arg0 == XM_CLOSE_PROMOTE ? "peer promoted itself"
-							   : "peer detached",
+		end_session(p,
+			    f->arg0 == XM_CLOSE_PROMOTE ? "peer promoted itself" : "peer detached",
 			    now);
 		break;
 	case XM_T_ACK:
@@ -2029,9 +2033,10 @@ void xm_primary_write_status(const struct xm_primary *p, struct xm_json *j)
 	xm_json_str(j, "decision",
 		    p->state == P_CONNECTED ? xm_sync_decision_name(p->decision) : "");
 	xm_json_str(j, "disk", xm_disk_state_name(p->m->sb.disk_state));
-	xm_json_str(j, "peer_disk", p->state != P_CONNECTED ? "DUnknown"
-				    : p->synced		    ? "UpToDate"
-							    : "Inconsistent");
+	xm_json_str(j, "peer_disk",
+		    p->state != P_CONNECTED ? "DUnknown"
+		    : p->synced		    ? "UpToDate"
+					    : "Inconsistent");
 	xm_json_bool(j, "degraded", p->state != P_CONNECTED);
 	xm_json_str(j, "reason", p->reason);
 	xm_json_u64(j, "session", p->session);
@@ -2049,8 +2054,9 @@ void xm_primary_write_status(const struct xm_primary *p, struct xm_json *j)
 	xm_json_double(j, "rto_us", p->rto / 1e3);
 	xm_json_u64(j, "degraded_writes", c->writes_degraded);
 	xm_json_open(j, "resync", '{');
-	xm_json_bool(j, "active", p->phase == PH_RESYNC || p->phase == PH_BITMAP_XFER ||
-					  p->phase == PH_CHECKSUM || p->phase == PH_SETGEN);
+	xm_json_bool(j, "active",
+		     p->phase == PH_RESYNC || p->phase == PH_BITMAP_XFER ||
+			     p->phase == PH_CHECKSUM || p->phase == PH_SETGEN);
 	xm_json_u64(j, "done_bytes", pr.done);
 	xm_json_u64(j, "remaining_bytes", pr.left);
 	xm_json_double(j, "percent", pr.percent);
@@ -2114,8 +2120,9 @@ static void write_sync_text(const struct xm_primary *p, FILE *out)
 		for (i = 0; i < 40; i++)
 			bar[i] = i < fill ? '#' : '.';
 		bar[40] = 0;
-		fprintf(out, "  sync     %s [%s] %5.1f%%, %.1f MiB/s, %llu bytes left", phase_names[p->phase],
-			bar, pr.percent, pr.rate / 1048576.0, (unsigned long long)pr.left);
+		fprintf(out, "  sync     %s [%s] %5.1f%%, %.1f MiB/s, %llu bytes left",
+			phase_names[p->phase], bar, pr.percent, pr.rate / 1048576.0,
+			(unsigned long long)pr.left);
 		if (pr.eta_s >= 0)
 			fprintf(out, ", eta %.1f s", pr.eta_s);
 		fprintf(out, "\n");

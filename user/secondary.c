@@ -188,7 +188,8 @@ static void advance(struct xm_secondary *s)
 			/* Every earlier write is durable: its commit already covered it (§7.5). */
 			send_flush_ack(s, s->cumack);
 		} else if (sl->state == SL_SETGEN_WAIT) {
-			/* Resync complete: this disk now holds the primary's data (resync.md §4.3). */
+			/* Resync complete: this disk now holds the primary's data (resync.md §4.3).
+			 */
 			if (adopt_generation(s, sl->setgen))
 				break;
 			send_flush_ack(s, s->cumack);
@@ -502,8 +503,7 @@ static __u8 decide(struct xm_secondary *s, const struct hello2 *h, struct xm_hel
 	dec = xm_sync_decide(&pri, &mine, discard);
 	if (dec == XM_SYNC_NONE && mine.disk_state != XM_DISK_UPTODATE)
 		dec = XM_SYNC_BITMAP; /* nothing to send, but the SETGEN makes it UpToDate */
-	xm_gen_to_wire(&mine, m->sb.bitmap_block, discard ? XM_HG_DISCARD_MINE : 0, (__u8)dec,
-		       ack);
+	xm_gen_to_wire(&mine, m->sb.bitmap_block, discard ? XM_HG_DISCARD_MINE : 0, (__u8)dec, ack);
 	if (refusal_of(dec)) {
 		if (s->refused_decision != dec)
 			pr_warn("%s: %s: no resync (%s)", s->d->cfg.dev, xm_sync_decision_name(dec),
@@ -531,7 +531,8 @@ static __u8 decide(struct xm_secondary *s, const struct hello2 *h, struct xm_hel
 	s->discard_local = false;
 	if (dec != XM_SYNC_NONE)
 		pr_info("%s: %s resync from the primary%s", s->d->cfg.dev,
-			xm_sync_decision_name(dec), discard ? " (discarding this box's changes)" : "");
+			xm_sync_decision_name(dec),
+			discard ? " (discarding this box's changes)" : "");
 	return XM_REFUSE_NONE;
 }
 
@@ -550,8 +551,9 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f, const
 		refusal = XM_REFUSE_NONE;
 		ack_gen = s->ack_gen;
 	} else {
-		refusal = f->payload_len < sizeof(*h) ? XM_REFUSE_VERSION
-						      : check_hello(s, f, &h->h, &block, &maxp, &size);
+		refusal = f->payload_len < sizeof(*h)
+				  ? XM_REFUSE_VERSION
+				  : check_hello(s, f, &h->h, &block, &maxp, &size);
 		if (!refusal)
 			refusal = decide(s, h, &ack_gen);
 		if (refusal) {
@@ -629,8 +631,8 @@ static void on_bmreq(struct xm_secondary *s, const struct xm_frame *f)
 	const struct xm_bitmap *bm = &s->d->meta.bm;
 	__u64 words[XM_MAX_FRAME / 8];
 	__u64 n = s->max_payload / 8, i;
-	struct xm_frame a = {.type = XM_T_BITMAP, .session = s->session, .arg0 = f->arg0,
-			     .arg1 = bm->nbits};
+	struct xm_frame a = {
+		.type = XM_T_BITMAP, .session = s->session, .arg0 = f->arg0, .arg1 = bm->nbits};
 	struct xm_span span = {.data = (const __u8 *)words};
 
 	if (f->payload_len || f->arg0 >= bm->nwords) {
@@ -653,8 +655,8 @@ static void on_csum_read(struct xm_io *io, int res, __u32 flags)
 	struct csum_op *op = xm_container_of(io, struct csum_op, io);
 	struct xm_secondary *s = op->s;
 	__u32 sums[CSUM_MAX / XM_CSUM_BLOCK], i, n = op->len / XM_CSUM_BLOCK;
-	struct xm_frame a = {.type = XM_T_CSUM, .session = s->session, .arg0 = op->off,
-			     .arg1 = op->len};
+	struct xm_frame a = {
+		.type = XM_T_CSUM, .session = s->session, .arg0 = op->off, .arg1 = op->len};
 	struct xm_span span = {.data = (const __u8 *)sums, .len = n * 4};
 
 	op->busy = false;
@@ -891,13 +893,15 @@ void xm_secondary_write_status(const struct xm_secondary *s, struct xm_json *j)
 	xm_json_u64(j, "export_size", s->export_size);
 	xm_json_u64(j, "cumack", s->cumack);
 	xm_json_u64(j, "writes_in_flight", s->io_inflight);
-	xm_json_str(j, "connection", s->refused_decision && s->state != S_CONNECTED
-					     ? xm_sync_decision_name(s->refused_decision)
-					     : sstate_names[s->state]);
+	xm_json_str(j, "connection",
+		    s->refused_decision && s->state != S_CONNECTED
+			    ? xm_sync_decision_name(s->refused_decision)
+			    : sstate_names[s->state]);
 	xm_json_str(j, "decision", xm_sync_decision_name(s->decision));
-	xm_json_str(j, "sync", s->state != S_CONNECTED ? "none"
-			       : s->d->meta.sb.disk_state == XM_DISK_UPTODATE ? "in_sync"
-									: "resync_target");
+	xm_json_str(j, "sync",
+		    s->state != S_CONNECTED			   ? "none"
+		    : s->d->meta.sb.disk_state == XM_DISK_UPTODATE ? "in_sync"
+								   : "resync_target");
 	xm_json_bool(j, "discard_local_pending", s->discard_local);
 	xm_json_close(j, '}');
 	xm_json_open(j, "writer", '{');

@@ -68,8 +68,8 @@ static void test_sum_adds_every_field_over_cpus(void **state)
 	assert_true(sum.seen.frames ==
 		    sample(0, 0, false) + sample(1, 0, false) + sample(2, 0, false));
 	assert_true(sum.rx_resync.bytes == sample(0, XM_STATS_NFIELDS - 1, true) +
-							sample(1, XM_STATS_NFIELDS - 1, true) +
-							sample(2, XM_STATS_NFIELDS - 1, true));
+						   sample(1, XM_STATS_NFIELDS - 1, true) +
+						   sample(2, XM_STATS_NFIELDS - 1, true));
 }
 
 static void test_sum_leaves_input_alone(void **state)

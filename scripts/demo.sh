@@ -82,7 +82,7 @@ for box in secondary primary; do
 	fi
 	echo "  $box: xdpmirror attach --role $box --dev $dev --peer $peer --disk $disk"
 	"$PAIR" netns exec $box --prefix $PREFIX -- "$XM" attach --role $box --dev "$dev" \
-		--peer "$peer" --disk "$disk" >"$work/$box.log" 2>&1 &
+		--peer "$peer" --disk "$disk" --meta "$work/$box.meta" >"$work/$box.log" 2>&1 &
 	pids+=($!)
 	# The secondary listens before the primary says hello: wait for its control socket.
 	for _ in $(seq 100); do
@@ -105,6 +105,18 @@ if [ "$(state "$P")" != connected ] || [ "$(state "$S")" != connected ]; then
 fi
 "$XM" status --dev "$P" --json | jq -r '.devices[0].daemon.replication |
 	"  connected: protocol \(.protocol), \(.max_payload) bytes of data per frame, window \(.window)"'
+
+step "initial sync: the secondary's metadata is new, so every region is copied once"
+sync_state() { "$XM" status --dev "$P" --json 2>/dev/null | jq -r '.devices[0].daemon.replication.sync // ""' || true; }
+sync_start=$(date +%s.%N)
+for _ in $(seq 1200); do
+	[ "$(sync_state)" = in_sync ] && break
+	sleep 0.05
+done
+[ "$(sync_state)" = in_sync ] || { echo "demo: initial sync did not finish in 60 s" >&2; exit 1; }
+sync_secs=$(awk -v a="$sync_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+"$XM" status --dev "$P" --json | jq -r --arg s "$sync_secs" '.devices[0].daemon |
+	"  \(.counters.tx_resync_bytes / 1048576) MiB resynced (decision \(.replication.decision)) in about \($s) s"'
 
 step "primary: nbdfuse turns the NBD export into a file, losetup into a block device"
 uri="nbd+unix:///?socket=/run/xdpmirror/$P.sock"

@@ -88,9 +88,15 @@ r=$(status_json "$P" | jq -c .daemon)
 s=$(status_json "$S" | jq -c .daemon)
 log "  in sync after $secs s: decision $(jq -r .replication.decision <<<"$r"), tx_resync_bytes $(jq .counters.tx_resync_bytes <<<"$r"), tx_csumreq $(jq .counters.tx_csumreq <<<"$r"), secondary rx_csumreq $(jq .counters.rx_csumreq <<<"$s"), rx_resync_bytes $(jq .counters.rx_resync_bytes <<<"$s")"
 assert_disks_identical "checksum initial sync"
-assert_eq "$(jq .counters.tx_resync_bytes <<<"$r")" $((5 * REGION)) "checksum: tx_resync_bytes (5 regions)"
+v=$(jq -c .replication.verify <<<"$r")
+log "  checksum pass: $v"
+assert_eq "$(jq -r .kind <<<"$v")" checksum_sync "checksum: kind of the pass"
+assert_eq "$(jq .finished <<<"$v")" true "checksum: pass finished"
 assert_ge "$(jq .counters.tx_csumreq <<<"$r")" 1 "checksum: primary tx_csumreq"
 assert_ge "$(jq .counters.rx_csumreq <<<"$s")" 1 "checksum: secondary rx_csumreq"
+assert_eq "$(jq .regions_differ <<<"$v")" 5 "checksum: regions found differing"
+assert_eq "$(jq .regions_equal <<<"$v")" $((SIZE / REGION - 5)) "checksum: regions found equal"
+assert_eq "$(jq .counters.tx_resync_bytes <<<"$r")" $((5 * REGION)) "checksum: tx_resync_bytes (5 regions)"
 check_secondary_state checksum
 mirror_down
 assert_disks_identical "checksum, after detach"

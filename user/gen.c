@@ -82,3 +82,14 @@ void xm_gen_from_wire(const struct xm_hello_gen *w, struct xm_gen_info *g)
 	g->dirty_bits = be64toh(w->dirty_bits);
 	g->disk_state = w->disk_state;
 }
+
+void xm_gen_of_meta(const struct xm_meta *m, struct xm_gen_info *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->current_gen = m->sb.current_gen;
+	g->bitmap_gen = m->sb.bitmap_gen;
+	g->history[0] = m->sb.history[0];
+	g->history[1] = m->sb.history[1];
+	g->dirty_bits = m->bm.oos_count;
+	g->disk_state = m->sb.disk_state;
+}

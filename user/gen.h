@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <linux/types.h>
 
+#include "meta.h"
 #include "xdpmirror.h"
 
 struct xm_gen_info {
@@ -30,6 +31,15 @@ struct xm_gen_info {
 enum xm_sync_decision xm_sync_decide(const struct xm_gen_info *pri, const struct xm_gen_info *sec,
 				     bool discard_secondary);
 const char *xm_sync_decision_name(enum xm_sync_decision d);
+
+/* HELLO and HELLO_ACK payload, protocol revision 2. */
+struct xm_hello2 {
+	struct xm_hello h;
+	struct xm_hello_gen g;
+} __attribute__((packed));
+
+/* This box's generations, disk state and out-of-sync bit count, from its metadata. */
+void xm_gen_of_meta(const struct xm_meta *m, struct xm_gen_info *g);
 
 /* Wire conversion of struct xm_hello_gen (big-endian). */
 void xm_gen_to_wire(const struct xm_gen_info *g, __u32 bitmap_block, __u8 flags, __u8 decision,

@@ -92,12 +92,6 @@ struct pflush {
 
 enum slot_kind { SLOT_EMPTY, SLOT_DATA, SLOT_FLUSH };
 
-/* HELLO and HELLO_ACK payload, revision 2. */
-struct hello2 {
-	struct xm_hello h;
-	struct xm_hello_gen g;
-} __attribute__((packed));
-
 /* One checksum request: a range read locally and asked from the peer (docs/resync.md §5). */
 struct csum_op {
 	struct xm_io io;
@@ -753,20 +747,7 @@ static void violation(struct xm_primary *p, const char *what, __u64 now)
 	end_session(p, why, now);
 }
 
-static void own_gen(const struct xm_primary *p, struct xm_gen_info *g)
-{
-	const struct xm_meta *m = p->m;
-
-	memset(g, 0, sizeof(*g));
-	g->current_gen = m->sb.current_gen;
-	g->bitmap_gen = m->sb.bitmap_gen;
-	g->history[0] = m->sb.history[0];
-	g->history[1] = m->sb.history[1];
-	g->dirty_bits = m->bm.oos_count;
-	g->disk_state = m->sb.disk_state;
-}
-
-static void fill_hello(struct xm_primary *p, struct hello2 *h2)
+static void fill_hello(struct xm_primary *p, struct xm_hello2 *h2)
 {
 	const struct xm_daemon *d = p->d;
 	__u32 block = d->disk.dio_offset_align;
@@ -774,7 +755,7 @@ static void fill_hello(struct xm_primary *p, struct hello2 *h2)
 	struct xm_gen_info g;
 
 	memset(h2, 0, sizeof(*h2));
-	own_gen(p, &g);
+	xm_gen_of_meta(p->m, &g);
 	xm_gen_to_wire(&g, p->m->sb.bitmap_block, 0, 0, &h2->g);
 	memcpy(h->node_uuid, d->node_uuid, sizeof(h->node_uuid));
 	h->disk_size = htobe64(d->disk.size);
@@ -791,7 +772,7 @@ static void fill_hello(struct xm_primary *p, struct hello2 *h2)
 static void send_hello(struct xm_primary *p, __u64 now)
 {
 	struct xm_frame f = {.type = XM_T_HELLO, .seq = 1};
-	struct hello2 h;
+	struct xm_hello2 h;
 	struct xm_span span = {.data = (const __u8 *)&h, .len = sizeof(h)};
 	__u32 id = 0;
 
@@ -837,7 +818,7 @@ static bool is_pow2(__u32 v)
 static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *sp,
 			 __u32 n, __u32 hdr_off, __u64 now)
 {
-	struct hello2 h2;
+	struct xm_hello2 h2;
 	struct xm_hello h;
 	__u32 block, maxp, align, mtu_payload;
 
@@ -1714,7 +1695,7 @@ void xm_primary_rx(struct xm_primary *p, const struct xm_frame *f, const struct 
 		/* Another primary (§4.1): refuse, change nothing. */
 		struct xm_frame ack = {
 			.type = XM_T_HELLO_ACK, .session = (__u32)f->arg0, .arg1 = XM_REFUSE_ROLE};
-		struct hello2 h;
+		struct xm_hello2 h;
 		struct xm_span span = {.data = (const __u8 *)&h, .len = sizeof(h)};
 
 		ctr(p)->rx_unexpected++;

@@ -53,12 +53,6 @@ struct csum_op {
 	__u8 *buf;
 };
 
-/* HELLO and HELLO_ACK payload, revision 2. */
-struct hello2 {
-	struct xm_hello h;
-	struct xm_hello_gen g;
-} __attribute__((packed));
-
 struct xm_secondary {
 	struct xm_daemon *d;
 	enum sstate state;
@@ -78,7 +72,7 @@ struct xm_secondary {
 	/* The latest HELLO seen while draining, answered once the old I/O is done (§4.2). */
 	bool hello_saved;
 	struct xm_frame saved_hello;
-	struct hello2 saved_hello_body;
+	struct xm_hello2 saved_hello_body;
 	bool stopping;
 	/* generations (docs/resync.md §3) */
 	struct xm_hello_gen ack_gen; /* what the session's HELLO_ACK said */
@@ -441,20 +435,7 @@ static __u8 check_hello(struct xm_secondary *s, const struct xm_frame *f, const 
 	return XM_REFUSE_NONE;
 }
 
-static void own_gen(const struct xm_secondary *s, struct xm_gen_info *g)
-{
-	const struct xm_meta *m = &s->d->meta;
-
-	memset(g, 0, sizeof(*g));
-	g->current_gen = m->sb.current_gen;
-	g->bitmap_gen = m->sb.bitmap_gen;
-	g->history[0] = m->sb.history[0];
-	g->history[1] = m->sb.history[1];
-	g->dirty_bits = m->bm.oos_count;
-	g->disk_state = m->sb.disk_state;
-}
-
-static void fill_hello(struct xm_secondary *s, struct hello2 *h, char protocol)
+static void fill_hello(struct xm_secondary *s, struct xm_hello2 *h, char protocol)
 {
 	struct xm_gen_info g;
 
@@ -469,7 +450,7 @@ static void fill_hello(struct xm_secondary *s, struct hello2 *h, char protocol)
 	h->h.proto_max = htobe16(XM_PROTO_MAX);
 	h->h.role = XM_ROLE_SECONDARY;
 	h->h.repl_protocol = (__u8)protocol;
-	own_gen(s, &g);
+	xm_gen_of_meta(&s->d->meta, &g);
 	xm_gen_to_wire(&g, s->d->meta.sb.bitmap_block, 0, 0, &h->g);
 }
 
@@ -491,7 +472,7 @@ static __u8 refusal_of(enum xm_sync_decision dec)
  * Decides what the session does with the data (docs/resync.md §3); before a resync may start,
  * this disk is durably Inconsistent and carries the primary's generation.  Returns a refusal.
  */
-static __u8 decide(struct xm_secondary *s, const struct hello2 *h, struct xm_hello_gen *ack)
+static __u8 decide(struct xm_secondary *s, const struct xm_hello2 *h, struct xm_hello_gen *ack)
 {
 	struct xm_meta *m = &s->d->meta;
 	struct xm_gen_info pri, mine;
@@ -499,7 +480,7 @@ static __u8 decide(struct xm_secondary *s, const struct hello2 *h, struct xm_hel
 	bool discard = s->discard_local;
 
 	xm_gen_from_wire(&h->g, &pri);
-	own_gen(s, &mine);
+	xm_gen_of_meta(&s->d->meta, &mine);
 	dec = xm_sync_decide(&pri, &mine, discard);
 	if (dec == XM_SYNC_NONE && mine.disk_state != XM_DISK_UPTODATE)
 		dec = XM_SYNC_BITMAP; /* nothing to send, but the SETGEN makes it UpToDate */
@@ -536,10 +517,11 @@ static __u8 decide(struct xm_secondary *s, const struct hello2 *h, struct xm_hel
 	return XM_REFUSE_NONE;
 }
 
-static void answer_hello(struct xm_secondary *s, const struct xm_frame *f, const struct hello2 *h)
+static void answer_hello(struct xm_secondary *s, const struct xm_frame *f,
+			 const struct xm_hello2 *h)
 {
 	struct xm_frame ack = {.type = XM_T_HELLO_ACK, .session = (__u32)f->arg0};
-	struct hello2 mine;
+	struct xm_hello2 mine;
 	struct xm_span span = {.data = (const __u8 *)&mine, .len = sizeof(mine)};
 	struct xm_hello_gen ack_gen = {0};
 	__u32 block = 0, maxp = 0;
@@ -602,7 +584,7 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f, const
 static void on_hello(struct xm_secondary *s, const struct xm_frame *f, const struct xm_span *spans,
 		     __u32 n, __u32 hdr_off)
 {
-	struct hello2 h = {0};
+	struct xm_hello2 h = {0};
 
 	if (f->session != 0 || !f->arg0 || f->arg0 > 0xffffffffull) {
 		ctr(s)->rx_bad_hello++;

@@ -1172,9 +1172,27 @@ static void csum_retry(struct xm_primary *p, __u64 off, __u32 len, __u32 tries)
 	r->tries = tries;
 }
 
-static bool block_busy(const struct xm_primary *p, __u64 off)
+/*
+ * Whether a write may change the block while its two checksums are taken.  Verify asks the intent
+ * bit (set from before a write is issued until the sweep after both disks have it).  The sync
+ * pass marked every region out of sync, so intent says nothing there; a write in the active set
+ * does (a write that starts and ends in between only makes the sides look different, which costs
+ * a resend, never a wrong "equal").
+ */
+static bool block_busy(struct xm_primary *p, __u64 off)
 {
-	return xm_bitmap_test_intent(&p->m->bm, off >> p->m->bm.shift);
+	struct xm_list *pos, *tmp;
+
+	if (p->cj.verify)
+		return xm_bitmap_test_intent(&p->m->bm, off >> p->m->bm.shift);
+	xm_list_for_each_safe(pos, tmp, &p->active)
+	{
+		const struct pwrite *w = xm_container_of(pos, struct pwrite, node);
+
+		if (off < w->off + w->len && w->off < off + XM_CSUM_BLOCK)
+			return true;
+	}
+	return false;
 }
 
 static void csum_send(struct xm_primary *p, struct csum_op *op, __u64 now)
@@ -1554,8 +1572,9 @@ static void resync_pump(struct xm_primary *p, __u64 now)
 	}
 }
 
-/* Lazy clearing: intent bits of regions both disks have (docs/resync.md §2 rule 3). */
-static void sweep(struct xm_primary *p)
+/* Lazy clearing: intent bits of regions both disks have (docs/resync.md §2 rule 3).  kick: start
+ * the metadata flush that writes the cleared pages. */
+static void sweep(struct xm_primary *p, bool kick)
 {
 	struct xm_range *busy = calloc(p->nactive + 1, sizeof(*busy));
 	struct xm_list *pos, *tmp;
@@ -1573,7 +1592,7 @@ static void sweep(struct xm_primary *p)
 			n++;
 		}
 	}
-	if (xm_bitmap_sweep(&p->m->bm, busy, n))
+	if (xm_bitmap_sweep(&p->m->bm, busy, n) && kick)
 		xm_meta_flush_start(p->m);
 	free(busy);
 }
@@ -1634,7 +1653,7 @@ static void sync_work(struct xm_primary *p, __u64 now)
 	}
 	if (p->synced && now - p->last_sweep_ns >= SWEEP_NS) {
 		p->last_sweep_ns = now;
-		sweep(p);
+		sweep(p, true);
 	}
 }
 
@@ -1677,7 +1696,7 @@ void xm_primary_finish(struct xm_primary *p, __u64 why)
 	if (p->state == P_CONNECTED) {
 		xm_daemon_send_close(p->d, p->session, why);
 		if (p->synced)
-			sweep(p);
+			sweep(p, false); /* written by the synchronous write below */
 	}
 	m->sb.flags &= ~XM_MF_PRIMARY_ACTIVE;
 	m->sb.role = XM_ROLE_PRIMARY;

@@ -33,16 +33,17 @@
 #define NBD_MAX_REQUEST (32u << 20)
 #define TAG_SEQ_BITS	48
 /* docs/resync.md */
-#define SWEEP_NS	 (1000 * NS_PER_MS) /* lazy clearing of intent bits */
-#define RESYNC_CHUNK	 (256u << 10)	    /* largest resync chunk */
-#define RESYNC_CHUNKS	 32u		    /* chunks in the active set at once */
-#define BMREQ_RETRY_NS	 (20 * NS_PER_MS)
-#define CSUM_OPS	 8u
-#define CSUM_MAX	 (1u << 20)
-#define CSUM_RETRY_NS	 (50 * NS_PER_MS)
-#define CSUM_TRIES	 20u
-#define CSUM_RETRY_QUEUE 1024u
-#define RATE_SAMPLE_NS	 (250 * NS_PER_MS)
+#define SWEEP_NS	    (1000 * NS_PER_MS) /* lazy clearing of intent bits */
+#define RESYNC_CHUNK	    (256u << 10)       /* largest resync chunk */
+#define RESYNC_CHUNKS	    32u		       /* chunks in the active set at once */
+#define BMREQ_RETRY_NS	    (20 * NS_PER_MS)
+#define CSUM_OPS	    8u
+#define CSUM_MAX	    (1u << 20)
+#define CSUM_RETRY_NS	    (50 * NS_PER_MS)
+#define CSUM_TRIES	    20u
+#define CSUM_RETRY_DELAY_NS (SWEEP_NS / 4) /* a busy region is looked at again this much later */
+#define CSUM_RETRY_QUEUE    1024u
+#define RATE_SAMPLE_NS	    (250 * NS_PER_MS)
 
 enum pstate { P_DISCONNECTED, P_HELLO_SENT, P_CONNECTED, P_REFUSED };
 
@@ -105,7 +106,7 @@ struct csum_op {
 };
 
 struct csum_retry {
-	__u64 off;
+	__u64 off, due_ns;
 	__u32 len, tries;
 };
 
@@ -1167,6 +1168,8 @@ static void csum_retry(struct xm_primary *p, __u64 off, __u32 len, __u32 tries)
 		return;
 	}
 	r = &cj->retry[(cj->retry_head + cj->retry_len++) % CSUM_RETRY_QUEUE];
+	/* Busy regions stay busy until the sweep clears their bits: look again a while later. */
+	r->due_ns = xm_now_ns() + CSUM_RETRY_DELAY_NS;
 	r->off = off;
 	r->len = len;
 	r->tries = tries;
@@ -1323,7 +1326,7 @@ static void csum_pump(struct xm_primary *p, __u64 now)
 			}
 			continue;
 		}
-		if (cj->retry_len) {
+		if (cj->retry_len && cj->retry[cj->retry_head].due_ns <= now) {
 			struct csum_retry *r = &cj->retry[cj->retry_head];
 
 			cj->retry_head = (cj->retry_head + 1) % CSUM_RETRY_QUEUE;

@@ -7,13 +7,14 @@ source "$(dirname "$0")/../lib.sh"
 require_root
 pair_up xmti --disk-size 64M
 P=$XM_PRIMARY_IF S=$XM_SECONDARY_IF
-work=/var/tmp/xdpmirror-$XM_TEST_PREFIX
 SIZE=$((64 << 20)) REGION=65536
 
 # fresh_meta: both boxes start as new boxes (the next handshake is an initial sync).
 fresh_meta() {
 	rm -f "$(box_meta primary)" "$(box_meta secondary)"
-	[ ! -e "$(box_meta primary)" ] && [ ! -e "$(box_meta secondary)" ] || fail "metadata files still there"
+	if [ -e "$(box_meta primary)" ] || [ -e "$(box_meta secondary)" ]; then
+		fail "metadata files still there"
+	fi
 }
 
 # zero_disk PATH: real zeros over the whole image (not a hole), like pair setup writes them.

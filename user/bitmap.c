@@ -104,7 +104,7 @@ static __u64 set_bits(struct xm_bitmap *b, __u64 *a, __u64 first, __u64 end, boo
 		a[w] |= fresh;
 		n += (__u64)__builtin_popcountll(fresh);
 		if (dirty)
-			b->page_dirty[PAGE_OF_WORD(w)] = 1;
+			xm_bitmap_page_mark_dirty(b, PAGE_OF_WORD(w));
 	}
 	return n;
 }
@@ -224,15 +224,26 @@ __u64 xm_bitmap_sweep(struct xm_bitmap *b, const struct xm_range *busy, __u32 n)
 		if (!drop)
 			continue;
 		b->intent[w] &= ~drop;
-		b->page_dirty[PAGE_OF_WORD(w)] = 1;
+		xm_bitmap_page_mark_dirty(b, PAGE_OF_WORD(w));
 		cleared += (__u64)__builtin_popcountll(drop);
 	}
 	b->intent_count -= cleared;
 	return cleared;
 }
 
+void xm_bitmap_page_mark_dirty(struct xm_bitmap *b, __u64 page)
+{
+	if (page < b->npages && !b->page_dirty[page]) {
+		b->page_dirty[page] = 1;
+		b->dirty_pages++;
+	}
+}
+
 __u64 xm_bitmap_next_dirty_page(const struct xm_bitmap *b, __u64 from)
 {
+	/* Asked on every loop pass: no scan while nothing is dirty. */
+	if (!b->dirty_pages)
+		return b->npages;
 	for (; from < b->npages; from++)
 		if (b->page_dirty[from])
 			return from;
@@ -265,7 +276,10 @@ void xm_bitmap_page_snapshot(struct xm_bitmap *b, __u64 page, void *buf)
 		memcpy(p + (w - first) * 8, &le, 8);
 		b->durable[w] &= b->intent[w];
 	}
-	b->page_dirty[page] = 0;
+	if (b->page_dirty[page]) {
+		b->page_dirty[page] = 0;
+		b->dirty_pages--;
+	}
 }
 
 void xm_bitmap_page_written(struct xm_bitmap *b, __u64 page, const void *buf)
@@ -313,6 +327,7 @@ void xm_bitmap_clear_all(struct xm_bitmap *b)
 		memset(b->oos, 0, b->nwords * sizeof(__u64));
 	}
 	memset(b->page_dirty, 1, b->npages);
+	b->dirty_pages = b->npages;
 	b->intent_count = 0;
 	b->oos_count = 0;
 }

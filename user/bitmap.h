@@ -29,7 +29,8 @@ struct xm_bitmap {
 	__u32 shift; /* log2(block) */
 	__u64 nwords, npages;
 	__u64 *intent, *oos, *durable;
-	__u8 *page_dirty; /* per page: intent changed since the page was last snapshotted */
+	__u8 *page_dirty;  /* per page: intent changed since the page was last snapshotted */
+	__u64 dirty_pages; /* how many page_dirty flags are set */
 	__u64 intent_count, oos_count;
 };
 
@@ -66,6 +67,8 @@ struct xm_range {
  * ranges; pages that change become dirty.  Returns the number of bits cleared. */
 __u64 xm_bitmap_sweep(struct xm_bitmap *b, const struct xm_range *busy, __u32 n);
 
+/* A page must be written again (also after a failed write). */
+void xm_bitmap_page_mark_dirty(struct xm_bitmap *b, __u64 page);
 /* Writing pages out (one flush cycle at a time, see meta.h):
  * next dirty page >= from, or npages; */
 __u64 xm_bitmap_next_dirty_page(const struct xm_bitmap *b, __u64 from);

@@ -451,7 +451,7 @@ static void finish_pages(struct xm_meta *m, __u32 n, int err)
 
 	for (i = 0; i < n; i++) {
 		if (err)
-			m->bm.page_dirty[m->pages[i]] = 1;
+			xm_bitmap_page_mark_dirty(&m->bm, m->pages[i]);
 		else
 			xm_bitmap_page_written(&m->bm, m->pages[i],
 					       m->buf + (size_t)i * XM_BITMAP_PAGE);

@@ -1478,8 +1478,6 @@ static void session_start(struct xm_primary *p, const struct xm_hello_gen *g, __
 		else if (p->peer_gen.dirty_bits)
 			xm_bitmap_mark_all_oos(&m->bm); /* unusable granularity: everything */
 	}
-	rate_reset(p, now);
-	p->rs_start_bytes = p->rs_done_bytes;
 	xm_meta_flush_start(m);
 }
 

@@ -354,11 +354,26 @@ int xm_daemon_send(struct xm_daemon *d, const struct xm_frame *f, const struct x
 		d->ctr.tx_ring_full++;
 		return err;
 	}
-	xm_xsk_tx_kick(x);
+	/* One kick per batch, not per frame: each sendto() is a syscall that sends what the ring
+	 * holds (up to the skb budget), so frames queued in one loop turn leave together. */
+	if (++x->tx_unkicked >= XM_TX_KICK_BATCH)
+		xm_daemon_tx_flush(d);
 	d->ctr.tx_frames++;
 	d->ctr.tx_bytes += len;
 	d->last_tx_ns = xm_now_ns();
 	return 0;
+}
+
+void xm_daemon_tx_flush(struct xm_daemon *d)
+{
+	__u32 q;
+
+	for (q = 0; q < d->nxsks; q++) {
+		if (d->xsks[q].tx_unkicked) {
+			xm_xsk_tx_kick(&d->xsks[q]);
+			d->xsks[q].tx_unkicked = 0;
+		}
+	}
 }
 
 void xm_daemon_send_close(struct xm_daemon *d, __u32 session, __u64 reason)
@@ -366,6 +381,7 @@ void xm_daemon_send_close(struct xm_daemon *d, __u32 session, __u64 reason)
 	struct xm_frame f = {.type = XM_T_CLOSE, .session = session, .arg0 = reason};
 
 	xm_daemon_send(d, &f, NULL, 0, 0);
+	xm_daemon_tx_flush(d); /* the daemon may exit right after this */
 }
 
 void xm_daemon_answer_ping(struct xm_daemon *d, const struct xm_frame *ping, __u64 cum,
@@ -660,8 +676,12 @@ int xm_daemon_run(struct xm_daemon *d)
 		err = xm_loop_watch(&d->loop, &d->xsk_watch[q], xm_xsk_fd(&d->xsks[q]), 0,
 				    on_xsk_ready);
 	while (!err && !d->finished) {
-		int n = xm_loop_run_once(&d->loop, tick(d));
+		__u64 timeout = tick(d);
+		int n;
 
+		/* Whatever the handlers and the tick queued leaves before we sleep. */
+		xm_daemon_tx_flush(d);
+		n = xm_loop_run_once(&d->loop, timeout);
 		if (n < 0)
 			err = n;
 		if (d->stop && !stopping) {

@@ -84,6 +84,19 @@ static bool socket_is_zerocopy(const struct xm_xsk *x)
 	return opts.flags & XDP_OPTIONS_ZEROCOPY;
 }
 
+/* In copy mode one sendto() turns at most 32 descriptors into skbs unless the socket allows more
+ * (Linux 6.17, XDP_MAX_TX_SKB_BUDGET).  A jumbo frame takes three descriptors, so the default
+ * means a syscall per ten frames.  Older kernels refuse the option: we keep their default. */
+static void set_tx_budget(struct xm_xsk *x)
+{
+	int budget = XM_XSK_TX_BUDGET;
+
+	x->tx_budget = 32;
+	if (!x->zerocopy && !setsockopt(xsk_socket__fd(x->sock), SOL_XDP, XM_XDP_MAX_TX_SKB_BUDGET,
+					&budget, sizeof(budget)))
+		x->tx_budget = (__u32)budget;
+}
+
 static int fill_rx(struct xm_xsk *x)
 {
 	__u32 idx, i;
@@ -134,6 +147,7 @@ int xm_xsk_open(struct xm_xsk *x, const char *ifname, __u32 queue, enum xm_xsk_m
 	if (err)
 		return err;
 	x->zerocopy = socket_is_zerocopy(x);
+	set_tx_budget(x);
 	err = fill_rx(x);
 	if (err)
 		goto out_close;

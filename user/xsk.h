@@ -20,6 +20,9 @@
 #define XDP_PKT_CONTD (1 << 0)
 #endif
 
+#define XM_XDP_MAX_TX_SKB_BUDGET 9   /* uapi since 6.17 */
+#define XM_XSK_TX_BUDGET	 256 /* descriptors per copy-mode sendto() */
+
 #define XM_XSK_FRAME_SIZE 4096 /* the largest aligned chunk the kernel accepts (see reference) */
 #define XM_XSK_RX_FRAMES  2048
 #define XM_XSK_TX_FRAMES  2048
@@ -54,6 +57,8 @@ struct xm_xsk {
 	__u64 tx_free[XM_XSK_TX_FRAMES]; /* UMEM addresses of idle TX frames */
 	__u32 tx_nfree;
 	__u64 tx_tag[XM_XSK_TX_FRAMES]; /* per TX frame: the caller's tag, reported on completion */
+	__u32 tx_budget;		/* descriptors one copy-mode kick may send */
+	__u32 tx_unkicked;		/* frames queued since the last kick */
 	__u32 rx_held;			/* RX chunks kept by handlers, not yet on the fill ring */
 	/* A multi-buffer packet being gathered; a batch may end in the middle of one. */
 	struct xm_rx_pkt pending;

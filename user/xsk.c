@@ -50,7 +50,7 @@ static void umem_destroy(struct xm_xsk *x)
 static int socket_create(struct xm_xsk *x, const char *ifname, __u16 mode_flag)
 {
 	struct xsk_socket_config scfg = {
-		.rx_size = XSK_RING_CONS__DEFAULT_NUM_DESCS,
+		.rx_size = XM_XSK_RX_FRAMES, /* one descriptor per chunk */
 		.tx_size = XSK_RING_PROD__DEFAULT_NUM_DESCS,
 		/* Our own link-attached program steers; libxdp's would outlive a crash (reference
 		   G2). */

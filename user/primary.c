@@ -1575,6 +1575,8 @@ static void resync_pump(struct xm_primary *p, __u64 now)
 
 /* Lazy clearing: intent bits of regions both disks have (docs/resync.md §2 rule 3).  kick: start
  * the metadata flush that writes the cleared pages. */
+/* Periodic sweeps (kick) keep the regions written in the last interval; the last one, on a clean
+ * detach, keeps only what is in flight. */
 static void sweep(struct xm_primary *p, bool kick)
 {
 	struct xm_range *busy = calloc(p->nactive + 1, sizeof(*busy));
@@ -1593,7 +1595,7 @@ static void sweep(struct xm_primary *p, bool kick)
 			n++;
 		}
 	}
-	if (xm_bitmap_sweep(&p->m->bm, busy, n) && kick)
+	if (xm_bitmap_sweep(&p->m->bm, busy, n, kick) && kick)
 		xm_meta_flush_start(p->m);
 	free(busy);
 }

@@ -25,10 +25,11 @@
 
 #define XM_XSK_FRAME_SIZE 4096 /* the largest aligned chunk the kernel accepts (see reference) */
 /* A full window of jumbo frames (1024 frames of 3 chunks each, docs/protocol.md) must fit in the
- * RX half, or a burst arriving while the writer is busy finds the fill ring empty and is dropped. */
-#define XM_XSK_RX_FRAMES  4096
-#define XM_XSK_TX_FRAMES  2048
-#define XM_XSK_FRAMES	  (XM_XSK_RX_FRAMES + XM_XSK_TX_FRAMES)
+ * RX half, or a burst arriving while the writer is busy finds the fill ring empty and is dropped.
+ */
+#define XM_XSK_RX_FRAMES 4096
+#define XM_XSK_TX_FRAMES 2048
+#define XM_XSK_FRAMES	 (XM_XSK_RX_FRAMES + XM_XSK_TX_FRAMES)
 
 /* The pieces of one received packet: a single buffer, or several chained with XDP_PKT_CONTD. */
 #define XM_RX_MAX_PIECES 8

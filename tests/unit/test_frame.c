@@ -223,6 +223,60 @@ static void test_crc32c_matches_bitwise_reference(void **state)
 	}
 }
 
+/* Bytes without a period, so that swapped or misplaced blocks in crc_hw cannot cancel out. */
+static void fill_random(__u8 *p, size_t len, __u32 seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		seed = seed * 1664525u + 1013904223u;
+		p[i] = (__u8)(seed >> 24);
+	}
+}
+
+/*
+ * The three-chain path in frame.c: every length to 4200 (no split, then blocks of 3 to 175 words
+ * with every tail) at every start offset mod 8, lengths that take several rounds, and CRCs
+ * continued across a split, against the bit-by-bit reference.
+ */
+static void test_crc32c_three_chains_match_reference(void **state)
+{
+	static const size_t long_lens[] = {12287, 12288, 12311, 12312, 24576, 24600, 36869, 40000};
+	static __u8 buf[40000 + 8];
+	__u32 want, got;
+	size_t len, off, i;
+
+	fill_random(buf, sizeof(buf), 1);
+	for (off = 0; off < 8; off++) {
+		want = ref_crc32c(0x12345678, buf + off, 0);
+		for (len = 0; len <= 4200; len++) {
+			if (len)
+				want = ref_crc32c(want, buf + off + len - 1, 1);
+			got = xm_crc32c(0x12345678, buf + off, len);
+			if (got != want)
+				print_message("offset %zu len %zu: %08x, want %08x\n", off, len,
+					      got, want);
+			assert_int_equal(got, want);
+		}
+	}
+	for (i = 0; i < ARRAY_SIZE(long_lens); i++) {
+		got = xm_crc32c(0, buf + 3, long_lens[i]);
+		want = ref_crc32c(0, buf + 3, long_lens[i]);
+		if (got != want)
+			print_message("len %zu: %08x, want %08x\n", long_lens[i], got, want);
+		assert_int_equal(got, want);
+	}
+	/* A frame's CRC is continued span by span: any split must give the same CRC. */
+	want = ref_crc32c(0, buf, 8240);
+	for (off = 0; off <= 8240; off++) {
+		got = xm_crc32c(xm_crc32c(0, buf, off), buf + off, 8240 - off);
+		if (got != want)
+			print_message("split at %zu: %08x, want %08x\n", off, got, want);
+		assert_int_equal(got, want);
+	}
+	assert_int_equal(xm_crc32c(0, "123456789", 9), 0xE3069283);
+}
+
 static void test_round_trip_every_type(void **state)
 {
 	static const __u32 lens[] = {0, 1, 7, 8, 64, 1500, 9000 - HDR_LEN};
@@ -784,6 +838,7 @@ int main(void)
 		cmocka_unit_test(test_crc32c_of_nothing_is_identity),
 		cmocka_unit_test(test_crc32c_extends_like_zlib),
 		cmocka_unit_test(test_crc32c_matches_bitwise_reference),
+		cmocka_unit_test(test_crc32c_three_chains_match_reference),
 		cmocka_unit_test(test_round_trip_every_type),
 		cmocka_unit_test(test_round_trip_unaligned_buffer),
 		cmocka_unit_test(test_parse_optional_outputs_may_be_null),

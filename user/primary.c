@@ -167,6 +167,8 @@ struct xm_primary {
 	bool synced; /* SETGEN acked in this session */
 	__u64 bm_next_word, bm_words, bm_due;
 	__u64 rs_cursor, rs_done_bytes, rs_start_bytes, rs_start_ns;
+	__u64 last_rs_bytes,
+		last_rs_ns; /* the last sync that completed: bytes, session start to SETGEN */
 	__u32 rs_chunks, rs_frames;
 	__u64 rs_tokens, rs_refill_ns;
 	__u64 rate_ns, rate_bytes, rate_bps;
@@ -1492,9 +1494,11 @@ static void setgen_done(struct xm_primary *p, __u64 gen)
 	xm_meta_flush_start(m);
 	p->synced = true;
 	p->phase = PH_IN_SYNC;
-	pr_info("%s: peer in sync (generation %016llx), resynced %llu bytes", p->d->cfg.dev,
-		(unsigned long long)gen,
-		(unsigned long long)(p->rs_done_bytes - p->rs_start_bytes));
+	p->last_rs_bytes = p->rs_done_bytes - p->rs_start_bytes;
+	p->last_rs_ns = xm_now_ns() - p->rs_start_ns;
+	pr_info("%s: peer in sync (generation %016llx), resynced %llu bytes in %.3f s",
+		p->d->cfg.dev, (unsigned long long)gen, (unsigned long long)p->last_rs_bytes,
+		p->last_rs_ns / 1e9);
 }
 
 static bool resync_tokens(struct xm_primary *p, __u64 len, __u64 now)
@@ -2067,6 +2071,13 @@ void xm_primary_write_status(const struct xm_primary *p, struct xm_json *j)
 	xm_json_double(j, "eta_s", pr.eta_s);
 	xm_json_u64(j, "rate_limit_mib", p->d->cfg.resync_mib);
 	xm_json_u64(j, "chunks_active", p->rs_chunks);
+	/* The last completed sync, from the handshake to the peer's adoption of our generation. */
+	xm_json_open(j, "last", '{');
+	xm_json_u64(j, "bytes", p->last_rs_bytes);
+	xm_json_double(j, "elapsed_s", p->last_rs_ns / 1e9);
+	xm_json_u64(j, "rate_bytes_per_s",
+		    p->last_rs_ns ? (__u64)(p->last_rs_bytes * 1e9 / p->last_rs_ns) : 0);
+	xm_json_close(j, '}');
 	xm_json_close(j, '}');
 	xm_json_open(j, "verify", '{');
 	xm_json_str(j, "kind", cj->verify ? "verify" : "checksum_sync");

@@ -686,8 +686,8 @@ int xm_daemon_run(struct xm_daemon *d)
 	if (!err)
 		err = xm_loop_watch(&d->loop, &d->ctl_watch, d->ctl_fd, 0, on_ctl);
 	for (q = 0; !err && q < d->nxsks; q++)
-		err = xm_loop_watch(&d->loop, &d->xsk_watch[q], xm_xsk_fd(&d->xsks[q]), 0,
-				    on_xsk_ready);
+		err = xm_loop_watch_oneshot(&d->loop, &d->xsk_watch[q], xm_xsk_fd(&d->xsks[q]), 0,
+					    on_xsk_ready);
 	while (!err && !d->finished) {
 		__u64 timeout = tick(d);
 		int n;

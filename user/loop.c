@@ -58,7 +58,10 @@ static int arm_watch(struct xm_watch *w)
 
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_poll_multishot(sqe, w->fd, w->events);
+	if (w->oneshot)
+		io_uring_prep_poll_add(sqe, w->fd, w->events);
+	else
+		io_uring_prep_poll_multishot(sqe, w->fd, w->events);
 	io_uring_sqe_set_data(sqe, &w->io);
 	return 0;
 }
@@ -83,7 +86,8 @@ static void on_watch_cqe(struct xm_io *io, int res, __u32 flags)
 			w->released(w);
 		return;
 	}
-	/* The kernel ends a multishot poll now and then (e.g. on overflow): arm it again. */
+	/* A oneshot poll ends with every completion; the kernel ends a multishot poll now and then
+	 * (e.g. on overflow): arm it again. */
 	if (!more && arm_watch(w))
 		pr_warn("event loop: cannot re-arm poll on fd %d", w->fd);
 }
@@ -97,6 +101,19 @@ int xm_loop_watch(struct xm_loop *l, struct xm_watch *w, int fd, unsigned int ev
 	w->fd = fd;
 	w->events = events ? events : POLLIN;
 	w->fn = fn;
+	return arm_watch(w);
+}
+
+int xm_loop_watch_oneshot(struct xm_loop *l, struct xm_watch *w, int fd, unsigned int events,
+			  xm_watch_fn fn)
+{
+	memset(w, 0, sizeof(*w));
+	w->io.fn = on_watch_cqe;
+	w->loop = l;
+	w->fd = fd;
+	w->events = events ? events : POLLIN;
+	w->fn = fn;
+	w->oneshot = true;
 	return arm_watch(w);
 }
 

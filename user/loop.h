@@ -29,6 +29,7 @@ struct xm_watch {
 	/* Set by xm_loop_unwatch: called once the kernel has dropped the poll. */
 	void (*released)(struct xm_watch *w);
 	bool removing;
+	bool oneshot; /* armed again only after the handler ran, see xm_loop_watch_oneshot */
 };
 
 struct xm_loop {
@@ -48,6 +49,12 @@ void xm_loop_exit(struct xm_loop *l);
 struct io_uring_sqe *xm_loop_sqe(struct xm_loop *l, struct xm_io *io);
 
 /* Watches fd (POLLIN, or the given events) until xm_loop_unwatch.  Returns 0 or -errno. */
+/* Like xm_loop_watch, but the poll is armed again only after fn returned: fn must consume
+ * everything that is ready.  While fn runs nothing wakes the loop, so a socket that becomes
+ * readable thousands of times a second (each NAPI flush of an AF_XDP socket) costs one wakeup
+ * per batch, not one per flush. */
+int xm_loop_watch_oneshot(struct xm_loop *l, struct xm_watch *w, int fd, unsigned int events,
+			  xm_watch_fn fn);
 int xm_loop_watch(struct xm_loop *l, struct xm_watch *w, int fd, unsigned int events,
 		  xm_watch_fn fn);
 /* Stops watching; released(w) runs when w may be freed (the fd may be closed at once). */

@@ -85,7 +85,8 @@ demo: deps ## two boxes in namespaces: ext4 on the NBD export, disks compared (r
 	$(Q)$(MAKE) all
 	$(Q)scripts/demo.sh
 
-bench: deps ## fio through the NBD export (protocol C, MTU 1500/9000) next to the local disk (root)
+bench: ## xdpmirror vs link, disk and a QEMU TCP mirror; table, CSV, plot in bench-results/ (root)
+	$(Q)scripts/deps.sh bench
 	$(Q)$(MAKE) all
 	$(Q)scripts/bench.sh
 

@@ -1,100 +1,119 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# make bench: what a client of the primary's NBD export gets with protocol C, next to references
-# measured in the same run on the same machine.  A benchmark, not a test: it fails only when
-# something could not be measured, never because a number is low.
+# make bench: xdpmirror next to the limits of the link and the disk and next to a TCP mirror built
+# from stock QEMU parts, all measured in this one run on the same veth pair and the same disk
+# images.  A benchmark, not a test: it fails only when something could not be measured, never
+# because a number is low.  docs/performance.md explains every column and what limits us.
 #
-# Two jobs per target, both fio:
-#   seq   1 MiB sequential writes, queue depth 16, time-bounded, one flush at the end
-#         (end_fsync=1, counted in the runtime), so every target ends with its data durable.
-#   lat   4 KiB random writes at queue depth 1, each followed by a flush (nbd: --fsync=1, an NBD
-#         FLUSH; local disk: --fdatasync=1, an fdatasync through io_uring).
+# What runs, in order (two boxes = two network namespaces joined by a veth pair):
+#   link   build/tools/xm_linkperf: raw AF_XDP frames of the full MTU from one namespace to the
+#          other through our XDP program, copy mode, as fast as one sender goes: no mirror over
+#          this link can move more frames.  Its bytes/s are counted as the mirror payload those
+#          frames could carry (max_payload per frame), so it compares with the MiB/s rows.
+#   disk   fio, io_uring, O_DIRECT, on the primary's image: no mirror can write faster.
+#   peer   qemu-storage-daemon: file node + nbd node over TCP to qemu-nbd serving the secondary's
+#          image, blockdev-mirror sync=full copy-mode=write-blocking, NBD export on a Unix socket
+#          (scripts/bench-peer.sh).  Measured after the job is ready.
+#   xdpmirror  protocol C, through its NBD export.
+# Workloads (fio's nbd engine for peer and xdpmirror):
+#   seq    1 MiB sequential writes, QD16, time-bounded, end_fsync=1 (the final flush counts)
+#   qd1    4 KiB random writes, QD1, a flush after each (nbd: --fsync=1, an NBD FLUSH; disk:
+#          --fdatasync=1); IOPS from fio
+#   cycle  the same write+flush pair timed together per cycle by the client, for p50/p99: fio
+#          keeps write and flush in separate histograms, and percentiles of two histograms do
+#          not add.  A 30-line loop over libnbd (the library fio's nbd engine uses) times it.
+#   qd32   4 KiB random writes, QD32, time-bounded, end_fsync=1; IOPS
+# and per system: CPU seconds per GiB written in seq (the mirror's daemons on both boxes; and the
+# whole machine, which adds the client and the kernel's softirq work), peak RSS of the daemons,
+# the initial full sync, a resync after a disconnect, and a byte comparison of both images.
 #
-# What the latency columns mean:
-#   w+f p50/p99  the write+flush cycle as the client sees it: one 4 KiB write at a random offset,
-#                then a flush, timed together from before the write is sent until the flush's
-#                reply has arrived.  fio cannot report this: it keeps the flush ("sync" in its
-#                JSON) as a separate histogram and logs no per-I/O flush latency, and percentiles
-#                of two histograms do not add.  So a 30-line loop over libnbd (the library
-#                fio's nbd engine uses; pwrite + fdatasync on an O_DIRECT fd for the local disk)
-#                times each cycle.  Its own overhead (Python, ctypes) is of the order of 10 us per
-#                cycle, the same for every target.
-#   fio write    fio's write "lat_ns": submit to completion of the write alone.  With protocol C
-#                an NBD write completes only once it is durable on both boxes, so for xdpmirror
-#                this holds nearly the whole cycle; for the others the durability cost sits in
-#                the flush.
-#   fio flush    fio's "sync" histogram ("lat_ns" in the JSON, but measured from issue to
-#                completion, i.e. a clat) of the flush that follows each write.
-#   fio mean     the job's runtime divided by its writes: the mean cycle including fio itself,
-#                a cross-check for w+f.
-#
-# The references:
-#   local disk   the primary's disk image itself, O_DIRECT through fio's io_uring engine, no
-#                network and no mirror: the floor a mirror cannot beat.
-#   nbdkit       a local-only NBD server (nbdkit's file plugin, cache=none, so writes leave the
-#                page cache as O_DIRECT ones do) on the same image: the cost of NBD alone.
-#                Skipped when nbdkit is not installed.
-#
-# Everything stays in build/bench/: fio's JSON (TAG-seq.json, TAG-lat.json), the cycle summary
-# (TAG-cycle.json), both boxes' status before the seq job, between the jobs and at the end
-# (xdpmirror-mtuN-status-0/1/2.json) and the printed table (table.txt).
-# Environment: BENCH_MTUS (default "1500 9000"), BENCH_SEQ_SECS (4), BENCH_LAT_SECS (4),
-# BENCH_DISK (512M).
+# Results in bench-results/ (override with BENCH_OUT): table.txt, results.csv, bench.png, fio's
+# JSON and each system's logs.  Environment: BENCH_MTU (9000), BENCH_DISK (1G), BENCH_SECS (4 per
+# workload), BENCH_DIRTY (512M written while the secondary is away).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 XM=$top/build/xdpmirror
+LINKPERF=$top/build/tools/xm_linkperf
 PAIR=$top/scripts/pair-setup.sh
-OUT=$top/build/bench
+OUT=${BENCH_OUT:-$top/bench-results}
 PREFIX=xmb
 DIR=/var/tmp/xdpmirror-$PREFIX
-MTUS=${BENCH_MTUS:-1500 9000}
-SEQ_SECS=${BENCH_SEQ_SECS:-4}
-LAT_SECS=${BENCH_LAT_SECS:-4}
-DISK=${BENCH_DISK:-512M}
-# The latency jobs write inside the first LAT_REGION bytes, the sequential one over the whole disk.
-LAT_REGION=256M
+MTU=${BENCH_MTU:-9000}
+DISK=${BENCH_DISK:-1G}
+SECS=${BENCH_SECS:-4}
+DIRTY=${BENCH_DIRTY:-512M}
+LAT_REGION=256M # the 4 KiB jobs write inside the first LAT_REGION bytes
 
 die() {
 	echo "bench: $*" >&2
 	exit 1
 }
+progress() { printf '  %-7s %s\n' BENCH "$*"; }
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, XDP)"
-[ -x "$XM" ] || die "$XM missing (run 'make')"
-for t in fio jq python3; do
-	command -v $t >/dev/null || die "'$t' not found (run 'make deps')"
+[ -x "$XM" ] && [ -x "$LINKPERF" ] || die "build first ('make')"
+for t in fio jq python3 qemu-storage-daemon qemu-nbd gnuplot cmp; do
+	command -v $t >/dev/null || die "'$t' not found (run 'make bench-deps')"
 done
+# shellcheck source=scripts/bench-peer.sh
+source "$top/scripts/bench-peer.sh"
 
-nbdkit_pid=
+bg_pids=()
 cleanup() {
 	local rc=$?
-	[ -z "$nbdkit_pid" ] || kill "$nbdkit_pid" 2>/dev/null || true
+	for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	peer_down >/dev/null 2>&1 || true
 	if [ $rc -ne 0 ]; then
-		for f in "$DIR"/*.log; do
-			[ -f "$f" ] && { echo "== $f" >&2; tail -20 "$f" >&2; }
+		for f in "$OUT"/*.log; do
+			[ -s "$f" ] && { echo "== $f" >&2; tail -20 "$f" >&2; }
 		done
-		echo "bench: failed; fio output is in $OUT/" >&2
+		echo "bench: failed; everything measured so far is in $OUT/" >&2
 	fi
 	"$PAIR" netns down --prefix $PREFIX >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-progress() { printf '  %-7s %s\n' BENCH "$*"; }
+# ---- measuring helpers ----------------------------------------------------------------------
 
-# fio_job NAME TARGET-OPTIONS...: runs fio, keeps its JSON in $OUT/NAME.json.
+# R[key]=value: every number the table, the CSV and the plot use.
+declare -A R
+
+# cpu_ticks PID...: user + system ticks of these processes, all their threads (io_uring workers
+# included: they are threads of the process).
+cpu_ticks() {
+	local t=0 p
+	for p in "$@"; do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo $t
+}
+# busy_ticks: ticks the whole machine spent not idle (iowait counts as idle).
+busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+# peak_rss_mib PID...: sum of VmHWM.
+peak_rss_mib() {
+	local k=0 p
+	for p in "$@"; do
+		k=$((k + $(awk '/^VmHWM/{print $2}' "/proc/$p/status")))
+	done
+	echo "scale=1; $k / 1024" | bc
+}
+HZ=$(getconf CLK_TCK)
+
+# fio_job NAME OPTIONS...: fio's JSON in $OUT/NAME.json; fails on any fio error.
 fio_job() {
 	local name=$1
 	shift
 	fio --name="$name" --output-format=json --output="$OUT/$name.json" "$@" \
 		>"$OUT/$name.log" 2>&1 || { cat "$OUT/$name.log" >&2; die "fio $name failed"; }
-	[ "$(jq '.jobs[0].error' "$OUT/$name.json")" = 0 ] || die "fio $name: error $(jq '.jobs[0].error' "$OUT/$name.json")"
+	[ "$(jq '.jobs[0].error' "$OUT/$name.json")" = 0 ] ||
+		die "fio $name: error $(jq '.jobs[0].error' "$OUT/$name.json")"
 	[ -s "$OUT/$name.log" ] || rm -f "$OUT/$name.log"
 }
 
-# cycle NAME TARGET: the write+flush cycle, timed per cycle (see the top of this file).  TARGET is
-# an NBD URI or a file, opened with O_DIRECT.  Writes a JSON summary to $OUT/NAME.json.
+# cycle NAME TARGET: write+flush cycles timed one by one (see the top); TARGET is an NBD URI or
+# a file (O_DIRECT + fdatasync).  JSON summary in $OUT/NAME.json.
 cycle() {
-	python3 - "$2" "$(numfmt --from=iec "$LAT_REGION")" "$LAT_SECS" >"$OUT/$1.json" <<'EOF'
+	python3 - "$2" "$(numfmt --from=iec "$LAT_REGION")" "$SECS" >"$OUT/$1.json" <<'EOF'
 import ctypes, json, mmap, os, random, sys, time
 target, region, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 warm = 0.5
@@ -139,167 +158,166 @@ print(json.dumps({"target": target, "cycles": len(lat), "mean_us": sum(lat) / le
 EOF
 }
 
-# measure TAG TITLE FIO-TARGET-OPTIONS CYCLE-TARGET: the three measurements of one target; adds a
-# row to the table.  FIO-TARGET-OPTIONS is one word, split on spaces.  With SNAP_IF set (a running
-# primary), its counters are saved before the seq job, between the jobs and after the last one.
-ROWS=()
-SNAP_IF=
-measure() {
-	local tag=$1 title=$2 target=$3 ctarget=$4 flush
-	# shellcheck disable=SC2206 # split on purpose
-	local t=($target)
-	[[ $target == *ioengine=nbd* ]] && flush=--fsync=1 || flush=--fdatasync=1
-	snap "$tag" 0
-	progress "$title: seq write"
-	fio_job "$tag-seq" "${t[@]}" --rw=write --bs=1M --iodepth=16 --time_based \
-		--runtime="$SEQ_SECS" --end_fsync=1
-	snap "$tag" 1
-	progress "$title: 4k QD1 write+flush"
-	fio_job "$tag-lat" "${t[@]}" --rw=randwrite --bs=4k --iodepth=1 "$flush" --size=$LAT_REGION \
-		--ramp_time=0.5 --time_based --runtime="$LAT_SECS" --lat_percentiles=1
-	cycle "$tag-cycle" "$ctarget" || die "$title: write+flush cycle failed"
-	snap "$tag" 2
-	ROWS+=("$tag|$title")
+# workloads SYS PIDS FIO-TARGET... : the four workloads against one system; R[SYS.*] filled.
+# PIDS (space-separated, may be empty) are the daemons whose CPU and memory count.
+workloads() {
+	local sys=$1 pids=$2 c0 b0 c1 b1 gib flush=--fdatasync=1 ctarget
+	shift 2
+	# shellcheck disable=SC2206 # pids split on purpose
+	local pa=($pids)
+	if [[ "$*" == *ioengine=nbd* ]]; then
+		flush=--fsync=1
+		ctarget=${*##*--uri=}
+	else
+		ctarget=${*##*--filename=}
+	fi
+	progress "$sys: seq 1M QD16"
+	c0=$(cpu_ticks "${pa[@]}")
+	b0=$(busy_ticks)
+	fio_job "$sys-seq" "$@" --rw=write --bs=1M --iodepth=16 --time_based --runtime="$SECS" \
+		--end_fsync=1
+	c1=$(cpu_ticks "${pa[@]}")
+	b1=$(busy_ticks)
+	R[$sys.seq]=$(jq '.jobs[0].write.bw / 1024 | round' "$OUT/$sys-seq.json")
+	gib=$(jq '.jobs[0].write.io_bytes / 1073741824' "$OUT/$sys-seq.json")
+	if [ ${#pa[@]} -gt 0 ]; then
+		R[$sys.cpu]=$(echo "scale=2; ($c1 - $c0) / $HZ / $gib" | bc)
+	fi
+	R[$sys.syscpu]=$(echo "scale=2; ($b1 - $b0) / $HZ / $gib" | bc)
+	progress "$sys: 4k QD1 write+flush"
+	fio_job "$sys-qd1" "$@" --rw=randwrite --bs=4k --iodepth=1 "$flush" --size=$LAT_REGION \
+		--ramp_time=0.5 --time_based --runtime="$SECS"
+	R[$sys.qd1]=$(jq '.jobs[0].write.iops | round' "$OUT/$sys-qd1.json")
+	cycle "$sys-cycle" "$ctarget" || die "$sys: write+flush cycle failed"
+	R[$sys.p50]=$(jq '.p50_us | round' "$OUT/$sys-cycle.json")
+	R[$sys.p99]=$(jq '.p99_us | round' "$OUT/$sys-cycle.json")
+	progress "$sys: 4k QD32 random writes"
+	fio_job "$sys-qd32" "$@" --rw=randwrite --bs=4k --iodepth=32 --size=$LAT_REGION \
+		--ramp_time=0.5 --time_based --runtime="$SECS" --end_fsync=1
+	R[$sys.qd32]=$(jq '.jobs[0].write.iops | round' "$OUT/$sys-qd32.json")
+	if [ ${#pa[@]} -gt 0 ]; then
+		R[$sys.rss]=$(peak_rss_mib "${pa[@]}")
+	fi
 }
 
-# snap TAG N: both boxes' status, plus the CPU seconds both daemons have used so far.
-snap() {
-	[ -n "$SNAP_IF" ] || return 0
-	local f=$OUT/$1-status-$2.json cpu=0 pid
-	"$XM" status --json >"$f.tmp"
-	for pid in $(jq --arg p "$XM_PRIMARY_IF" --arg s "$XM_SECONDARY_IF" \
-		'.devices[] | select(.dev == $p or .dev == $s) | .daemon.pid // empty' "$f.tmp"); do
-		# utime + stime, fields 14 and 15 (the name in field 2 has no spaces here).
-		cpu=$((cpu + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-	done
-	jq --arg p "$XM_PRIMARY_IF" --arg s "$XM_SECONDARY_IF" --argjson cpu "$cpu" \
-		--argjson hz "$(getconf CLK_TCK)" '{
-			primary: (.devices[] | select(.dev == $p)),
-			secondary: (.devices[] | select(.dev == $s)),
-			daemons_cpu_s: ($cpu / $hz)}' "$f.tmp" >"$f"
-	rm -f "$f.tmp"
-}
-
-# deltas TAG FROM TO: what the link's counters say about one phase, as one line; a second line
-# when the mirror was not whole, because then the numbers are not all protocol C's.
-deltas() {
-	jq -rn --slurpfile a "$OUT/$1-status-$2.json" --slurpfile b "$OUT/$1-status-$3.json" '
-		$a[0] as $x | $b[0] as $y |
-		def d($k): ($y.primary.daemon.counters[$k] - $x.primary.daemon.counters[$k]);
-		def sd($k): ($y.secondary.daemon.counters[$k] - $x.secondary.daemon.counters[$k]);
-		def so($b; $k): ($y[$b].daemon.afxdp.socket[$k] - $x[$b].daemon.afxdp.socket[$k]);
-		"retrans rto \(d("tx_retrans_rto")) fast \(d("tx_retrans_fast")) of \(d("tx_data")) DATA" +
-		" (secondary got \(sd("rx_dup_done") + sd("rx_dup_inflight")) duplicates), window_full" +
-		" \(d("window_full")), tx_ring_full \(d("tx_ring_full")), rx_dropped" +
-		" \(so("primary"; "rx_dropped"))/\(so("secondary"; "rx_dropped")), commits" +
-		" \(d("commits")) for \(d("commit_writes")) writes, daemons CPU" +
-		" \($y.daemons_cpu_s - $x.daemons_cpu_s | . * 10 | round / 10) s" +
-		(if d("peer_timeouts") + d("peer_stalls") + d("writes_degraded") + d("sessions") > 0
-		    or $y.primary.daemon.replication.out_of_sync_bytes > 0 then
-			"\n               WARNING: peer timeouts \(d("peer_timeouts")), stalls" +
-			" \(d("peer_stalls")), new sessions \(d("sessions")), degraded writes" +
-			" \(d("writes_degraded")), out of sync now" +
-			" \($y.primary.daemon.replication.out_of_sync_bytes) bytes"
-		 else "" end)'
-}
-
-# One row: the numbers from the JSON files, ratios against the floor row's, '|'-separated.
-row() {
-	local tag=$1 title=$2
-	jq -rn --arg title "$title" \
-		--slurpfile s "$OUT/$tag-seq.json" --slurpfile l "$OUT/$tag-lat.json" \
-		--slurpfile c "$OUT/$tag-cycle.json" \
-		--slurpfile fs "$OUT/local-seq.json" --slurpfile fc "$OUT/local-cycle.json" '
-		def p($h; $p): ($h.percentile[$p] // 0) / 1000 | round | tostring;
-		$s[0].jobs[0].write as $sw | $l[0].jobs[0] as $lj | $c[0] as $cy |
-		[$title, ($sw.bw / 1024 | round), ($cy.p50_us | round), ($cy.p99_us | round),
-		 p($lj.write.lat_ns; "50.000000") + "/" + p($lj.write.lat_ns; "99.000000"),
-		 p($lj.sync.lat_ns; "50.000000") + "/" + p($lj.sync.lat_ns; "99.000000"),
-		 ($lj.write.runtime * 1000 / $lj.write.total_ios | round),
-		 $sw.bw / $fs[0].jobs[0].write.bw, $cy.p50_us / $fc[0].p50_us] | map(tostring) | join("|")'
-}
+# ---- the pair -------------------------------------------------------------------------------
 
 mkdir -p "$OUT"
-rm -f "$OUT"/*.json "$OUT"/*.log "$OUT"/table.txt
-NOTES=()
-first=1
-for mtu in $MTUS; do
-	progress "two boxes, MTU $mtu, disks $DISK (prefix $PREFIX)"
-	"$PAIR" netns down --prefix $PREFIX >/dev/null 2>&1 || true
-	"$PAIR" netns up --prefix $PREFIX --mtu "$mtu" --disk-size "$DISK" >/dev/null
-	# shellcheck disable=SC1091
-	source $DIR/pair.env
+rm -f "$OUT"/*.json "$OUT"/*.log "$OUT"/table.txt "$OUT"/results.csv "$OUT"/bench.png
+progress "two boxes, MTU $MTU, disks $DISK (prefix $PREFIX)"
+"$PAIR" netns down --prefix $PREFIX >/dev/null 2>&1 || true
+"$PAIR" netns up --prefix $PREFIX --mtu "$MTU" --disk-size "$DISK" >/dev/null
+# shellcheck disable=SC1091
+source $DIR/pair.env
+# Fully allocated images: a sparse file's first write to a block allocates it, and the first
+# system to run would pay for that.  The primary holds random data for the initial syncs.
+dd if=/dev/urandom of="$XM_PRIMARY_DISK" bs=1M count=$((XM_DISK_SIZE >> 20)) conv=notrunc \
+	status=none
+dd if=/dev/zero of="$XM_SECONDARY_DISK" bs=1M count=$((XM_DISK_SIZE >> 20)) conv=notrunc \
+	status=none
+sync
 
-	if [ $first = 1 ]; then
-		# The references use the primary's image before the daemon opens it.
-		measure local "local disk (O_DIRECT, floor)" \
-			"--ioengine=io_uring --direct=1 --filename=$XM_PRIMARY_DISK" "$XM_PRIMARY_DISK"
-		if command -v nbdkit >/dev/null; then
-			sock=$DIR/nbdkit.sock
-			nbdkit -f -U "$sock" file file="$XM_PRIMARY_DISK" cache=none >"$DIR/nbdkit.log" 2>&1 &
-			nbdkit_pid=$!
-			for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
-			[ -S "$sock" ] || die "nbdkit did not start: $(cat "$DIR/nbdkit.log")"
-			measure nbdkit "nbdkit file, local NBD only" \
-				"--ioengine=nbd --uri=nbd+unix:///?socket=$sock" "nbd+unix:///?socket=$sock"
-			kill "$nbdkit_pid"
-			wait "$nbdkit_pid" 2>/dev/null || true
-			nbdkit_pid=
-		else
-			NOTES+=("nbdkit not installed: no local-only NBD row")
-		fi
-		first=0
+# ---- link ceiling ---------------------------------------------------------------------------
+
+progress "link: raw AF_XDP frames, MTU $MTU, ${SECS}s"
+"$PAIR" netns exec secondary --prefix $PREFIX -- "$LINKPERF" rx --dev "$XM_SECONDARY_IF" \
+	--secs "$SECS" >"$OUT/link-rx.json" 2>"$OUT/link-rx.log" &
+rx_pid=$!
+bg_pids+=("$rx_pid")
+sleep 0.5 # the receiver attaches its program and binds first
+"$PAIR" netns exec primary --prefix $PREFIX -- "$LINKPERF" tx --dev "$XM_PRIMARY_IF" \
+	--dst "$XM_SECONDARY_MAC" --src "$XM_PRIMARY_MAC" --secs "$((SECS + 1))" \
+	>"$OUT/link-tx.json" 2>"$OUT/link-tx.log" || die "link: sender failed"
+wait "$rx_pid" || die "link: receiver failed"
+bg_pids=()
+R[link.fps]=$(jq '.fps | round' "$OUT/link-rx.json")
+R[link.bps]=$(jq '.bytes_per_s | round' "$OUT/link-rx.json")
+R[link.frame]=$(jq '.frame_len' "$OUT/link-rx.json")
+R[link.mode]=$(jq -r '.mode' "$OUT/link-rx.json")
+
+# ---- disk ceiling ---------------------------------------------------------------------------
+
+workloads disk "" --ioengine=io_uring --direct=1 --filename="$XM_PRIMARY_DISK"
+
+# ---- the peer -------------------------------------------------------------------------------
+
+progress "peer: qemu-storage-daemon + qemu-nbd over TCP, initial full mirror"
+peer_up "$OUT/peer" || die "the peer did not start"
+R[peer.fullsync]=$(echo "scale=0; $PEER_SYNC_BYTES / $PEER_SYNC_SECS / 1048576" | bc)
+workloads peer "$PEER_PIDS" --ioengine=nbd --uri="$PEER_URI"
+progress "peer: resync after a disconnect (a new full mirror: QEMU keeps no dirty map here)"
+peer_resync || die "peer resync failed"
+R[peer.resync]=$(echo "scale=0; $PEER_RESYNC_BYTES / $PEER_RESYNC_SECS / 1048576" | bc)
+R[peer.resync_bytes]=$PEER_RESYNC_BYTES
+peer_down
+if peer_verify; then R[peer.equal]=yes; else R[peer.equal]=NO; fi
+
+# ---- xdpmirror ------------------------------------------------------------------------------
+
+# attach BOX [ARGS...]: starts one box's daemon in its namespace.
+attach() {
+	local box=$1 dev peer disk
+	shift
+	if [ "$box" = primary ]; then
+		dev=$XM_PRIMARY_IF peer=$XM_SECONDARY_MAC disk=$XM_PRIMARY_DISK
+	else
+		dev=$XM_SECONDARY_IF peer=$XM_PRIMARY_MAC disk=$XM_SECONDARY_DISK
 	fi
+	"$PAIR" netns exec "$box" --prefix $PREFIX -- "$XM" attach --role "$box" --dev "$dev" \
+		--peer "$peer" --disk "$disk" --meta "$DIR/$box.meta" --protocol C "$@" \
+		>>"$OUT/xdpmirror-$box.log" 2>&1 &
+}
+pstatus() { "$XM" status --dev "$XM_PRIMARY_IF" --json | jq -c '.devices[0].daemon'; }
+# wait_in_sync SECS: until the primary says in_sync.
+wait_in_sync() {
+	local i
+	for ((i = 0; i < $1 * 50; i++)); do
+		[ "$(pstatus 2>/dev/null | jq -r .replication.sync 2>/dev/null)" = in_sync ] && return 0
+		sleep 0.02
+	done
+	return 1
+}
 
-	for box in secondary primary; do
-		if [ $box = primary ]; then
-			dev=$XM_PRIMARY_IF peer=$XM_SECONDARY_MAC disk=$XM_PRIMARY_DISK
-		else
-			dev=$XM_SECONDARY_IF peer=$XM_PRIMARY_MAC disk=$XM_SECONDARY_DISK
-		fi
-		"$PAIR" netns exec $box --prefix $PREFIX -- "$XM" attach --role $box --dev "$dev" \
-			--peer "$peer" --disk "$disk" --protocol C >"$DIR/$box.log" 2>&1 &
-	done
-	for _ in $(seq 100); do
-		[ "$("$XM" status --dev "$XM_PRIMARY_IF" --json 2>/dev/null |
-			jq -r '.devices[0].daemon.replication.state')" = connected ] && break
-		sleep 0.05
-	done
-	st=$("$XM" status --dev "$XM_PRIMARY_IF" --json | jq -c '.devices[0].daemon')
-	[ "$(jq -r .replication.state <<<"$st")" = connected ] ||
-		die "MTU $mtu: the primary did not connect to the secondary"
-	tag=xdpmirror-mtu$mtu
-	uri="nbd+unix:///?socket=/run/xdpmirror/$XM_PRIMARY_IF.sock"
-	SNAP_IF=$XM_PRIMARY_IF
-	measure "$tag" "xdpmirror C, MTU $mtu" "--ioengine=nbd --uri=$uri" "$uri"
-	SNAP_IF=
-	NOTES+=("MTU $mtu: AF_XDP $(jq -r .afxdp.mode <<<"$st") mode, durability $(jq -r .durability.mode <<<"$st"), state after the run: $(jq -r .primary.daemon.replication.state "$OUT/$tag-status-2.json")"
-		"  seq:         $(deltas "$tag" 0 1)"
-		"  write+flush: $(deltas "$tag" 1 2)")
-	"$XM" detach --dev "$XM_PRIMARY_IF" >/dev/null
-	"$XM" detach --dev "$XM_SECONDARY_IF" >/dev/null
-	"$PAIR" netns down --prefix $PREFIX >/dev/null
-done
+progress "xdpmirror: attach both boxes, initial full sync"
+rm -f "$DIR"/*.meta
+attach secondary
+attach primary --initial-sync full
+wait_in_sync 120 || die "xdpmirror: no initial sync: $(pstatus)"
+st=$(pstatus)
+R[xdpmirror.fullsync]=$(jq '.replication.resync.last.rate_bytes_per_s / 1048576 | round' <<<"$st")
+R[xdpmirror.mode]=$(jq -r .afxdp.mode <<<"$st")
+R[xdpmirror.payload]=$(jq .replication.max_payload <<<"$st")
+xm_pids="$(jq .pid <<<"$st") $("$XM" status --dev "$XM_SECONDARY_IF" --json | jq '.devices[0].daemon.pid')"
+"$XM" status --json >"$OUT/xdpmirror-status-0.json"
+workloads xdpmirror "$xm_pids" --ioengine=nbd \
+	--uri="nbd+unix:///?socket=/run/xdpmirror/$XM_PRIMARY_IF.sock"
+"$XM" status --json >"$OUT/xdpmirror-status-1.json"
 
-{
-	printf '\nxdpmirror bench: %s, %s CPUs, fio %s; protocol C; seq %ss, write+flush %ss\n\n' \
-		"$(uname -r)" "$(nproc)" "$(fio --version | sed 's/^fio-//')" "$SEQ_SECS" "$LAT_SECS"
-	fmt='%-30s %6s  %6s %6s  %11s %11s %8s  %6s %6s\n'
-	# shellcheck disable=SC2059
-	printf '%-30s %6s  %13s  %11s %11s %8s  %6s %6s\n' \
-		"" "seq" "4k QD1 w+f" "fio write" "fio flush" "fio mean" "seq" "w+f"
-	# shellcheck disable=SC2059
-	printf "$fmt" "what" "MiB/s" "p50 us" "p99 us" "p50/p99 us" "p50/p99 us" "cycle us" "/floor" "/floor"
-	for r in "${ROWS[@]}"; do
-		IFS='|' read -r -a c <<<"$(row "${r%%|*}" "${r#*|}")"
-		# shellcheck disable=SC2059
-		printf "$fmt" "${c[@]:0:7}" "$(printf '%.2fx' "${c[7]}")" "$(printf '%.1fx' "${c[8]}")"
-	done
-	echo
-	echo "seq: 1 MiB writes at QD16 plus one flush at the end.  w+f: a 4 KiB write at QD1 then a"
-	echo "flush, timed together per cycle by the client.  fio write/flush: fio's own histograms of"
-	echo "the two halves (lat of the write, clat of the flush); fio mean cycle: runtime / writes."
-	echo "/floor: ratio to the local disk row (throughput: higher is better; latency: lower is)."
-	echo
-	for n in "${NOTES[@]}"; do echo "$n"; done
-} | tee "$OUT/table.txt"
+progress "xdpmirror: resync after a disconnect ($DIRTY written while the secondary is away)"
+"$XM" detach --dev "$XM_SECONDARY_IF" >/dev/null
+fio_job xdpmirror-dirty --ioengine=nbd --uri="nbd+unix:///?socket=/run/xdpmirror/$XM_PRIMARY_IF.sock" \
+	--rw=write --bs=1M --iodepth=16 --size="$DIRTY" --offset=0
+attach secondary
+wait_in_sync 120 || die "xdpmirror: no resync: $(pstatus)"
+st=$(pstatus)
+R[xdpmirror.resync]=$(jq '.replication.resync.last.rate_bytes_per_s / 1048576 | round' <<<"$st")
+R[xdpmirror.resync_bytes]=$(jq '.replication.resync.last.bytes' <<<"$st")
+"$XM" status --json >"$OUT/xdpmirror-status-2.json"
+"$XM" detach --dev "$XM_PRIMARY_IF" >/dev/null
+"$XM" detach --dev "$XM_SECONDARY_IF" >/dev/null
+if cmp -s "$XM_PRIMARY_DISK" "$XM_SECONDARY_DISK"; then R[xdpmirror.equal]=yes; else R[xdpmirror.equal]=NO; fi
+
+# ---- the report -----------------------------------------------------------------------------
+
+# The link ceiling in the units of the other rows: payload bytes its frames could carry.
+R[link.seq]=$((R[link.fps] * R[xdpmirror.payload] / 1048576))
+R[link.resync]=${R[link.seq]}
+R[kernel]=$(uname -r)
+R[cpus]=$(nproc)
+R[fio]=$(fio --version | sed 's/^fio-//')
+R[mtu]=$MTU
+R[disk_size]=$DISK
+R[secs]=$SECS
+R[dirty]=$DIRTY
+for k in "${!R[@]}"; do echo "$k=${R[$k]}"; done | sort >"$OUT/numbers.txt"
+"$top/scripts/bench-report.py" "$OUT"

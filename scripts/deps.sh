@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Install the Debian packages xdpmirror needs to build, test and demo; only the missing ones.
+# Install the Debian packages xdpmirror needs to build, test and demo (with 'bench': and to run
+# the benchmark); only the missing ones.
 set -euo pipefail
 
 # Build: compiler, BPF toolchain, libraries.  Test/demo: cmocka, NBD clients (libnbd-bin has
@@ -13,6 +14,11 @@ PKGS=(
 	iproute2 iputils-ping ethtool kmod
 	libnbd-bin nbdkit fuse3 fio e2fsprogs util-linux jq python3
 )
+
+# make bench also needs the peer (qemu-storage-daemon, qemu-nbd) and the plot.
+if [ "${1:-}" = bench ]; then
+	PKGS+=(qemu-system-common qemu-utils gnuplot-nox bc)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

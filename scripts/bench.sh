@@ -161,16 +161,16 @@ EOF
 # workloads SYS PIDS FIO-TARGET... : the four workloads against one system; R[SYS.*] filled.
 # PIDS (space-separated, may be empty) are the daemons whose CPU and memory count.
 workloads() {
-	local sys=$1 pids=$2 c0 b0 c1 b1 gib flush=--fdatasync=1 ctarget
+	local sys=$1 pids=$2 c0 b0 c1 b1 gib flush=--fdatasync=1 ctarget='' a
 	shift 2
 	# shellcheck disable=SC2206 # pids split on purpose
 	local pa=($pids)
-	if [[ "$*" == *ioengine=nbd* ]]; then
-		flush=--fsync=1
-		ctarget=${*##*--uri=}
-	else
-		ctarget=${*##*--filename=}
-	fi
+	for a in "$@"; do
+		case $a in
+		--uri=*) ctarget=${a#--uri=} flush=--fsync=1 ;;
+		--filename=*) ctarget=${a#--filename=} ;;
+		esac
+	done
 	progress "$sys: seq 1M QD16"
 	c0=$(cpu_ticks "${pa[@]}")
 	b0=$(busy_ticks)

@@ -49,6 +49,7 @@
 	X(window_full, "passes in which the send window was closed with data queued")              \
 	X(wr_zero_copy, "secondary: writes straight from the AF_XDP buffer")                       \
 	X(wr_bounce, "secondary: writes through a staging copy")                                   \
+	X(wr_submits, "disk writes submitted by the secondary (consecutive frames merged)")        \
 	X(wr_bounce_misaligned, "secondary: bounced because a frame was not aligned")              \
 	X(wr_errors, "disk write or fsync errors")                                                 \
 	X(local_wr_errors, "primary: local disk write errors")                                     \

@@ -489,6 +489,8 @@ static void on_xsk_ready(struct xm_watch *w, int revents)
 
 	while (xm_xsk_rx(x, 64, on_packet, d))
 		;
+	if (d->sec)
+		xm_secondary_rx_flush(d->sec);
 }
 
 static void on_signal(struct xm_watch *w, int revents)

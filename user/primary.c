@@ -35,7 +35,7 @@
 /* docs/resync.md */
 #define SWEEP_NS	    (1000 * NS_PER_MS) /* lazy clearing of intent bits */
 #define RESYNC_CHUNK	    (256u << 10)       /* largest resync chunk */
-#define RESYNC_CHUNKS	    32u		       /* chunks in the active set at once */
+#define RESYNC_CHUNKS	    64u		       /* chunks in the active set at once */
 #define BMREQ_RETRY_NS	    (20 * NS_PER_MS)
 #define CSUM_OPS	    8u
 #define CSUM_MAX	    (1u << 20)
@@ -625,6 +625,13 @@ static void arm_rto(struct xm_primary *p, __u64 now)
 	p->rto_deadline = p->snd_una < p->snd_nxt ? now + p->rto : 0;
 }
 
+/* Frames resync may have in flight: 3/4 of the window while application writes are active, so
+ * they always find room; the whole window while only resync runs. */
+static __u64 rs_share(const struct xm_primary *p)
+{
+	return p->nactive > p->rs_chunks ? p->window / 4 * 3 : p->window;
+}
+
 /* Gives the next seq to a queued FLUSH or DATA frame and sends it; false when nothing fits. */
 static bool send_new(struct xm_primary *p, __u64 now)
 {
@@ -642,8 +649,8 @@ static bool send_new(struct xm_primary *p, __u64 now)
 		s->kind = SLOT_DATA;
 		s->w = xm_container_of(p->sendq.next, struct pwrite, send_node);
 		s->frame = s->w->next_frame;
-	} else if (!xm_list_empty(&p->rsendq) && p->rs_frames < p->window / 4 * 3) {
-		/* Resync gets what application writes leave, at most 3/4 of the window. */
+	} else if (!xm_list_empty(&p->rsendq) && p->rs_frames < rs_share(p)) {
+		/* Resync gets what application writes leave (rs_share). */
 		s->kind = SLOT_DATA;
 		s->w = xm_container_of(p->rsendq.next, struct pwrite, send_node);
 		s->frame = s->w->next_frame;
@@ -1840,7 +1847,7 @@ __u64 xm_primary_tick(struct xm_primary *p, __u64 now)
 	/* More to send and room for it: come straight back after the completions. */
 	if (p->snd_nxt < p->right_edge &&
 	    (!xm_list_empty(&p->sendq) || !xm_list_empty(&p->flushq) ||
-	     (!xm_list_empty(&p->rsendq) && p->rs_frames < p->window / 4 * 3)))
+	     (!xm_list_empty(&p->rsendq) && p->rs_frames < rs_share(p))))
 		next = now;
 	if (p->phase == PH_BITMAP_XFER)
 		next = min_u64(next, p->bm_due);

@@ -27,6 +27,8 @@ __u32 xm_secondary_headroom(__u32 mtu);
 /* After each loop pass: timers, sending, acks.  Returns the next deadline (ns, monotonic). */
 __u64 xm_secondary_tick(struct xm_secondary *p, __u64 now);
 /* Detach: take no more frames; xm_secondary_drained() says when the writes have finished. */
+/* End of an RX batch: submits the disk write gathered from consecutive DATA frames. */
+void xm_secondary_rx_flush(struct xm_secondary *s);
 void xm_secondary_stop(struct xm_secondary *p);
 bool xm_secondary_drained(const struct xm_secondary *p, __u64 now);
 /* After draining (detach or promote): CLOSE to the peer, clean metadata. */

@@ -320,4 +320,4 @@ R[disk_size]=$DISK
 R[secs]=$SECS
 R[dirty]=$DIRTY
 for k in "${!R[@]}"; do echo "$k=${R[$k]}"; done | sort >"$OUT/numbers.txt"
-"$top/scripts/bench-report.py" "$OUT"
+"$top/scripts/bench-report.py" "$OUT" | tee "$OUT/table.txt"

@@ -92,8 +92,8 @@ static void on_watch_cqe(struct xm_io *io, int res, __u32 flags)
 		pr_warn("event loop: cannot re-arm poll on fd %d", w->fd);
 }
 
-int xm_loop_watch(struct xm_loop *l, struct xm_watch *w, int fd, unsigned int events,
-		  xm_watch_fn fn)
+static int watch(struct xm_loop *l, struct xm_watch *w, int fd, unsigned int events, xm_watch_fn fn,
+		 bool oneshot)
 {
 	memset(w, 0, sizeof(*w));
 	w->io.fn = on_watch_cqe;
@@ -101,20 +101,20 @@ int xm_loop_watch(struct xm_loop *l, struct xm_watch *w, int fd, unsigned int ev
 	w->fd = fd;
 	w->events = events ? events : POLLIN;
 	w->fn = fn;
+	w->oneshot = oneshot;
 	return arm_watch(w);
+}
+
+int xm_loop_watch(struct xm_loop *l, struct xm_watch *w, int fd, unsigned int events,
+		  xm_watch_fn fn)
+{
+	return watch(l, w, fd, events, fn, false);
 }
 
 int xm_loop_watch_oneshot(struct xm_loop *l, struct xm_watch *w, int fd, unsigned int events,
 			  xm_watch_fn fn)
 {
-	memset(w, 0, sizeof(*w));
-	w->io.fn = on_watch_cqe;
-	w->loop = l;
-	w->fd = fd;
-	w->events = events ? events : POLLIN;
-	w->fn = fn;
-	w->oneshot = true;
-	return arm_watch(w);
+	return watch(l, w, fd, events, fn, true);
 }
 
 static void on_remove_cqe(struct xm_io *io, int res, __u32 flags)

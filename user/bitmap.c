@@ -211,9 +211,7 @@ __u64 xm_bitmap_sweep(struct xm_bitmap *b, const struct xm_range *busy, __u32 n,
 	__u32 i;
 
 	for (w = 0; w < b->nwords; w++) {
-		__u64 drop;
-
-		__u64 recent = b->recent[w];
+		__u64 drop, recent = b->recent[w];
 
 		b->recent[w] = 0; /* a new interval starts */
 		if (!b->intent[w])

@@ -69,11 +69,11 @@ void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out);
  * Sends one frame to the peer on queue 0: header from f (payload_off from f), payload from the
  * spans.  tag (nonzero) comes back through the role's TX-completion hook.  Returns 0 or -ENOBUFS.
  */
+int xm_daemon_send(struct xm_daemon *d, const struct xm_frame *f, const struct xm_span *payload,
+		   __u32 n, __u64 tag);
 /* Frames are queued on the TX ring and kicked in batches; xm_daemon_tx_flush() kicks the rest. */
 #define XM_TX_KICK_BATCH 32
 void xm_daemon_tx_flush(struct xm_daemon *d);
-int xm_daemon_send(struct xm_daemon *d, const struct xm_frame *f, const struct xm_span *payload,
-		   __u32 n, __u64 tag);
 /* Answers a PING; takes an RTT sample from a PONG. */
 void xm_daemon_answer_ping(struct xm_daemon *d, const struct xm_frame *ping, __u64 cum,
 			   __u32 credit);

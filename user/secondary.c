@@ -287,8 +287,11 @@ void xm_secondary_rx_flush(struct xm_secondary *s)
 	m->first->io.fn = on_write;
 	sqe = xm_loop_sqe(&s->d->loop, &m->first->io);
 	if (!sqe) {
-		m->first = NULL;
-		fail_disk(s, -EIO);
+		/* As if the write failed: the frames give their UMEM chunks back and fail the disk.
+		 */
+		on_write(&m->first->io, -EIO, 0);
+		m->first = m->last = NULL;
+		m->iovcnt = 0;
 		return;
 	}
 	if (m->iovcnt == 1)

@@ -91,10 +91,9 @@ static void set_tx_budget(struct xm_xsk *x)
 {
 	int budget = XM_XSK_TX_BUDGET;
 
-	x->tx_budget = 32;
-	if (!x->zerocopy && !setsockopt(xsk_socket__fd(x->sock), SOL_XDP, XM_XDP_MAX_TX_SKB_BUDGET,
-					&budget, sizeof(budget)))
-		x->tx_budget = (__u32)budget;
+	if (!x->zerocopy)
+		setsockopt(xsk_socket__fd(x->sock), SOL_XDP, XM_XDP_MAX_TX_SKB_BUDGET, &budget,
+			   sizeof(budget));
 }
 
 static int fill_rx(struct xm_xsk *x)

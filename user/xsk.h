@@ -60,7 +60,6 @@ struct xm_xsk {
 	__u64 tx_free[XM_XSK_TX_FRAMES]; /* UMEM addresses of idle TX frames */
 	__u32 tx_nfree;
 	__u64 tx_tag[XM_XSK_TX_FRAMES]; /* per TX frame: the caller's tag, reported on completion */
-	__u32 tx_budget;		/* descriptors one copy-mode kick may send */
 	__u32 tx_unkicked;		/* frames queued since the last kick */
 	__u32 rx_held;			/* RX chunks kept by handlers, not yet on the fill ring */
 	/* A multi-buffer packet being gathered; a batch may end in the middle of one. */

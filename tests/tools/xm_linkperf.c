@@ -28,11 +28,6 @@
 #include "stats.h"
 #include "xsk.h"
 
-/* Kernel 6.17+: descriptors one copy-mode sendto() may transmit (default 32); see reference §3. */
-#ifndef XDP_MAX_TX_SKB_BUDGET
-#define XDP_MAX_TX_SKB_BUDGET 9
-#endif
-
 #define PROG		   "xm_linkperf"
 #define FIRST_FRAME_WAIT_S 10
 #define MAX_SECS	   86400
@@ -545,7 +540,7 @@ static int run_tx(struct linkperf *lp)
 	iov.iov_len = (size_t)len;
 	/* One sendto() may then drain the whole TX ring instead of 32 descriptors (10 jumbo
 	 * frames): measured 10-20 % more frames per second.  Older kernels refuse; keep 32. */
-	if (setsockopt(xm_xsk_fd(&lp->xsk), SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget,
+	if (setsockopt(xm_xsk_fd(&lp->xsk), SOL_XDP, XM_XDP_MAX_TX_SKB_BUDGET, &budget,
 		       sizeof(budget)))
 		budget = 32;
 	have_ls = !link_stats(lp->o.dev, &ls0);

@@ -35,6 +35,8 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(TOOL_SRCS))
+# BPF programs of the tests (the fault injector on the simulated wire).
+TEST_BPF  := $(patsubst tests/bpf/%.bpf.c,$(OUT)/tools/%.bpf.o,$(wildcard tests/bpf/*.bpf.c))
 
 .DELETE_ON_ERROR:
 .PHONY: all deps test demo bench clean help format lint install
@@ -75,7 +77,11 @@ $(OUT)/tools/%: tests/tools/%.c $(LIB_OBJS) | $(OUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS)
 
-build-tests: $(BIN) $(UNIT_BINS) $(TOOL_BINS)
+$(OUT)/tools/%.bpf.o: tests/bpf/%.bpf.c | $(OUT)/tools
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+build-tests: $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(TEST_BPF)
 
 test: deps ## run the whole test suite (root); TESTS=name runs one
 	$(Q)$(MAKE) build-tests
@@ -95,12 +101,13 @@ install: $(BIN) ## install the binary and pair-setup script under PREFIX (defaul
 	$(Q)install -D -m 0755 scripts/pair-setup.sh $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/xdpmirror-pair-setup
 
 format: ## reformat C sources with clang-format
-	$(Q)clang-format -i bpf/*.c user/*.c user/*.h include/*.h tests/unit/*.c tests/tools/*.c
+	$(Q)clang-format -i bpf/*.c user/*.c user/*.h include/*.h tests/unit/*.[ch] tests/tools/*.c tests/bpf/*.c
 
 lint: ## clang-format check and cppcheck
-	$(Q)clang-format --dry-run --Werror bpf/*.c user/*.c user/*.h include/*.h tests/unit/*.c tests/tools/*.c
+	$(Q)clang-format --dry-run --Werror bpf/*.c user/*.c user/*.h include/*.h tests/unit/*.[ch] \
+		tests/tools/*.c tests/bpf/*.c
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--suppress=missingIncludeSystem -Iinclude -Iuser user/ tests/
+		--suppress=missingIncludeSystem -Iinclude -Iuser -itests/bpf user/ tests/
 
 clean: ## remove build output
 	$(call msg,CLEAN,$(OUT))

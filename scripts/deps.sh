@@ -5,14 +5,14 @@
 set -euo pipefail
 
 # Build: compiler, BPF toolchain, libraries.  Test/demo: cmocka, NBD clients (libnbd-bin has
-# nbdinfo, nbdcopy and nbdfuse; nbdkit sends FUA writes and is the bench's local NBD peer), FUSE,
-# fio, tc.
+# nbdinfo, nbdcopy and nbdfuse; python3-libnbd lets a test script single requests; nbdkit sends
+# FUA writes, pauses or fails a disk, and is the bench's local NBD peer), FUSE, fio, tc.
 PKGS=(
 	clang llvm gcc make pkg-config
 	libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev liburing-dev
 	libcmocka-dev
 	iproute2 iputils-ping ethtool kmod
-	libnbd-bin nbdkit fuse3 fio e2fsprogs util-linux jq python3
+	libnbd-bin python3-libnbd nbdkit fuse3 fio e2fsprogs util-linux jq python3
 )
 
 # make bench also needs the peer (qemu-storage-daemon, qemu-nbd) and the plot.

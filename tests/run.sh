@@ -2,20 +2,43 @@
 # SPDX-License-Identifier: GPL-2.0
 # Runs xdpmirror's tests: cmocka unit binaries, then netns integration scripts.  Each test exits
 # 0 (pass), 77 (skip) or anything else (fail).  Usage: tests/run.sh [NAME...]
+#
+# XM_TEST_REQUIRE_ALL=1 (.ci/run sets it): a skip is a failure, and the tests fail themselves
+# instead of skipping, so nothing that cannot run where CI runs passes for having been skipped.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 logdir=$top/build/test-logs
 mkdir -p "$logdir"
 
-# Test namespaces all start with "xmt"; the demo's (xm-*) and a user's are never touched.
+# This run's id: every test's namespaces, interfaces and files start with xm<id>, so two runs on
+# one machine never collide, and the clean-up below touches only what this run made.
+chars=abcdefghijklmnopqrstuvwxyz0123456789
+for _ in $(seq 50); do
+	XM_RUN=$((RANDOM % 10))${chars:RANDOM % 36:1}${chars:RANDOM % 36:1}
+	compgen -G "/run/netns/xm$XM_RUN*" >/dev/null || compgen -G "/var/tmp/xdpmirror-xm$XM_RUN*" >/dev/null || break
+done
+export XM_RUN
+# shellcheck source=tests/lib.sh
+source "$top/tests/lib.sh"
+set +o pipefail
+
+require_all_tests() { [ -n "${XM_TEST_REQUIRE_ALL:-}" ] && [ "$XM_TEST_REQUIRE_ALL" != 0 ]; }
+
+# What a test killed by its timeout may have left: its processes, mounts, loop devices,
+# namespaces, pins and files.
 cleanup_leftovers() {
-	local ns prefix
-	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^xmt[a-z0-9]*-(primary|secondary)$'); do
-		prefix=${ns%-*}
-		scripts/pair-setup.sh netns down --prefix "$prefix" >/dev/null 2>&1 || ip netns del "$ns"
+	local ns prefix dir
+	pkill -9 -f "xdpmirror-xm$XM_RUN" 2>/dev/null
+	for dir in /var/tmp/xdpmirror-xm"$XM_RUN"*; do
+		[ -d "$dir" ] && unmount_all_under "$dir"
 	done
-	rm -rf /sys/fs/bpf/xdpmirror/xmt* /run/xdpmirror/xmt* /var/tmp/xdpmirror-xmt* 2>/dev/null
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^xm$XM_RUN[a-z0-9]*-"); do
+		prefix=${ns%%-*}
+		scripts/pair-setup.sh netns down --prefix "$prefix" >/dev/null 2>&1
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf /sys/fs/bpf/xdpmirror/xm"$XM_RUN"* /run/xdpmirror/xm"$XM_RUN"* /var/tmp/xdpmirror-xm"$XM_RUN"* 2>/dev/null
 	return 0
 }
 
@@ -48,22 +71,36 @@ fi
 trap 'cleanup_leftovers; exit 130' INT TERM
 passed=0 failed=0 skipped=0
 failed_names=()
+if require_all_tests; then
+	echo "run xm$XM_RUN: every test must run (XM_TEST_REQUIRE_ALL): a skip is a failure"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "FAIL: the suite needs root (namespaces, XDP, AF_XDP); running as $(id -un)"
+		exit 1
+	fi
+fi
+suite_start=$(now_us)
 for t in "${tests[@]}"; do
-	start=$EPOCHREALTIME
+	start=$(now_us)
 	run_one "$t"
 	rc=$?
-	secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+	secs=$(secs_since "$start")
 	cleanup_leftovers
+	if [ $rc = 77 ] && require_all_tests; then
+		printf 'FAIL %-28s %6ss  skipped, and every test must run here: %s\n' "$t" "$secs" \
+			"$(grep -m1 -i skip "$logdir/$t.log" 2>/dev/null)"
+		failed=$((failed + 1)); failed_names+=("$t")
+		continue
+	fi
 	case $rc in
-	0) printf 'PASS %-28s %5ss\n' "$t" "$secs"; passed=$((passed + 1)) ;;
-	77) printf 'SKIP %-28s %5ss  %s\n' "$t" "$secs" "$(grep -m1 -i skip "$logdir/$t.log" 2>/dev/null)"
+	0) printf 'PASS %-28s %6ss\n' "$t" "$secs"; passed=$((passed + 1)) ;;
+	77) printf 'SKIP %-28s %6ss  %s\n' "$t" "$secs" "$(grep -m1 -i skip "$logdir/$t.log" 2>/dev/null)"
 	    skipped=$((skipped + 1)) ;;
-	*) printf 'FAIL %-28s %5ss  (exit %d, log %s)\n' "$t" "$secs" "$rc" "$logdir/$t.log"
+	*) printf 'FAIL %-28s %6ss  (exit %d, log %s)\n' "$t" "$secs" "$rc" "$logdir/$t.log"
 	   sed 's/^/    | /' "$logdir/$t.log" 2>/dev/null | tail -25
 	   failed=$((failed + 1)); failed_names+=("$t") ;;
 	esac
 done
 echo
 [ $failed -gt 0 ] && echo "failed: ${failed_names[*]}"
-echo "$passed passed, $failed failed, $skipped skipped"
+echo "$passed passed, $failed failed, $skipped skipped in $(secs_since "$suite_start") s"
 [ $failed -eq 0 ]

@@ -5,18 +5,15 @@
 # SPDX-License-Identifier: GPL-2.0
 source "$(dirname "$0")/../lib.sh"
 require_root
-command -v nbdcopy >/dev/null || skip "nbdcopy missing (make deps)"
-[ -x "$TOOLS/xm_nbdpoke" ] || skip "build/tools/xm_nbdpoke missing (make build-tests)"
-pair_up xmtb
+require_cmd nbdcopy
+[ -x "$TOOLS/xm_nbdpoke" ] || fail "build/tools/xm_nbdpoke missing (make build-tests)"
+pair_up b --disk-size 64M
 mirror_up
-P=$XM_PRIMARY_IF S=$XM_SECONDARY_IF
-work=/var/tmp/xdpmirror-$XM_TEST_PREFIX
 poke() { "$TOOLS/xm_nbdpoke" --socket "/run/xdpmirror/$P.sock" "$@"; }
 nbd() { status_json "$P" | jq ".daemon.nbd.$1"; }
 pid=$(status_json "$P" | jq .daemon.pid)
 # Bytes of 0xEE in a file: the forged frames below carry only 0xEE, nothing else writes it.
 count_ee() { LC_ALL=C tr -dc '\356' <"$1" | wc -c; }
-ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
 
 log "NBD: each malformed request gets its error reply or a disconnect"
 bad0=$(nbd bad_requests) err0=$(nbd error_replies)
@@ -31,19 +28,18 @@ assert_eq "$(($(nbd bad_requests) - bad0))" 13 "bad_requests after the scenarios
 assert_eq "$(($(nbd error_replies) - err0))" 12 "error_replies after the scenarios"
 
 log "NBD: a half-sent request and a bad-magic client do not hold up a third client"
-poke --hold 1500 half-request >"$work/half.out" 2>&1 &
+poke --hold 1500 half-request >"$WORK/half.out" 2>&1 &
 half=$!
-open_conn() { [ "$(nbd connections)" -ge 1 ]; }
-wait_until 2 open_conn || fail "the half-request client never connected"
-sleep 0.1
+half_sent() { grep -q "sent half" "$WORK/half.out"; }
+wait_until 2 half_sent || fail "the half-request client did not send its half request: $(cat "$WORK/half.out")"
 out=$(poke bad-magic) || fail "bad-magic client: $out"
 echo "   $out"
-t0=$EPOCHREALTIME
+t0=$(now_us)
 out=$(poke --offset $((8 << 20)) --len $((1 << 20)) write-read) || fail "third client: $out"
 echo "   $out ($(ms_since "$t0") ms)"
 kill -0 $half 2>/dev/null || fail "the half-request client finished before the third client"
-wait $half || fail "half-request client: $(cat "$work/half.out")"
-echo "   $(cat "$work/half.out")"
+wait $half || fail "half-request client: $(cat "$WORK/half.out")"
+sed 's/^/   /' "$WORK/half.out"
 closed() { [ "$(nbd connections)" -eq 0 ]; }
 wait_until 2 closed || fail "NBD connections still open: $(nbd connections)"
 kill -0 "$pid" || fail "primary daemon died"
@@ -95,7 +91,7 @@ psess=$(status_json "$P" | jq .daemon.replication.session)
 assert_eq "$psess" "$sess" "primary and secondary agree on the session"
 psessions=$(counter "$P" sessions) ssessions=$(counter "$S" sessions)
 bad_off=$(counter "$S" rx_bad_offset)
-t0=$EPOCHREALTIME
+t0=$(now_us)
 data $((cum + 5)) "$esize"
 reconnected() {
 	local pj
@@ -104,9 +100,7 @@ reconnected() {
 		[ "$(jq .daemon.counters.sessions <<<"$pj")" -gt "$psessions" ]
 }
 wait_until 3 reconnected || fail "primary did not reconnect: $(status_json "$P" | jq -c .daemon.replication)"
-took=$(ms_since "$t0")
-echo "   primary connected again $took ms after the frame"
-[ "$took" -le 1000 ] || fail "reconnect took $took ms (> 1 s)"
+echo "   primary connected again $(ms_since "$t0") ms after the frame"
 sj=$(status_json "$S")
 assert_eq "$(jq .daemon.counters.rx_bad_offset <<<"$sj")" $((bad_off + 1)) "rx_bad_offset"
 assert_eq "$(jq .daemon.counters.violations <<<"$sj")" $((viol0 + 1)) "secondary violations"
@@ -125,11 +119,11 @@ assert_disks_identical "after the forged frames"
 kill -0 "$pid" || fail "primary daemon died"
 
 log "a real write after all that is mirrored"
-head -c $((4 << 20)) /dev/urandom >"$work/in.img"
-nbdcopy "$work/in.img" "$(nbd_uri)" || fail "nbdcopy in"
+head -c $((4 << 20)) /dev/urandom >"$WORK/in.img"
+nbdcopy "$WORK/in.img" "$(nbd_uri)" || fail "nbdcopy in"
 assert_eq "$(status_json "$P" | jq .daemon.counters.writes_degraded)" 0 "degraded writes"
 mirror_down
-cmp -n $((4 << 20)) "$work/in.img" "$XM_PRIMARY_DISK" || fail "primary does not hold the image"
+cmp -n $((4 << 20)) "$WORK/in.img" "$XM_PRIMARY_DISK" || fail "primary does not hold the image"
 assert_disks_identical "after the final nbdcopy"
-rm -f "$work/in.img"
+rm -f "$WORK/in.img"
 echo "all checks passed"

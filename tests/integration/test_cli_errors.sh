@@ -4,8 +4,7 @@
 # code (0 ok, 1 failed, 2 usage, 3 not attached), and changes nothing.
 source "$(dirname "$0")/../lib.sh"
 require_root
-pair_up xmtc
-P=$XM_PRIMARY_IF
+pair_up c
 
 # expect CODE PATTERN CMD...: CMD exits with CODE and prints a line matching PATTERN on stderr.
 expect() {
@@ -18,11 +17,11 @@ expect() {
 	[ "$(wc -l <<<"$out")" -le 2 ] || fail "'$*': more than one line of error: $out"
 }
 in_p() { in_box primary "$XM" "$@"; }
-good=(--role primary --dev "$P" --peer "$XM_SECONDARY_MAC" --disk "$XM_PRIMARY_DISK")
+good=(--role primary --dev "$P" --peer "$XM_SECONDARY_MAC" --disk "$XM_PRIMARY_DISK" --meta "$(box_meta primary)")
 
-"$XM" 2>&1 | grep -q "usage: xdpmirror" || fail "no usage without arguments"
-"$XM" >/dev/null 2>&1
+out=$("$XM" 2>&1)
 assert_eq $? 2 "exit code without arguments"
+grep -q "usage: xdpmirror" <<<"$out" || fail "no usage without arguments: $out"
 expect 2 "unknown command 'frobnicate'" "$XM" frobnicate
 expect 2 "missing --role" "$XM" attach --dev "$P" --peer "$XM_SECONDARY_MAC" --disk "$XM_PRIMARY_DISK"
 expect 2 "missing --disk" "$XM" attach --role primary --dev "$P" --peer "$XM_SECONDARY_MAC"
@@ -39,7 +38,7 @@ expect 2 "unknown option '--colour'" "$XM" attach "${good[@]}" --colour
 expect 2 "option '--disk' needs a value" "$XM" attach --role primary --dev "$P" --peer "$XM_SECONDARY_MAC" --disk
 expect 2 "unexpected argument 'extra'" "$XM" attach "${good[@]}" extra
 
-cfg=/var/tmp/xdpmirror-xmtc/bad.conf
+cfg=$WORK/bad.conf
 printf 'role = primary\n# comment\n\ncolour = blue\n' >"$cfg"
 expect 2 "config '$cfg' line 4: unknown key 'colour'" "$XM" attach --config "$cfg"
 printf 'role = primary\npeer = 01:02\n' >"$cfg"
@@ -50,8 +49,8 @@ expect 1 "attach 'eth9': no such interface" in_p attach "${good[@]}" --dev eth9
 expect 1 "disk '/nonexistent': No such file" in_p attach "${good[@]}" --disk /nonexistent
 expect 1 "disk '/var/tmp': Is a directory" in_p attach "${good[@]}" --disk /var/tmp
 expect 1 "disk '/dev/null': not a block device or regular file" in_p attach "${good[@]}" --disk /dev/null
-: >/var/tmp/xdpmirror-xmtc/empty.img
-expect 1 "size must be a non-zero multiple" in_p attach "${good[@]}" --disk /var/tmp/xdpmirror-xmtc/empty.img
+: >"$WORK/empty.img"
+expect 1 "size must be a non-zero multiple" in_p attach "${good[@]}" --disk "$WORK/empty.img"
 expect 1 "own MAC address" in_p attach "${good[@]}" --peer "$XM_PRIMARY_MAC"
 expect 1 "--queues 4, but the interface has 1 RX queue" in_p attach "${good[@]}" --queues 4
 ip -n "$XM_PRIMARY_NS" link set dev "$P" down
@@ -61,7 +60,7 @@ ip -n "$XM_PRIMARY_NS" link set dev "$P" up
 # None of the failed attaches may leave anything behind.
 [ ! -e "/sys/fs/bpf/xdpmirror/$P" ] || fail "a failed attach left pins"
 [ ! -e "/run/xdpmirror/$P.lock" ] || fail "a failed attach left its lock file"
-ip -n "$XM_PRIMARY_NS" link show dev "$P" | grep -q prog/xdp && fail "a failed attach left XDP attached"
+xdp_attached primary && fail "a failed attach left XDP attached"
 
 expect 3 "" "$XM" status --dev "$P"
 expect 3 "detach '$P': not attached" "$XM" detach --dev "$P"
@@ -74,5 +73,5 @@ log "check attaches the real program for a moment and leaves nothing behind"
 out=$(in_p check --dev "$P") || fail "check failed: $out"
 grep -q "native XDP attach works" <<<"$out" || fail "check said: $out"
 [ ! -e "/sys/fs/bpf/xdpmirror/$P" ] || fail "check left pins"
-ip -n "$XM_PRIMARY_NS" link show dev "$P" | grep -q prog/xdp && fail "check left XDP attached"
+xdp_attached primary && fail "check left XDP attached"
 echo "all checks passed"

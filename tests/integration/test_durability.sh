@@ -19,14 +19,11 @@
 # §7.5) promises that the secondary has them.
 source "$(dirname "$0")/../lib.sh"
 require_root
-command -v nbdcopy >/dev/null || skip "nbdcopy missing (make deps)"
-pair_up xmtd --disk-size 32M
-P=$XM_PRIMARY_IF S=$XM_SECONDARY_IF
-work=/var/tmp/xdpmirror-$XM_TEST_PREFIX
+require_cmd nbdcopy
+# No stock client sends FUA: the FUA cases need nbdkit's fua and log filters (make deps).
+require_nbdkit_filters fua log
+pair_up d --disk-size 32M
 SIZE=$((8 << 20))
-
-# gone PID: the process has exited (a zombie counts: its files, and so its lock, are closed).
-gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 
 # crash: kill -9 both daemons at once and wait until they are dead.
 crash() {
@@ -59,8 +56,8 @@ cleanup_after_crash() {
 		"$XM" status --dev "$dev" >/dev/null 2>&1 && fail "$dev: status still answers after detach"
 	done
 	# The XDP program was attached through a link owned by the daemon: it died with it.
-	in_box primary ip -d link show dev "$P" | grep -q 'prog/xdp' && fail "$P: XDP program still attached"
-	in_box secondary ip -d link show dev "$S" | grep -q 'prog/xdp' && fail "$S: XDP program still attached"
+	xdp_attached primary && fail "$P: XDP program still attached"
+	xdp_attached secondary && fail "$S: XDP program still attached"
 	# A killed primary cannot remove its NBD socket; the next attach replaces it (nbd.c).
 	[ -S "/run/xdpmirror/$P.sock" ] && log "(stale /run/xdpmirror/$P.sock left; attach replaces it)"
 	return 0
@@ -87,17 +84,17 @@ flush_case() {
 	local proto=$1 t0 t1
 	log "protocol $proto: nbdcopy --flush, then kill -9 both daemons"
 	up --protocol "$proto"
-	head -c "$SIZE" /dev/urandom >"$work/in.img"
+	head -c "$SIZE" /dev/urandom >"$WORK/in.img"
 	t0=$EPOCHREALTIME
-	nbdcopy -v --flush "$work/in.img" "$(nbd_uri)" 2>"$work/nbdcopy.log" ||
-		copy_failed "protocol $proto: nbdcopy --flush" "$work/nbdcopy.log"
+	nbdcopy -v --flush "$WORK/in.img" "$(nbd_uri)" 2>"$WORK/nbdcopy.log" ||
+		copy_failed "protocol $proto: nbdcopy --flush" "$WORK/nbdcopy.log"
 	crash
 	t1=$EPOCHREALTIME
-	grep -q 'nbd_flush: leave: ret=0' "$work/nbdcopy.log" ||
+	grep -q 'nbd_flush: leave: ret=0' "$WORK/nbdcopy.log" ||
 		fail "protocol $proto: the client saw no successful flush"
-	grep -q 'nbd_flush: leave: error' "$work/nbdcopy.log" && fail "protocol $proto: a flush failed"
+	grep -q 'nbd_flush: leave: error' "$WORK/nbdcopy.log" && fail "protocol $proto: a flush failed"
 	log "protocol $proto: write + flush + kill in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s"
-	check_region "protocol $proto, flush" "$work/in.img"
+	check_region "protocol $proto, flush" "$WORK/in.img"
 	cleanup_after_crash
 }
 
@@ -106,43 +103,36 @@ fua_case() {
 	local proto=$1 writes
 	log "protocol $proto: FUA writes (nbdkit fua filter, fuamode=force), no flush, then kill -9"
 	up --protocol "$proto"
-	head -c "$SIZE" /dev/urandom >"$work/in.img"
-	rm -f "$work/fua.log"
-	nbdcopy "$work/in.img" -- [ nbdkit --filter=fua --filter=log nbd socket="/run/xdpmirror/$P.sock" \
-		fuamode=force logfile="$work/fua.log" ] || copy_failed "protocol $proto: nbdcopy through the FUA proxy"
+	head -c "$SIZE" /dev/urandom >"$WORK/in.img"
+	rm -f "$WORK/fua.log"
+	nbdcopy "$WORK/in.img" -- [ nbdkit --filter=fua --filter=log nbd socket="/run/xdpmirror/$P.sock" \
+		fuamode=force logfile="$WORK/fua.log" ] || copy_failed "protocol $proto: nbdcopy through the FUA proxy"
 	crash
 	# What reached xdpmirror: only FUA writes, each answered without error, and no flush.
-	writes=$(grep -c ' Write id=.* fua=1 ' "$work/fua.log")
+	writes=$(grep -c ' Write id=.* fua=1 ' "$WORK/fua.log")
 	assert_ge "$writes" 1 "protocol $proto: writes with fua=1 sent to the export"
-	grep -q ' Write id=.* fua=0 ' "$work/fua.log" && fail "protocol $proto: a write without FUA reached the export"
-	grep -q ' Flush id=' "$work/fua.log" && fail "protocol $proto: a flush reached the export"
-	grep -q 'Write id=.*return=-' "$work/fua.log" && fail "protocol $proto: a FUA write failed"
+	grep -q ' Write id=.* fua=0 ' "$WORK/fua.log" && fail "protocol $proto: a write without FUA reached the export"
+	grep -q ' Flush id=' "$WORK/fua.log" && fail "protocol $proto: a flush reached the export"
+	grep -q 'Write id=.*return=-' "$WORK/fua.log" && fail "protocol $proto: a FUA write failed"
 	log "protocol $proto: $writes writes, all fua=1, no flush"
-	check_region "protocol $proto, FUA" "$work/in.img"
+	check_region "protocol $proto, FUA" "$WORK/in.img"
 	cleanup_after_crash
 }
-if command -v nbdkit >/dev/null && nbdkit --filter=fua --filter=log null --dump-plugin >/dev/null 2>&1; then
-	have_fua=1
-else
-	have_fua=0
-	log "FUA cases skipped: nbdkit with the fua and log filters is missing (no other client sends FUA)"
-fi
-
 flush_case C
 flush_case B
-[ $have_fua = 1 ] && fua_case C
+fua_case C
 # Protocol A last.  Its plain writes complete once sent, so only the flush, or FUA (which
 # completes under C rules in every protocol, protocol.md §6), vouches for the secondary.
 flush_case A
-[ $have_fua = 1 ] && fua_case A
+fua_case A
 
 log "attach again after the crashes: the mirror works and detaches cleanly"
 up
-head -c $((1 << 20)) /dev/urandom >"$work/late.img"
-nbdcopy --flush "$work/late.img" "$(nbd_uri)" || copy_failed "nbdcopy after re-attach"
+head -c $((1 << 20)) /dev/urandom >"$WORK/late.img"
+nbdcopy --flush "$WORK/late.img" "$(nbd_uri)" || copy_failed "nbdcopy after re-attach"
 assert_eq "$(status_json "$P" | jq .daemon.counters.writes_degraded)" 0 "no degraded write after re-attach"
 mirror_down
-cmp -n $((1 << 20)) "$work/late.img" "$XM_SECONDARY_DISK" || fail "secondary after re-attach"
+cmp -n $((1 << 20)) "$WORK/late.img" "$XM_SECONDARY_DISK" || fail "secondary after re-attach"
 assert_disks_identical "after the crashes and a clean session"
-rm -f "$work/in.img" "$work/late.img"
+rm -f "$WORK/in.img" "$WORK/late.img"
 echo "all checks passed"

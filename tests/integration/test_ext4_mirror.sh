@@ -5,64 +5,28 @@
 # SPDX-License-Identifier: GPL-2.0
 source "$(dirname "$0")/../lib.sh"
 require_root
-for t in nbdfuse fusermount3 losetup mkfs.ext4 e2fsck; do
-	command -v "$t" >/dev/null || skip "$t missing (make deps)"
-done
-[ -c /dev/fuse ] || skip "no /dev/fuse"
+require_fuse
+require_cmd mkfs.ext4 e2fsck
 [ -d /usr/share/doc ] || skip "no /usr/share/doc to copy"
 
-pair_up xmte --disk-size 128M
-P=$XM_PRIMARY_IF S=$XM_SECONDARY_IF
-work=/var/tmp/xdpmirror-$XM_TEST_PREFIX
-src=$work/src fusedir=$work/fuse mnt=$work/mnt smnt=$work/smnt
-LOOP='' SLOOP='' NBDFUSE_PID=''
-
-# is_mounted DIR: also true for a FUSE mount whose daemon died (stat fails there, mountpoint too).
-is_mounted() { awk -v d="$1" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo; }
-
-nbdfuse_running() {
-	local st
-	[ -n "$NBDFUSE_PID" ] || return 1
-	st=$(ps -o stat= -p "$NBDFUSE_PID" 2>/dev/null) || return 1
-	[[ $st != Z* ]]
-}
-
-# Undo whatever of mounts, loop devices and nbdfuse is still there, innermost first, then hand
-# over to lib's pair_down (which removes $work, so nothing may be mounted under it by then).
-ext4_cleanup() {
-	local rc=$? m
-	for m in "$smnt" "$mnt"; do
-		is_mounted "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }
-	done
-	[ -n "$SLOOP" ] && losetup -d "$SLOOP" 2>/dev/null
-	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
-	if is_mounted "$fusedir"; then
-		fusermount3 -u "$fusedir" 2>/dev/null || fusermount3 -uz "$fusedir" 2>/dev/null
-	fi
-	if nbdfuse_running; then
-		wait_until 5 eval '! nbdfuse_running' || kill -9 "$NBDFUSE_PID" 2>/dev/null
-	fi
-	[ -n "$NBDFUSE_PID" ] && wait "$NBDFUSE_PID" 2>/dev/null
-	(exit $rc)
-	pair_down
-}
-trap ext4_cleanup EXIT
+pair_up e --disk-size 128M
+src=$WORK/src ST=$WORK/stack smnt=$WORK/smnt
 
 mirror_up
 URI=$(nbd_uri)
 
 log "source tree: files from /usr/share/doc (up to 28 MB) plus random files"
-mkdir -p "$src/doc" "$src/random" "$fusedir" "$mnt" "$smnt"
+mkdir -p "$src/doc" "$src/random" "$smnt"
 budget=$((28 << 20)) total=0
-(cd /usr/share/doc && find . -type f -size -2M -printf '%s/%P\0' | sort -z) >"$work/doc.list0"
-: >"$work/doc.files0"
+(cd /usr/share/doc && find . -type f -size -2M -printf '%s/%P\0' | sort -z) >"$WORK/doc.list0"
+: >"$WORK/doc.files0"
 while IFS= read -r -d '' e; do
 	sz=${e%%/*}
 	[ $((total + sz)) -le $budget ] || break
 	total=$((total + sz))
-	printf '%s\0' "${e#*/}" >>"$work/doc.files0"
-done <"$work/doc.list0"
-tar -C /usr/share/doc --null -T "$work/doc.files0" -cf - | tar -C "$src/doc" -xf - ||
+	printf '%s\0' "${e#*/}" >>"$WORK/doc.files0"
+done <"$WORK/doc.list0"
+tar -C /usr/share/doc --null -T "$WORK/doc.files0" -cf - | tar -C "$src/doc" -xf - ||
 	fail "staging /usr/share/doc"
 for sz in 1 777 4096 4097 65535 $((1 << 20)) $((1 << 20)) $((3 << 20)) $((3 << 20)) 1234567; do
 	head -c "$sz" /dev/urandom >"$src/random/r$sz.$RANDOM"
@@ -75,41 +39,34 @@ nfiles=$(find "$src" -type f | wc -l)
 log "  $nfiles files, $((tree_bytes >> 20)) MB ($((tree_kb >> 10)) MB on disk here)"
 assert_ge "$tree_bytes" $((30 << 20)) "source tree size"
 
-log "nbdfuse $fusedir $URI"
-nbdfuse "$fusedir" "$URI" &
-NBDFUSE_PID=$!
-wait_until 10 test -e "$fusedir/nbd" || fail "nbdfuse: $fusedir/nbd did not appear"
-assert_eq "$(stat -c %s "$fusedir/nbd")" $((128 << 20)) "size of the FUSE file"
-
-LOOP=$(losetup -f --show "$fusedir/nbd") || fail "losetup on the FUSE file"
-log "loop device $LOOP; mkfs.ext4"
-mkfs.ext4 -q -F "$LOOP" || fail "mkfs.ext4"
-mount "$LOOP" "$mnt" || fail "mount $LOOP"
+log "nbdfuse, a loop device, mkfs.ext4"
+nbd_stack_up "$ST" "$URI"
+assert_eq "$(stat -c %s "$ST/fuse/nbd")" $((128 << 20)) "size of the FUSE file"
+mnt=$ST/mnt
+log "loop device $STACK_LOOP; mkfs.ext4"
+mkfs.ext4 -q -F "$STACK_LOOP" || fail "mkfs.ext4"
+mount "$STACK_LOOP" "$mnt" || fail "mount $STACK_LOOP"
 avail_kb=$(df -k --output=avail "$mnt" | tail -1)
 [ "$tree_kb" -lt $((avail_kb * 9 / 10)) ] || fail "tree of $tree_kb KB does not fit in $avail_kb KB"
 
 log "copy the tree, sync, compare"
 before=$(counter "$P" tx_data_bytes)
 t0=$EPOCHREALTIME
-cp -a "$src" "$mnt/tree" 2>"$work/cp.err" || { head -5 "$work/cp.err"; fail "cp into the ext4 filesystem"; }
+cp -a "$src" "$mnt/tree" 2>"$WORK/cp.err" || { head -5 "$WORK/cp.err"; fail "cp into the ext4 filesystem"; }
 sync -f "$mnt" || fail "sync"
 secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
 mirrored=$(($(counter "$P" tx_data_bytes) - before))
 log "  copied and synced in $secs s; $((mirrored >> 20)) MB mirrored"
 assert_ge "$mirrored" "$tree_bytes" "DATA bytes sent while copying"
-diff -r --no-dereference "$src" "$mnt/tree" >"$work/diff.out" 2>&1 ||
-	{ head -20 "$work/diff.out"; fail "copied tree differs from the source"; }
+diff -r --no-dereference "$src" "$mnt/tree" >"$WORK/diff.out" 2>&1 ||
+	{ head -20 "$WORK/diff.out"; fail "copied tree differs from the source"; }
 
 log "umount, losetup -d, fusermount3 -u"
 umount "$mnt" || fail "umount"
-losetup -d "$LOOP" || fail "losetup -d"
-LOOP=''
-fusermount3 -u "$fusedir" || fail "fusermount3 -u"
-wait_until 10 eval '! nbdfuse_running' || fail "nbdfuse did not exit after fusermount3 -u"
-wait "$NBDFUSE_PID"
-rc=$?
-NBDFUSE_PID=''
-assert_eq "$rc" 0 "nbdfuse exit status"
+losetup -d "$STACK_LOOP" || fail "losetup -d"
+fusermount3 -u "$ST/fuse" || fail "fusermount3 -u"
+nbd_stack_down "$ST" "$STACK_PID"
+assert_eq "$?" 0 "nbdfuse exit status"
 
 pc=$(status_json "$P" | jq -c .daemon)
 assert_eq "$(jq .counters.writes_degraded <<<"$pc")" 0 "no write went without the peer"
@@ -127,12 +84,11 @@ mirror_down
 assert_disks_identical "after ext4 mkfs, copy and unmount"
 
 log "the secondary's disk: e2fsck -fn, then mount it read-only and compare the tree"
-e2fsck -fn "$XM_SECONDARY_DISK" >"$work/fsck.out" 2>&1 || { cat "$work/fsck.out"; fail "e2fsck on the secondary"; }
+e2fsck -fn "$XM_SECONDARY_DISK" >"$WORK/fsck.out" 2>&1 || { cat "$WORK/fsck.out"; fail "e2fsck on the secondary"; }
 SLOOP=$(losetup -f --show -r "$XM_SECONDARY_DISK") || fail "losetup on the secondary's disk"
 mount -o ro,noload "$SLOOP" "$smnt" || fail "mount the secondary's filesystem"
-diff -r --no-dereference "$src" "$smnt/tree" >"$work/diff.out" 2>&1 ||
-	{ head -20 "$work/diff.out"; fail "secondary's tree differs from the source"; }
+diff -r --no-dereference "$src" "$smnt/tree" >"$WORK/diff.out" 2>&1 ||
+	{ head -20 "$WORK/diff.out"; fail "secondary's tree differs from the source"; }
 umount "$smnt" || fail "umount the secondary's filesystem"
 losetup -d "$SLOOP" || fail "losetup -d the secondary's loop device"
-SLOOP=''
 echo "all checks passed"

@@ -5,8 +5,7 @@
 # SPDX-License-Identifier: GPL-2.0
 source "$(dirname "$0")/../lib.sh"
 require_root
-pair_up xmti --disk-size 64M
-P=$XM_PRIMARY_IF S=$XM_SECONDARY_IF
+pair_up i --disk-size 64M
 SIZE=$((64 << 20)) REGION=65536
 
 # fresh_meta: both boxes start as new boxes (the next handshake is an initial sync).
@@ -37,9 +36,9 @@ log "a) full: the secondary's disk holds random data"
 dd if=/dev/urandom of="$XM_SECONDARY_DISK" bs=1M count=$((SIZE >> 20)) conv=notrunc status=none ||
 	fail "filling the secondary's disk"
 cmp -s "$XM_PRIMARY_DISK" "$XM_SECONDARY_DISK" && fail "disks equal before the full sync"
-t0=$EPOCHREALTIME
+t0=$(now_us)
 mirror_up
-secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+secs=$(secs_since "$t0")
 r=$(status_json "$P" | jq -c .daemon)
 log "  in sync after $secs s: decision $(jq -r .replication.decision <<<"$r"), tx_resync $(jq .counters.tx_resync <<<"$r") frames, $(jq .counters.tx_resync_bytes <<<"$r") bytes"
 assert_disks_identical "full initial sync"
@@ -55,9 +54,9 @@ log "b) skip: new metadata, both disks zeroed, --initial-sync skip"
 fresh_meta
 zero_disk "$XM_PRIMARY_DISK"
 zero_disk "$XM_SECONDARY_DISK"
-t0=$EPOCHREALTIME
+t0=$(now_us)
 mirror_up --initial-sync skip
-secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+secs=$(secs_since "$t0")
 r=$(status_json "$P" | jq -c .daemon)
 log "  in sync after $secs s: decision $(jq -r .replication.decision <<<"$r"), tx_resync_bytes $(jq .counters.tx_resync_bytes <<<"$r")"
 assert_eq "$(jq .counters.tx_resync_bytes <<<"$r")" 0 "skip: tx_resync_bytes"
@@ -82,9 +81,9 @@ for n in $regions; do
 done
 ndiff=$(cmp -l "$XM_PRIMARY_DISK" "$XM_SECONDARY_DISK" | awk -v r=$REGION '{ print int(($1 - 1) / r) }' | sort -u | wc -l)
 assert_eq "$ndiff" 5 "regions that differ before the checksum sync"
-t0=$EPOCHREALTIME
+t0=$(now_us)
 mirror_up --initial-sync checksum
-secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+secs=$(secs_since "$t0")
 r=$(status_json "$P" | jq -c .daemon)
 s=$(status_json "$S" | jq -c .daemon)
 log "  in sync after $secs s: decision $(jq -r .replication.decision <<<"$r"), tx_resync_bytes $(jq .counters.tx_resync_bytes <<<"$r"), tx_csumreq $(jq .counters.tx_csumreq <<<"$r"), secondary rx_csumreq $(jq .counters.rx_csumreq <<<"$s"), rx_resync_bytes $(jq .counters.rx_resync_bytes <<<"$s")"

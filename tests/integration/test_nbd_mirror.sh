@@ -4,12 +4,10 @@
 # SPDX-License-Identifier: GPL-2.0
 source "$(dirname "$0")/../lib.sh"
 require_root
-command -v nbdcopy >/dev/null || skip "nbdcopy missing (make deps)"
-pair_up xmtn --disk-size 64M
+require_cmd nbdcopy nbdinfo fio
+pair_up n --disk-size 64M
 mirror_up
-P=$XM_PRIMARY_IF S=$XM_SECONDARY_IF
 URI=$(nbd_uri)
-work=/var/tmp/xdpmirror-$XM_TEST_PREFIX
 
 log "nbdinfo"
 info=$(nbdinfo --json "$URI") || fail "nbdinfo"
@@ -19,17 +17,22 @@ assert_eq "$(jq '.exports[0].can_flush' <<<"$info")" true "can_flush"
 assert_eq "$(jq '.exports[0].can_fua' <<<"$info")" true "can_fua"
 
 log "nbdcopy a random image in and back out"
-head -c $((48 << 20)) /dev/urandom >"$work/in.img"
-nbdcopy "$work/in.img" "$URI" || fail "nbdcopy in"
-nbdcopy "$URI" "$work/out.img" || fail "nbdcopy out"
-cmp -n $((48 << 20)) "$work/in.img" "$work/out.img" || fail "read back differs from what was written"
-cmp -n $((48 << 20)) "$work/in.img" "$XM_SECONDARY_DISK" || fail "secondary does not hold the image"
-rm -f "$work/in.img" "$work/out.img"
+head -c $((48 << 20)) /dev/urandom >"$WORK/in.img"
+nbdcopy "$WORK/in.img" "$URI" || fail "nbdcopy in"
+nbdcopy "$URI" "$WORK/out.img" || fail "nbdcopy out"
+cmp -n $((48 << 20)) "$WORK/in.img" "$WORK/out.img" || fail "read back differs from what was written"
+cmp -n $((48 << 20)) "$WORK/in.img" "$XM_SECONDARY_DISK" || fail "secondary does not hold the image"
+rm -f "$WORK/in.img" "$WORK/out.img"
 
-log "fio: random 4k..64k writes with verify, 4 jobs"
-fio --name=mirror --ioengine=nbd --uri="$URI" --rw=randwrite --bsrange=4k-64k --size=32M \
-	--offset=16M --iodepth=8 --numjobs=4 --verify=crc32c --verify_fatal=1 --verify_state_save=0 \
-	--group_reporting >"$work/fio.log" 2>&1 || { cat "$work/fio.log"; fail "fio verify"; }
+log "fio: random 4k..64k writes with verify, 4 jobs, each on its own 8 MiB"
+# Disjoint ranges: jobs sharing a range would overwrite each other's verify headers.
+fio --name=mirror --ioengine=nbd --uri="$URI" --rw=randwrite --bsrange=4k-64k --size=8M \
+	--offset=16M --offset_increment=8M --iodepth=8 --numjobs=4 --verify=crc32c --verify_fatal=1 \
+	--verify_state_save=0 --group_reporting >"$WORK/fio.log" 2>&1 ||
+	{ cat "$WORK/fio.log"; fail "fio verify"; }
+# The verify phase reads back every byte the four jobs wrote.
+grep -E '^ +(READ|WRITE):' "$WORK/fio.log" | sed 's/^ */   /'
+grep -qE '^ +READ: .*io=32\.0MiB' "$WORK/fio.log" || fail "fio did not read back 32 MiB to verify"
 
 pc=$(status_json "$P" | jq .daemon.counters)
 assert_ge "$(jq .tx_data <<<"$pc")" 1000 "DATA frames sent"

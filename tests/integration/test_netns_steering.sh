@@ -4,17 +4,15 @@
 # counted in the pinned map; other traffic passes; bad frames are dropped under their reason.
 source "$(dirname "$0")/../lib.sh"
 require_root
-pair_up xmts
+pair_up s --disk-size 16M
 
 attach_box primary
 attach_box secondary
-P=$XM_PRIMARY_IF S=$XM_SECONDARY_IF
 
 log "heartbeats cross the link in both directions"
 reachable() { [ "$(status_json "$1" | jq -r .daemon.peer.reachable)" = true ]; }
 # Re-evaluated on every poll (a $(...) argument to wait_until would be read only once).
-counter_reaches() { [ "$(bpf_counter "$S" "$1")" -ge "$2" ]; }
-crc_errors_reach() { [ "$(status_json "$S" | jq .daemon.counters.rx_bad_crc)" -ge "$1" ]; }
+bpf_reaches() { [ "$(bpf_counter "$S" "$1")" -ge "$2" ]; }
 wait_until 5 reachable "$P" || fail "primary never saw the secondary"
 wait_until 5 reachable "$S" || fail "secondary never saw the primary"
 for dev in "$P" "$S"; do
@@ -46,7 +44,7 @@ send_bad() {
 	before=$(bpf_counter "$S" "drop.$reason")
 	in_box primary "$TOOLS/xm_rawsend" --dev "$P" --dst "$XM_SECONDARY_MAC" \
 		--src "$XM_PRIMARY_MAC" --count 5 "$@" || fail "xm_rawsend $*"
-	wait_until 2 counter_reaches "drop.$reason" $((before + 5)) || true
+	wait_until 2 bpf_reaches "drop.$reason" $((before + 5)) || true
 	after=$(bpf_counter "$S" "drop.$reason")
 	assert_eq "$((after - before))" 5 "drop.$reason after 5 frames ($*)"
 }
@@ -66,16 +64,22 @@ log "a frame with a bad CRC passes XDP (CRC is userspace's job) and is dropped b
 before=$(status_json "$S" | jq .daemon.counters.rx_bad_crc)
 in_box primary "$TOOLS/xm_rawsend" --dev "$P" --dst "$XM_SECONDARY_MAC" --src "$XM_PRIMARY_MAC" \
 	--type 7 --payload-len 64 --bad-crc --count 5 || fail "xm_rawsend --bad-crc"
-wait_until 2 crc_errors_reach $((before + 5)) ||
+wait_until 2 counter_reaches "$S" rx_bad_crc $((before + 5)) ||
 	fail "secondary did not count 5 bad CRCs"
 
 log "a VLAN-tagged mirror frame is steered like an untagged one"
-before=$(status_json "$S" | jq .daemon.counters.rx_frames)
+# DATA frames of no session: once the initial sync is over nothing else sends DATA, so the
+# XDP program's rx.data and the daemon's rx_wrong_session count exactly these.
+wait_until 10 in_sync "$P" || fail "initial sync: $(status_json "$P" | jq -c .daemon.replication)"
+data0=$(bpf_counter "$S" rx.data)
+wrong0=$(counter "$S" rx_wrong_session)
 bad_before=$(status_json "$S" | jq '.daemon.counters.rx_malformed + .daemon.counters.rx_bad_crc')
 in_box primary "$TOOLS/xm_rawsend" --dev "$P" --dst "$XM_SECONDARY_MAC" --src "$XM_PRIMARY_MAC" \
-	--type 7 --vlan 100 --count 5 || fail "xm_rawsend --vlan"
-sleep 0.2
-assert_ge "$(($(status_json "$S" | jq .daemon.counters.rx_frames) - before))" 5 "VLAN frames at the socket"
+	--type 3 --session 0xdead --payload-len 512 --vlan 100 --count 5 || fail "xm_rawsend --vlan"
+wait_until 2 counter_reaches "$S" rx_wrong_session $((wrong0 + 5)) ||
+	fail "VLAN frames at the socket: $(($(counter "$S" rx_wrong_session) - wrong0)) of 5"
+assert_eq "$(($(bpf_counter "$S" rx.data) - data0))" 5 "VLAN DATA frames steered by XDP"
+assert_eq "$(($(counter "$S" rx_wrong_session) - wrong0))" 5 "VLAN frames judged by session"
 assert_eq "$(status_json "$S" | jq '.daemon.counters.rx_malformed + .daemon.counters.rx_bad_crc')" \
 	"$bad_before" "VLAN frames parsed as valid"
 
@@ -89,17 +93,16 @@ grep -q "already attached" <<<"$out" || fail "second attach said: $out"
 log "detach stops the daemon, removes the program and the pins; the peer notices"
 "$XM" detach --dev "$S" || fail "detach secondary"
 [ ! -e "/sys/fs/bpf/xdpmirror/$S" ] || fail "pins left after detach"
-ip -n "$XM_SECONDARY_NS" link show dev "$S" | grep -q "prog/xdp" && fail "XDP still attached after detach"
+xdp_attached secondary && fail "XDP still attached after detach"
 "$XM" status --dev "$S" >/dev/null
 assert_eq $? 3 "status exit code of a detached interface"
 unreachable() { [ "$(status_json "$P" | jq -r .daemon.peer.reachable)" = false ]; }
 wait_until 2 unreachable || fail "primary still thinks the detached secondary is reachable"
 
 log "kill -9 leaves no program attached; detach removes the leftover pins"
-pid=$(status_json "$P" | jq .daemon.pid)
-kill -9 "$pid"
-wait_until 3 sh -c "! ip -n $XM_PRIMARY_NS link show dev $P | grep -q prog/xdp" ||
-	fail "XDP program still attached after kill -9"
+kill_daemon primary
+no_xdp() { ! xdp_attached primary; }
+wait_until 3 no_xdp || fail "XDP program still attached after kill -9"
 [ -e "/sys/fs/bpf/xdpmirror/$P/stats" ] || fail "expected pins to survive kill -9"
 "$XM" detach --dev "$P" || fail "detach after kill -9"
 [ ! -e "/sys/fs/bpf/xdpmirror/$P" ] || fail "pins left after detach of a killed daemon"

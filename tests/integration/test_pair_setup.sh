@@ -4,9 +4,8 @@
 # changes nothing; a real run writes the config that attach then reads.
 source "$(dirname "$0")/../lib.sh"
 require_root
-pair_up xmtp
-P=$XM_PRIMARY_IF
-cfg=/var/tmp/xdpmirror-xmtp/eth.conf
+pair_up p
+cfg=$WORK/eth.conf
 args=(--role primary --dev "$P" --disk "$XM_PRIMARY_DISK" --peer "$XM_SECONDARY_MAC" --xdpmirror "$XM")
 
 out=$(ip netns exec "$XM_PRIMARY_NS" "$PAIR" "${args[@]}" --mtu 4000 --config "$cfg" --dry-run 2>&1) ||
@@ -22,7 +21,7 @@ assert_eq "$(ip -n "$XM_PRIMARY_NS" -j link show dev "$P" | jq '.[0].mtu')" 4000
 grep -qx "peer = $XM_SECONDARY_MAC" "$cfg" || fail "config lacks the peer: $(cat "$cfg")"
 
 log "the config written by pair-setup is what attach --config reads"
-in_box primary "$XM" attach --config "$cfg" --daemon || fail "attach --config $cfg"
+in_box primary "$XM" attach --config "$cfg" --meta "$(box_meta primary)" --daemon || fail "attach --config $cfg"
 assert_eq "$(status_json "$P" | jq -r .daemon.role)" primary "role from the config file"
 assert_eq "$(status_json "$P" | jq -r .daemon.mtu)" 4000 "MTU seen by the daemon"
 "$XM" detach --dev "$P" || fail "detach"

@@ -5,42 +5,26 @@
 # SPDX-License-Identifier: GPL-2.0
 source "$(dirname "$0")/../lib.sh"
 require_root
-command -v nbdcopy >/dev/null || skip "nbdcopy missing (make deps)"
-if ! command -v nbdkit >/dev/null || ! nbdkit --filter=offset null --dump-plugin >/dev/null 2>&1; then
-	skip "nbdkit with the offset filter missing (make deps)"
-fi
-pair_up xmtv --disk-size 64M
-P=$XM_PRIMARY_IF S=$XM_SECONDARY_IF
-work=/var/tmp/xdpmirror-$XM_TEST_PREFIX
+require_cmd nbdcopy
+require_nbdkit_filters offset
+pair_up v --disk-size 64M
 REGION=65536 SIZE=$((64 << 20)) WSIZE=$((8 << 20))
 BG_PID=''
 
-# The background writer must not outlive the test (pair_down removes $work under it).
-verify_cleanup() {
-	local rc=$?
-	if [ -n "$BG_PID" ]; then
-		touch "$work/bg.stop" 2>/dev/null
-		kill "$BG_PID" 2>/dev/null
-		wait "$BG_PID" 2>/dev/null
-	fi
-	(exit $rc)
-	pair_down
-}
-trap verify_cleanup EXIT
-
 # run_verify [--mark]: runs verify on the primary; sets VOUT and VRC, logs the output.
 run_verify() {
-	local t0=$EPOCHREALTIME
+	local t0
+	t0=$(now_us)
 	VOUT=$("$XM" verify --dev "$P" "$@" 2>&1)
 	VRC=$?
-	log "  verify $*: exit $VRC in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }') s: $VOUT"
+	log "  verify $*: exit $VRC in $(secs_since "$t0") s: $VOUT"
 }
 
 mirror_up
 log "8 MiB of random data through the export"
-head -c $WSIZE /dev/urandom >"$work/in.img"
-nbdcopy --flush "$work/in.img" "$(nbd_uri)" || fail "nbdcopy"
-cmp -n $WSIZE "$work/in.img" "$XM_SECONDARY_DISK" || fail "secondary does not hold the written data"
+head -c $WSIZE /dev/urandom >"$WORK/in.img"
+nbdcopy --flush "$WORK/in.img" "$(nbd_uri)" || fail "nbdcopy"
+cmp -n $WSIZE "$WORK/in.img" "$XM_SECONDARY_DISK" || fail "secondary does not hold the written data"
 assert_disks_identical "after the write"
 
 log "a verify with equal disks finds nothing"
@@ -53,8 +37,7 @@ assert_eq "$(jq '.regions_equal + .regions_skipped' <<<"$v")" $((SIZE / REGION))
 # Regions written in the last second still have their intent bits set: verify calls them busy.
 # The sweep clears them within a second once the writes are done; wait for it, so the next
 # verify judges every region.
-intent_clear() { [ "$(status_json "$P" | jq .daemon.metadata.bitmap.intent_bits)" = 0 ]; }
-wait_until 5 intent_clear || fail "intent bits not swept: $(status_json "$P" | jq -c .daemon.metadata.bitmap)"
+wait_until 5 intent_clear "$P" || fail "intent bits not swept: $(status_json "$P" | jq -c .daemon.metadata.bitmap)"
 
 log "corrupt 3 regions of the secondary's disk behind the daemon's back"
 # One inside the written 8 MiB, two beyond it (one at the very end of the disk).
@@ -114,20 +97,22 @@ log "  exit $rc: $out"
 grep -qi 'primary' <<<"$out" || fail "verify on the secondary: unclear error: $out"
 
 log "verify while a writer runs over 32..40 MiB: no false differences"
-head -c $WSIZE /dev/urandom >"$work/bg.img"
-rm -f "$work/bg.stop"
+head -c $WSIZE /dev/urandom >"$WORK/bg.img"
+rm -f "$WORK/bg.stop"
 # nbdkit's offset filter narrows the export to the 8 MiB at 32 MiB; the loop copies the same
 # 8 MiB over it again and again until the verify is over, at least twice.
 (
 	n=0
-	while [ ! -e "$work/bg.stop" ] || [ $n -lt 2 ]; do
-		nbdcopy "$work/bg.img" -- [ nbdkit --filter=offset nbd \
+	while [ ! -e "$WORK/bg.stop" ] || [ $n -lt 2 ]; do
+		nbdcopy "$WORK/bg.img" -- [ nbdkit --filter=offset nbd \
 			socket="/run/xdpmirror/$P.sock" offset=32M range=8M ] || exit 1
 		n=$((n + 1))
 	done
-	echo $n >"$work/bg.count"
+	echo $n >"$WORK/bg.count"
 ) &
 BG_PID=$!
+at_exit touch "$WORK/bg.stop"
+track_worker "$BG_PID"
 writes() {
 	local j
 	j=$(status_json "$P")
@@ -143,12 +128,12 @@ writes0=$WRITES
 run_verify
 writes
 writes1=$WRITES
-touch "$work/bg.stop"
+touch "$WORK/bg.stop"
 wait "$BG_PID"
 rc=$?
 BG_PID=''
 assert_eq "$rc" 0 "background writer exit status"
-log "  background writer: $(cat "$work/bg.count") copies, $((writes1 - writes0)) writes during the verify"
+log "  background writer: $(cat "$WORK/bg.count") copies, $((writes1 - writes0)) writes during the verify"
 assert_ge $((writes1 - writes0)) 1 "writes while the verify ran"
 assert_eq "$VRC" 0 "verify exit status during writes"
 v=$(status_json "$P" | jq -c .daemon.replication.verify)
@@ -156,7 +141,7 @@ log "  status: $v"
 assert_eq "$(jq .regions_differ <<<"$v")" 0 "regions_differ during writes"
 wait_until 10 in_sync "$P" || fail "not in sync after the writer: $(status_json "$P" | jq -c .daemon.replication)"
 mirror_down
-cmp -n $WSIZE -i 0:$((32 << 20)) "$work/bg.img" "$XM_PRIMARY_DISK" || fail "background data not on the primary"
+cmp -n $WSIZE -i 0:$((32 << 20)) "$WORK/bg.img" "$XM_PRIMARY_DISK" || fail "background data not on the primary"
 assert_disks_identical "after verify, repair and writes"
-rm -f "$work/in.img" "$work/bg.img"
+rm -f "$WORK/in.img" "$WORK/bg.img"
 echo "all checks passed"

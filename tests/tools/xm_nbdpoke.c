@@ -432,6 +432,7 @@ int main(int argc, char **argv)
 
 		handshake(path);
 		send_all(&rq, sizeof(rq) / 2);
+		say("sent half a request header, holding it");
 		sleep_ms((unsigned int)hold);
 		send_all((char *)&rq + sizeof(rq) / 2, sizeof(rq) - sizeof(rq) / 2);
 		err = get_reply(next_cookie++, buf, BLOCK);

@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "xm_test.h"
+
 #include "xdpmirror.h"
 #include "frame.h"
 #include "meta.h"
@@ -452,10 +454,8 @@ static void test_async_flush_through_the_loop(void **state)
 	int err;
 
 	err = xm_loop_init(&loop);
-	if (err) {
-		print_message("io_uring unavailable (%s): skipped\n", strerror(-err));
-		skip();
-	}
+	if (err)
+		xm_skip("io_uring unavailable: %s", strerror(-err));
 	/* 2 TiB at 64 KiB: 1024 pages, more than one cycle takes. */
 	open_ok(f, &m, 2048 * GIB, 0, XM_ROLE_PRIMARY, true);
 	xm_meta_set_loop(&m, &loop, on_flushed, &r);
@@ -514,10 +514,8 @@ static void test_close_during_flush(void **state)
 	int i, err;
 
 	err = xm_loop_init(&loop);
-	if (err) {
-		print_message("io_uring unavailable (%s): skipped\n", strerror(-err));
-		skip();
-	}
+	if (err)
+		xm_skip("io_uring unavailable: %s", strerror(-err));
 	open_ok(f, &m, GIB, 0, XM_ROLE_PRIMARY, true);
 	xm_meta_set_loop(&m, &loop, on_flushed, &r);
 	xm_bitmap_mark_oos(&m.bm, 0, GIB);
@@ -566,6 +564,5 @@ int main(void)
 		cmocka_unit_test(test_names_and_generations),
 	};
 
-	/* The count of failed tests, folded so that it can never read as 77 (skip). */
-	return cmocka_run_group_tests_name("meta", tests, NULL, NULL) ? 1 : 0;
+	return xm_test_exit(cmocka_run_group_tests_name("meta", tests, NULL, NULL));
 }

@@ -26,7 +26,7 @@ QUIET_WRITES=0
 usage() {
 	cat <<EOF
 Usage:
-  $PROG netns up [--prefix P] [--mtu N] [--disk-size SIZE]
+  $PROG netns up [--prefix P] [--mtu N] [--disk-size SIZE] [--queues N]
   $PROG netns down [--prefix P]
   $PROG netns exec primary|secondary [--prefix P] -- CMD [ARGS...]
   $PROG --role primary|secondary --dev IF --disk PATH --peer MAC
@@ -44,6 +44,7 @@ Simulated pair on one machine (root):
   --prefix P        namespace/interface prefix: 'xm' plus up to 6 of [a-z0-9] (default $NETNS_DEFAULT_PREFIX)
   --mtu N           MTU of both veth ends (default 1500)
   --disk-size SIZE  bytes per disk image, suffix K, M or G allowed (default $NETNS_DEFAULT_SIZE)
+  --queues N        RX and TX queues of each veth end, 1-64 (default 1)
 
 A real box (root, unless --dry-run):
   check the NIC (driver, queues, MTU, native XDP), set the MTU, mount bpffs and write
@@ -249,7 +250,7 @@ make_disk() {
 }
 
 netns_up() {
-	local prefix=$NETNS_DEFAULT_PREFIX mtu=1500 size=$NETNS_DEFAULT_SIZE
+	local prefix=$NETNS_DEFAULT_PREFIX mtu=1500 size=$NETNS_DEFAULT_SIZE queues=1
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--prefix) need_value "$1" $#; prefix=$2; shift ;;
@@ -258,6 +259,8 @@ netns_up() {
 		--mtu=*) mtu=${1#*=} ;;
 		--disk-size) need_value "$1" $#; size=$2; shift ;;
 		--disk-size=*) size=${1#*=} ;;
+		--queues) need_value "$1" $#; queues=$2; shift ;;
+		--queues=*) queues=${1#*=} ;;
 		-h | --help) usage; exit 0 ;;
 		-*) die_usage "unknown option '$1'" ;;
 		*) die_usage "netns up: unexpected argument '$1'" ;;
@@ -266,6 +269,9 @@ netns_up() {
 	done
 	check_prefix "$prefix"
 	check_mtu "$mtu"
+	if ! [[ $queues =~ ^[0-9]{1,2}$ ]] || [ "$((10#$queues))" -lt 1 ] || [ "$((10#$queues))" -gt 64 ]; then
+		die_usage "netns up: bad queue count '$queues' (1..64)"
+	fi
 	mtu=$((10#$mtu))
 	parse_size "$size"
 	need_root "netns"
@@ -285,7 +291,8 @@ netns_up() {
 
 	ip netns add "$pns"
 	ip netns add "$sns"
-	ip link add "$pif" netns "$pns" type veth peer name "$sif" netns "$sns"
+	ip link add "$pif" netns "$pns" numrxqueues "$queues" numtxqueues "$queues" type veth \
+		peer name "$sif" netns "$sns" numrxqueues "$queues" numtxqueues "$queues"
 	netns_box_up "$pns" "$pif" "$NETNS_PRIMARY_MAC" "$mtu"
 	netns_box_up "$sns" "$sif" "$NETNS_SECONDARY_MAC" "$mtu"
 
@@ -307,6 +314,7 @@ netns_up() {
 		printf 'XM_PRIMARY_DISK=%q\n' "$dir/primary.img"
 		printf 'XM_SECONDARY_DISK=%q\n' "$dir/secondary.img"
 		printf 'XM_MTU=%q\n' "$mtu"
+		printf 'XM_QUEUES=%q\n' "$queues"
 		printf 'XM_DISK_SIZE=%q\n' "$SIZE_BYTES"
 	} | QUIET_WRITES=1 write_file "$dir/pair.env"
 

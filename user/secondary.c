@@ -585,6 +585,51 @@ static __u8 decide(struct xm_secondary *s, const struct xm_hello2 *h, struct xm_
 	return XM_REFUSE_NONE;
 }
 
+/* Why this box refused the primary, for status; logged once per new reason. */
+static void refuse_reason(struct xm_secondary *s, __u8 refusal, const struct xm_hello2 *h)
+{
+	char why[96], reason[sizeof(s->reason)];
+
+	switch (refusal) {
+	case XM_REFUSE_VERSION:
+		snprintf(why, sizeof(why), "no common protocol revision");
+		break;
+	case XM_REFUSE_DISK_SIZE:
+		snprintf(why, sizeof(why),
+			 "this disk (%llu bytes) is smaller than the primary's (%llu bytes)",
+			 (unsigned long long)s->d->disk.size,
+			 (unsigned long long)be64toh(h->h.disk_size));
+		break;
+	case XM_REFUSE_BLOCK_SIZE:
+		snprintf(why, sizeof(why),
+			 "block size larger than a frame's payload (raise the MTU)");
+		break;
+	case XM_REFUSE_ROLE:
+		snprintf(why, sizeof(why), "the peer is not a primary");
+		break;
+	case XM_REFUSE_DISK_FAILED:
+		snprintf(why, sizeof(why), "this box's disk failed");
+		break;
+	case XM_REFUSE_SPLIT_BRAIN:
+		snprintf(why, sizeof(why), "split brain");
+		break;
+	case XM_REFUSE_PEER_NEWER:
+		snprintf(why, sizeof(why), "this box has newer data");
+		break;
+	case XM_REFUSE_UNRELATED:
+		snprintf(why, sizeof(why), "unrelated data");
+		break;
+	default:
+		snprintf(why, sizeof(why), "invalid HELLO parameter");
+	}
+	snprintf(reason, sizeof(reason), "refused the primary: %s", why);
+	/* decide() has already said why it refuses to resync. */
+	if (strcmp(reason, s->reason) && refusal != XM_REFUSE_SPLIT_BRAIN &&
+	    refusal != XM_REFUSE_PEER_NEWER && refusal != XM_REFUSE_UNRELATED)
+		pr_warn("%s: %s", s->d->cfg.dev, reason);
+	memcpy(s->reason, reason, sizeof(reason));
+}
+
 static void answer_hello(struct xm_secondary *s, const struct xm_frame *f,
 			 const struct xm_hello2 *h)
 {
@@ -608,11 +653,7 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f,
 			refusal = decide(s, h, &ack_gen);
 		if (refusal) {
 			ctr(s)->rx_bad_hello += refusal == XM_REFUSE_PARAM;
-			snprintf(s->reason, sizeof(s->reason), "refused the primary: %s",
-				 refusal == XM_REFUSE_SPLIT_BRAIN  ? "split brain"
-				 : refusal == XM_REFUSE_PEER_NEWER ? "this box has newer data"
-				 : refusal == XM_REFUSE_UNRELATED  ? "unrelated data"
-								   : "incompatible HELLO");
+			refuse_reason(s, refusal, h);
 		} else {
 			s->session = (__u32)f->arg0;
 			s->gen++;

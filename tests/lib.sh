@@ -180,6 +180,30 @@ nbd_stack_down() {
 	wait "$2" 2>/dev/null
 }
 
+# fuse_disk NAME IMAGE [--filter=F...] [KEY=VALUE...]: IMAGE served by nbdkit's file plugin through
+# the filters, mounted by nbdfuse as $WORK/NAME/fuse/nbd (sets FUSE_DISK): a disk the test can
+# slow down (delay), stall (pause) or fail (error).  Its control files are in $WORK/NAME.  Such
+# a file wants 4 KiB direct I/O: pair_up with --mtu 9000, so a frame carries whole blocks.
+fuse_disk() {
+	local name=$1 image=$2 dir=$WORK/$1 a filters=() params=()
+	shift 2
+	for a in "$@"; do
+		case $a in
+		--filter=*) filters+=("$a") ;;
+		*) params+=("$a") ;;
+		esac
+	done
+	mkdir -p "$dir/fuse"
+	nbdkit -f -U "$dir/nbdkit.sock" "${filters[@]}" file "$image" "${params[@]}" \
+		2>"$dir/nbdkit.log" &
+	track_server $!
+	wait_until 5 test -S "$dir/nbdkit.sock" || fail "nbdkit for $name did not start: $(cat "$dir/nbdkit.log")"
+	nbdfuse "$dir/fuse" "nbd+unix:///?socket=$dir/nbdkit.sock" 2>"$dir/nbdfuse.log" &
+	track_server $!
+	wait_until 5 test -e "$dir/fuse/nbd" || fail "nbdfuse for $name did not start: $(cat "$dir/nbdfuse.log")"
+	FUSE_DISK=$dir/fuse/nbd
+}
+
 # ---- the pair --------------------------------------------------------------------------------
 
 if [ -z "${XM_RUN:-}" ]; then

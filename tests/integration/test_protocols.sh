@@ -17,15 +17,8 @@ pair_up r --disk-size 16M --mtu 9000
 LEN=65536
 
 log "the secondary's disk: its image through nbdkit's pause filter and nbdfuse"
-nbdkit -f -U "$WORK/sdisk.sock" --filter=pause file "$XM_SECONDARY_DISK" \
-	pause-control="$WORK/pause.sock" 2>"$WORK/nbdkit.log" &
-track_server $!
-wait_until 5 test -S "$WORK/pause.sock" || fail "nbdkit did not start: $(cat "$WORK/nbdkit.log")"
-mkdir -p "$WORK/sfuse"
-nbdfuse "$WORK/sfuse" "nbd+unix:///?socket=$WORK/sdisk.sock" 2>"$WORK/nbdfuse.log" &
-track_server $!
-wait_until 5 test -e "$WORK/sfuse/nbd" || fail "nbdfuse did not start: $(cat "$WORK/nbdfuse.log")"
-SDISK=$WORK/sfuse/nbd
+fuse_disk sdisk "$XM_SECONDARY_DISK" --filter=pause pause-control="$WORK/pause.sock"
+SDISK=$FUSE_DISK
 
 disk_pause() { $NBD_OPS pause-control "$WORK/pause.sock" p || fail "pausing the secondary's disk"; }
 disk_resume() { $NBD_OPS pause-control "$WORK/pause.sock" r || fail "resuming the secondary's disk"; }

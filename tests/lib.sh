@@ -342,8 +342,11 @@ mirror_up() {
 	wait_until 30 in_sync "$P" || fail "initial sync did not finish: $(status_json "$P" | jq -c .daemon.replication)"
 }
 
-# mirror_down: detaches the primary first (it drains its window), then the secondary.
+# mirror_down: once the pair is in sync, detaches the primary first (it drains its window), then
+# the secondary.  (On a loaded box a session may end and resync; detaching before the resync is
+# over would leave the secondary behind by design.)
 mirror_down() {
+	wait_until 30 in_sync "$P" || fail "not in sync before detach: $(status_json "$P" | jq -c .daemon.replication)"
 	"$XM" detach --dev "$P" || fail "detach primary"
 	"$XM" detach --dev "$S" || fail "detach secondary"
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Description: sends hand-made mirror frames (good or deliberately broken) through AF_PACKET. */
+/* Description: sends hand-made mirror frames (good or deliberately broken) through AF_PACKET, or
+ * with --queue through an AF_XDP socket bound to one TX queue. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -8,9 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/if_packet.h>
+#include <linux/if_xdp.h>
+#include <xdp/xsk.h>
 
 #include "frame.h"
 #include "params.h"
@@ -24,8 +29,11 @@ static void usage(void)
 		"[--claim-off N]\n"
 		"       [--truncate N] [--bad-crc] [--session N] [--arg0 N] [--arg1 N] [--fill "
 		"BYTE]\n"
+		"       [--queue N]\n"
 		"Builds a valid frame, then applies the requested damage, and sends it N times.\n"
-		"--fill: every payload byte is BYTE (default: a counting pattern).\n");
+		"--fill: every payload byte is BYTE (default: a counting pattern).\n"
+		"--queue: send on TX queue N through an AF_XDP socket (copy mode, the queue must\n"
+		"         be free); without it AF_PACKET lets the kernel pick the queue.\n");
 }
 
 static int num(const char *s, __u32 max, __u32 *out)
@@ -50,20 +58,125 @@ static int num64(const char *s, __u64 *out)
 	return 0;
 }
 
+/* UMEM chunks, and so frames in flight: each chunk holds a copy of the one frame. */
+#define XSK_CHUNKS   64
+#define XSK_CHUNK    XSK_UMEM__DEFAULT_FRAME_SIZE
+#define XSK_IDLE_MAX 2000 /* 1 ms polls without a completion before giving up */
+
+/* AF_PACKET gives no say over the TX queue (the kernel hashes or uses XPS); an AF_XDP socket sends
+ * on exactly the queue it is bound to.  Returns once the kernel has completed every frame. */
+static int send_on_queue(const char *dev, __u32 queue, const __u8 *frame, int len, __u32 count)
+{
+	struct xsk_umem_config ucfg = {
+		.fill_size = XSK_CHUNKS,
+		.comp_size = XSK_CHUNKS,
+		.frame_size = XSK_CHUNK,
+	};
+	struct xsk_socket_config scfg = {
+		.tx_size = XSK_CHUNKS,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.bind_flags = XDP_COPY,
+	};
+	struct timespec ms = {0, 1000 * 1000};
+	struct xsk_umem *umem = NULL;
+	struct xsk_socket *xsk = NULL;
+	struct xsk_ring_prod fq, tx;
+	struct xsk_ring_cons cq;
+	__u32 queued = 0, done = 0, idle = 0, i, idx, n;
+	__u8 *area;
+	int err, ret = 1;
+
+	if (len > XSK_CHUNK) {
+		fprintf(stderr, "xm_rawsend: --queue sends frames of at most %d bytes\n",
+			XSK_CHUNK);
+		return 1;
+	}
+	area = mmap(NULL, (size_t)XSK_CHUNKS * XSK_CHUNK, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED) {
+		perror("xm_rawsend: mmap");
+		return 1;
+	}
+	for (i = 0; i < XSK_CHUNKS; i++)
+		memcpy(area + (size_t)i * XSK_CHUNK, frame, (size_t)len);
+	err = xsk_umem__create(&umem, area, (__u64)XSK_CHUNKS * XSK_CHUNK, &fq, &cq, &ucfg);
+	if (!err)
+		err = xsk_socket__create(&xsk, dev, queue, umem, NULL, &tx, &scfg);
+	if (err) {
+		fprintf(stderr, "xm_rawsend: AF_XDP socket on %s queue %u: %s\n", dev, queue,
+			strerror(-err));
+		goto out;
+	}
+	while (done < count) {
+		n = xsk_ring_cons__peek(&cq, XSK_CHUNKS, &idx);
+		xsk_ring_cons__release(&cq, n);
+		done += n;
+		idle = n ? 0 : idle + 1;
+		/* Every chunk holds the same frame, so any chunk may go out again. */
+		n = XSK_CHUNKS - (queued - done);
+		if (n > count - queued)
+			n = count - queued;
+		if (n && xsk_ring_prod__reserve(&tx, n, &idx) == n) {
+			for (i = 0; i < n; i++) {
+				struct xdp_desc *d = xsk_ring_prod__tx_desc(&tx, idx + i);
+
+				d->addr = (__u64)((queued + i) % XSK_CHUNKS) * XSK_CHUNK;
+				d->len = (__u32)len;
+				d->options = 0;
+			}
+			xsk_ring_prod__submit(&tx, n);
+			queued += n;
+		}
+		/* Copy mode transmits in sendto(); EAGAIN and EBUSY only mean "again". */
+		if (sendto(xsk_socket__fd(xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
+		    errno != EAGAIN && errno != EBUSY && errno != ENOBUFS) {
+			perror("xm_rawsend: AF_XDP sendto");
+			goto out;
+		}
+		if (idle > XSK_IDLE_MAX) {
+			fprintf(stderr, "xm_rawsend: %u of %u frames completed on %s queue %u\n",
+				done, count, dev, queue);
+			goto out;
+		}
+		if (idle)
+			nanosleep(&ms, NULL);
+	}
+	ret = 0;
+out:
+	if (xsk)
+		xsk_socket__delete(xsk);
+	if (umem)
+		xsk_umem__delete(umem);
+	munmap(area, (size_t)XSK_CHUNKS * XSK_CHUNK);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"dev", 1, 0, 'd'},	    {"dst", 1, 0, 'D'},
-		{"src", 1, 0, 'S'},	    {"count", 1, 0, 'c'},
-		{"type", 1, 0, 't'},	    {"seq", 1, 0, 'q'},
-		{"payload-len", 1, 0, 'l'}, {"payload-off", 1, 0, 'o'},
-		{"ethertype", 1, 0, 'e'},   {"vlan", 1, 0, 'v'},
-		{"magic", 1, 0, 'm'},	    {"version", 1, 0, 'V'},
-		{"flags", 1, 0, 'f'},	    {"claim-len", 1, 0, 'L'},
-		{"truncate", 1, 0, 'T'},    {"bad-crc", 0, 0, 'B'},
-		{"claim-off", 1, 0, 'O'},   {"session", 1, 0, 's'},
-		{"arg0", 1, 0, 'a'},	    {"arg1", 1, 0, 'b'},
-		{"fill", 1, 0, 'F'},	    {0},
+		{"dev", 1, 0, 'd'},
+		{"dst", 1, 0, 'D'},
+		{"src", 1, 0, 'S'},
+		{"count", 1, 0, 'c'},
+		{"type", 1, 0, 't'},
+		{"seq", 1, 0, 'q'},
+		{"payload-len", 1, 0, 'l'},
+		{"payload-off", 1, 0, 'o'},
+		{"ethertype", 1, 0, 'e'},
+		{"vlan", 1, 0, 'v'},
+		{"magic", 1, 0, 'm'},
+		{"version", 1, 0, 'V'},
+		{"flags", 1, 0, 'f'},
+		{"claim-len", 1, 0, 'L'},
+		{"truncate", 1, 0, 'T'},
+		{"bad-crc", 0, 0, 'B'},
+		{"claim-off", 1, 0, 'O'},
+		{"session", 1, 0, 's'},
+		{"arg0", 1, 0, 'a'},
+		{"arg1", 1, 0, 'b'},
+		{"fill", 1, 0, 'F'},
+		{"queue", 1, 0, 'Q'},
+		{0},
 	};
 	static __u8 frame[XM_MAX_FRAME + 64], payload[XM_MAX_FRAME];
 	__u32 count = 1, type = XM_T_PING, plen = 0, poff = 0, ethertype = XM_ETH_P_MIRROR;
@@ -72,7 +185,8 @@ int main(int argc, char **argv)
 	int have_fill = 0;
 	__u32 vlan = 0, magic = 0, version = 0, flags = 0, claim = 0, trunc = 0, i;
 	int have_magic = 0, have_version = 0, have_claim = 0, have_claim_off = 0, bad_crc = 0;
-	__u32 claim_off = 0;
+	__u32 claim_off = 0, queue = 0;
+	int have_queue = 0;
 	int c, fd, len;
 	__u8 dst[6] = {0}, src[6] = {0};
 	const char *dev = NULL;
@@ -152,6 +266,10 @@ int main(int argc, char **argv)
 			err = num(optarg, 0xff, &fill);
 			have_fill = 1;
 			break;
+		case 'Q':
+			err = num(optarg, UINT16_MAX, &queue);
+			have_queue = 1;
+			break;
 		default:
 			usage();
 			return 2;
@@ -203,6 +321,8 @@ int main(int argc, char **argv)
 	}
 	if (trunc && (int)trunc < len)
 		len = (int)trunc;
+	if (have_queue)
+		return send_on_queue(dev, queue, frame, len, count);
 
 	fd = socket(AF_PACKET, SOCK_RAW, 0);
 	if (fd < 0) {

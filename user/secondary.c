@@ -92,6 +92,7 @@ struct xm_secondary {
 	struct xm_hello_gen ack_gen; /* what the session's HELLO_ACK said */
 	__u8 decision;		     /* enum xm_sync_decision of the session, or the refusal */
 	__u8 refused_decision;	     /* the last refusing decision, for status; 0 none */
+	__u8 last_refusal;	     /* enum xm_refusal of the last HELLO refused, logged once */
 	bool discard_local;	     /* resolve --discard-local is waiting for a handshake */
 	struct csum_op csum[CSUM_OPS];
 	__u32 csum_inflight;
@@ -588,7 +589,7 @@ static __u8 decide(struct xm_secondary *s, const struct xm_hello2 *h, struct xm_
 /* Why this box refused the primary, for status; logged once per new reason. */
 static void refuse_reason(struct xm_secondary *s, __u8 refusal, const struct xm_hello2 *h)
 {
-	char why[96], reason[sizeof(s->reason)];
+	char why[96];
 
 	switch (refusal) {
 	case XM_REFUSE_VERSION:
@@ -622,12 +623,14 @@ static void refuse_reason(struct xm_secondary *s, __u8 refusal, const struct xm_
 	default:
 		snprintf(why, sizeof(why), "invalid HELLO parameter");
 	}
-	snprintf(reason, sizeof(reason), "refused the primary: %s", why);
 	/* decide() has already said why it refuses to resync. */
-	if (strcmp(reason, s->reason) && refusal != XM_REFUSE_SPLIT_BRAIN &&
+	if (refusal != s->last_refusal && refusal != XM_REFUSE_SPLIT_BRAIN &&
 	    refusal != XM_REFUSE_PEER_NEWER && refusal != XM_REFUSE_UNRELATED)
-		pr_warn("%s: %s", s->d->cfg.dev, reason);
-	memcpy(s->reason, reason, sizeof(reason));
+		pr_warn("%s: refused the primary: %s", s->d->cfg.dev, why);
+	s->last_refusal = refusal;
+	/* A failed disk keeps its own reason: the error is what the operator needs to see. */
+	if (s->state != S_FAILED)
+		snprintf(s->reason, sizeof(s->reason), "refused the primary: %s", why);
 }
 
 static void answer_hello(struct xm_secondary *s, const struct xm_frame *f,
@@ -656,6 +659,7 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f,
 			refuse_reason(s, refusal, h);
 		} else {
 			s->session = (__u32)f->arg0;
+			s->last_refusal = XM_REFUSE_NONE;
 			s->gen++;
 			s->cumack = f->seq;
 			s->block = block;

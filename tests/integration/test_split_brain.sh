@@ -4,7 +4,8 @@
 # both sides and nothing moves while the HELLOs retry; resolve --discard-local on the secondary
 # resyncs exactly the regions either box changed, from the survivor, whose disk does not change.
 # The safe case (the promoted box wrote nothing) resyncs by itself, again only towards the
-# secondary.
+# secondary.  The reverse (only the promoted box wrote) is refused as peer-newer on both sides:
+# the older primary's data never goes over the newer secondary's by itself.
 # SPDX-License-Identifier: GPL-2.0
 source "$(dirname "$0")/../lib.sh"
 require_root
@@ -33,7 +34,7 @@ apart() {
 	in_box secondary ip link set dev "$S" down
 	wait_until 2 is_degraded "$P" || fail "primary did not degrade"
 	# shellcheck disable=SC2086 # lists of region numbers
-	write_regions "$(nbd_uri)" 1000 $1
+	[ -n "$1" ] && write_regions "$(nbd_uri)" 1000 $1
 	"$XM" promote --dev "$S" >/dev/null || fail "promote of the cut-off secondary"
 	# shellcheck disable=SC2086
 	[ -n "$2" ] && write_regions "$(nbd_uri secondary)" 2000 $2
@@ -86,7 +87,26 @@ wait_until 10 in_sync "$P" || fail "no automatic resync: P=$(connection "$P") S=
 assert_eq "$(status_json "$P" | jq -r .daemon.replication.decision)" bitmap "decision"
 assert_eq "$(($(counter "$P" tx_resync_bytes) - before))" $((3 * BLOCK)) "resync bytes, safe case"
 assert_digest "$XM_PRIMARY_DISK" "$pdig" "the primary after the automatic resync"
+
+log "peer newer: only the promoted secondary wrote"
+wait_until 5 intent_clear "$P" || fail "intent bits not swept"
+before=$(counter "$P" tx_resync_bytes)
+apart "" "70 71"
+assert_eq "$pbits" 0 "regions the primary changed"
+assert_eq "$sbits" 2 "regions the secondary changed"
+is_peer_newer() { [ "$(connection "$P")" = peer-newer ] && [ "$(connection "$S")" = peer-newer ]; }
+wait_until 5 is_peer_newer || fail "peer-newer not detected: P=$(connection "$P") S=$(connection "$S")"
+h=$(counter "$P" tx_hello)
+wait_until 5 hellos_reach $((h + 2)) || fail "the primary stopped offering HELLOs"
+assert_digest "$XM_PRIMARY_DISK" "$pdig" "primary disk while the peer is newer"
+assert_digest "$XM_SECONDARY_DISK" "$sdig" "secondary disk while it is newer"
+assert_eq "$(counter "$P" tx_resync_bytes)" "$before" "resync bytes while the peer is newer"
+log "resolve: the secondary's newer changes go after all"
+"$XM" resolve --dev "$S" --discard-local >/dev/null || fail "resolve"
+wait_until 10 in_sync "$P" || fail "no resync after resolve: $(status_json "$P" | jq -c .daemon.replication)"
+assert_eq "$(($(counter "$P" tx_resync_bytes) - before))" $((2 * BLOCK)) "resync bytes, peer newer"
+assert_digest "$XM_PRIMARY_DISK" "$pdig" "the primary after the resync"
 mirror_down
-assert_digest "$XM_PRIMARY_DISK" "$pdig" "the primary after the safe case"
-assert_disks_identical "after the safe case"
+assert_digest "$XM_PRIMARY_DISK" "$pdig" "the primary after detach"
+assert_disks_identical "after peer-newer was resolved"
 echo "all checks passed"

@@ -87,7 +87,7 @@ PID2=$STACK_PID
 # before a check can expect it consistent.  A read-only check before the replay is only logged.
 e2fsck -fn "$STACK_LOOP" >"$WORK/fsck-before-replay.out" 2>&1
 log "  e2fsck -fn before the journal replay: exit $?"
-if dumpe2fs -h "$STACK_LOOP" 2>/dev/null | grep -q needs_recovery; then
+if grep -q needs_recovery <<<"$(dumpe2fs -h "$STACK_LOOP" 2>/dev/null)"; then
 	e2fsck -E journal_only -y "$STACK_LOOP" >"$WORK/replay.out" 2>&1
 	rc=$?
 	log "  journal replayed (e2fsck -E journal_only exit $rc)"

@@ -385,6 +385,18 @@ fio_write() {
 		--output="$WORK/fio-$name.log" "$@" || fail "fio $name: $(tail -5 "$WORK/fio-$name.log")"
 }
 
+# nbd_write_at URI SEED OFFSET...: 4 KiB at each offset through the export at URI, then a flush;
+# the data is `nbd_ops.py pattern 4096 SEED+OFFSET/4096`, new for every seed and offset.
+nbd_write_at() {
+	local uri=$1 seed=$2 off ops=()
+	shift 2
+	for off in "$@"; do
+		ops+=("write:$off:4096:$((seed + off / 4096))")
+	done
+	$NBD_OPS "$uri" "${ops[@]}" flush >"$WORK/nbd-ops.log" 2>&1 ||
+		fail "writes at $* through $uri: $(tail -1 "$WORK/nbd-ops.log")"
+}
+
 # fio_load NAME FIO-ARGS...: a time-based fio writer in the background (sets FIO_PID) through the
 # primary's export until fio_stop; output in $WORK/fio-NAME.log.
 fio_load() {

@@ -11,14 +11,9 @@ cd "$top" || exit 1
 logdir=$top/build/test-logs
 mkdir -p "$logdir"
 
-# This run's id: every test's namespaces, interfaces and files start with xm<id>, so two runs on
-# one machine never collide, and the clean-up below touches only what this run made.
-chars=abcdefghijklmnopqrstuvwxyz0123456789
-for _ in $(seq 50); do
-	XM_RUN=$((RANDOM % 10))${chars:RANDOM % 36:1}${chars:RANDOM % 36:1}
-	compgen -G "/run/netns/xm$XM_RUN*" >/dev/null || compgen -G "/var/tmp/xdpmirror-xm$XM_RUN*" >/dev/null || break
-done
-export XM_RUN
+# lib.sh picks this run's id (XM_RUN) and exports it: every test's namespaces, interfaces and
+# files start with xm<id>, so two runs on one machine never collide, and the clean-up below
+# touches only what this run made.
 # shellcheck source=tests/lib.sh
 source "$top/tests/lib.sh"
 set +o pipefail

@@ -589,40 +589,27 @@ static __u8 decide(struct xm_secondary *s, const struct xm_hello2 *h, struct xm_
 /* Why this box refused the primary, for status; logged once per new reason. */
 static void refuse_reason(struct xm_secondary *s, __u8 refusal, const struct xm_hello2 *h)
 {
+	static const char *const texts[XM_REFUSE_MAX] = {
+		[XM_REFUSE_VERSION] = "no common protocol revision",
+		[XM_REFUSE_BLOCK_SIZE] = "block size larger than a frame's payload (raise the MTU)",
+		[XM_REFUSE_PARAM] = "invalid HELLO parameter",
+		[XM_REFUSE_ROLE] = "the peer is not a primary",
+		[XM_REFUSE_DISK_FAILED] = "this box's disk failed",
+		[XM_REFUSE_SPLIT_BRAIN] = "split brain",
+		[XM_REFUSE_PEER_NEWER] = "this box has newer data",
+		[XM_REFUSE_UNRELATED] = "unrelated data",
+	};
 	char why[96];
 
-	switch (refusal) {
-	case XM_REFUSE_VERSION:
-		snprintf(why, sizeof(why), "no common protocol revision");
-		break;
-	case XM_REFUSE_DISK_SIZE:
+	if (refusal == XM_REFUSE_DISK_SIZE)
 		snprintf(why, sizeof(why),
 			 "this disk (%llu bytes) is smaller than the primary's (%llu bytes)",
 			 (unsigned long long)s->d->disk.size,
 			 (unsigned long long)be64toh(h->h.disk_size));
-		break;
-	case XM_REFUSE_BLOCK_SIZE:
-		snprintf(why, sizeof(why),
-			 "block size larger than a frame's payload (raise the MTU)");
-		break;
-	case XM_REFUSE_ROLE:
-		snprintf(why, sizeof(why), "the peer is not a primary");
-		break;
-	case XM_REFUSE_DISK_FAILED:
-		snprintf(why, sizeof(why), "this box's disk failed");
-		break;
-	case XM_REFUSE_SPLIT_BRAIN:
-		snprintf(why, sizeof(why), "split brain");
-		break;
-	case XM_REFUSE_PEER_NEWER:
-		snprintf(why, sizeof(why), "this box has newer data");
-		break;
-	case XM_REFUSE_UNRELATED:
-		snprintf(why, sizeof(why), "unrelated data");
-		break;
-	default:
-		snprintf(why, sizeof(why), "invalid HELLO parameter");
-	}
+	else
+		snprintf(why, sizeof(why), "%s",
+			 refusal < XM_REFUSE_MAX && texts[refusal] ? texts[refusal]
+								   : "invalid HELLO parameter");
 	/* decide() has already said why it refuses to resync. */
 	if (refusal != s->last_refusal && refusal != XM_REFUSE_SPLIT_BRAIN &&
 	    refusal != XM_REFUSE_PEER_NEWER && refusal != XM_REFUSE_UNRELATED)

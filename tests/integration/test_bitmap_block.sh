@@ -11,15 +11,6 @@ require_nbd_ops
 pair_up m --disk-size 32M
 K=1024 M=$((1 << 20))
 
-# write_at URI SEED OFFSET...: 4 KiB at each offset through the export at URI.
-write_at() {
-	local uri=$1 seed=$2 off ops=()
-	shift 2
-	for off in "$@"; do
-		ops+=("write:$off:4096:$((seed + off / 4096))")
-	done
-	$NBD_OPS "$uri" "${ops[@]}" flush >"$WORK/ops.log" || fail "writes at $*: $(tail -1 "$WORK/ops.log")"
-}
 is_split() { [ "$(connection "$P")" = split-brain ] && [ "$(connection "$S")" = split-brain ]; }
 block_of() { status_json "$1" | jq .daemon.metadata.bitmap.block; }
 
@@ -40,9 +31,9 @@ round() {
 
 	in_box secondary ip link set dev "$S" down
 	wait_until 2 is_degraded "$P" || fail "primary did not degrade"
-	write_at "$(nbd_uri)" 100 $((M + 8 * K)) $((5 * M + 100 * K))
+	nbd_write_at "$(nbd_uri)" 100 $((M + 8 * K)) $((5 * M + 100 * K))
 	"$XM" promote --dev "$S" >/dev/null || fail "promote of the cut-off secondary"
-	write_at "$(nbd_uri secondary)" 200 $((3 * M + 4 * K)) $((5 * M + 200 * K)) $((9 * M))
+	nbd_write_at "$(nbd_uri secondary)" 200 $((3 * M + 4 * K)) $((5 * M + 200 * K)) $((9 * M))
 	"$XM" demote --dev "$S" >/dev/null || fail "demote"
 	log "  apart: primary $(dirty_bits "$P") dirty bit(s), secondary $(dirty_bits "$S")"
 	record=$(digest "$XM_PRIMARY_DISK")

@@ -18,14 +18,14 @@ is_split() { [ "$(connection "$P")" = split-brain ] && [ "$(connection "$S")" = 
 hellos_reach() { counter_reaches "$P" tx_hello "$1"; }
 
 # write_regions URI SEED REGION...: 4 KiB in the middle of each 64 KiB region, through the NBD
-# export at URI, new data for each (seed + region).
+# export at URI, new data for each.
 write_regions() {
-	local uri=$1 seed=$2 r ops=()
+	local uri=$1 seed=$2 r offs=()
 	shift 2
 	for r in "$@"; do
-		ops+=("write:$((r * BLOCK + 8192)):4096:$((seed + r))")
+		offs+=($((r * BLOCK + 8192)))
 	done
-	$NBD_OPS "$uri" "${ops[@]}" flush >"$WORK/ops.log" || fail "writes to regions $*: $(tail -1 "$WORK/ops.log")"
+	nbd_write_at "$uri" "$seed" "${offs[@]}"
 }
 
 # apart "PRIMARY REGIONS" "SECONDARY REGIONS": link down, the primary writes, the secondary is

@@ -93,7 +93,7 @@ demo: deps ## two boxes in namespaces: ext4 on the NBD export, disks compared (r
 
 bench: ## xdpmirror vs link, disk and a QEMU TCP mirror; table, CSV, plot in bench-results/ (root)
 	$(Q)scripts/deps.sh bench
-	$(Q)$(MAKE) all
+	$(Q)$(MAKE) all $(OUT)/tools/xm_linkperf
 	$(Q)scripts/bench.sh
 
 install: $(BIN) ## install the binary and pair-setup script under PREFIX (default /usr/local)

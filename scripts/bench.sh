@@ -50,7 +50,7 @@ die() {
 }
 progress() { printf '  %-7s %s\n' BENCH "$*"; }
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, XDP)"
-[ -x "$XM" ] && [ -x "$LINKPERF" ] || die "build first ('make')"
+[ -x "$XM" ] && [ -x "$LINKPERF" ] || die "build first ('make bench' builds what it needs)"
 for t in fio jq python3 qemu-storage-daemon qemu-nbd gnuplot cmp; do
 	command -v $t >/dev/null || die "'$t' not found (run 'make bench-deps')"
 done

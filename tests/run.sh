@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Runs xdpmirror's tests: cmocka unit binaries, then netns integration scripts.  Each test exits
-# 0 (pass), 77 (skip) or anything else (fail).  Usage: tests/run.sh [NAME...]
+# 0 (pass), 77 (skip) or anything else (fail); one that runs longer than XM_TEST_TIMEOUT seconds
+# (default 300) is killed and fails.  Usage: tests/run.sh [NAME...]
 #
 # XM_TEST_REQUIRE_ALL=1 (.ci/run sets it): a skip is a failure, and the tests fail themselves
 # instead of skipping, so nothing that cannot run where CI runs passes for having been skipped.
@@ -53,7 +54,7 @@ run_one() {
 		echo "unknown test '$name' (see: ls build/tests tests/integration)" >&2
 		return 2
 	fi
-	timeout --kill-after=10 300 "${cmd[@]}" >"$logdir/$name.log" 2>&1
+	timeout --kill-after=10 "${XM_TEST_TIMEOUT:-300}" "${cmd[@]}" >"$logdir/$name.log" 2>&1
 }
 
 if [ $# -gt 0 ]; then

@@ -23,10 +23,12 @@ else
   MAKEFLAGS += --no-print-directory
 endif
 
-USER_SRCS := $(wildcard user/*.c)
+# One folder per part of the system (docs/design.md); a header is included with its folder.
+USER_DIRS := $(sort $(dir $(wildcard user/*/*.c)))
+USER_SRCS := $(wildcard user/*/*.c)
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
 # Everything but main.c, so unit tests can link the pure parts.
-LIB_OBJS  := $(filter-out $(OUT)/user/main.o,$(USER_OBJS))
+LIB_OBJS  := $(filter-out $(OUT)/user/cli/main.o,$(USER_OBJS))
 BPF_OBJ   := $(OUT)/xdpmirror.bpf.o
 SKEL      := $(OUT)/xdpmirror.skel.h
 BIN       := $(OUT)/xdpmirror
@@ -49,7 +51,7 @@ help: ## list targets
 deps: ## install the Debian packages that are missing (root)
 	$(Q)scripts/deps.sh
 
-$(OUT) $(OUT)/user $(OUT)/tests $(OUT)/tools:
+$(OUT) $(OUT)/tests $(OUT)/tools $(patsubst user/%,$(OUT)/user/%,$(USER_DIRS:/=)):
 	$(Q)mkdir -p $@
 
 $(BPF_OBJ): bpf/xdpmirror.bpf.c | $(OUT)
@@ -61,7 +63,7 @@ $(SKEL): $(BPF_OBJ)
 	$(Q)$(BPFTOOL) gen skeleton $< name xdpmirror_bpf > $@
 
 # Everything in user/ may include the skeleton, so it must exist first.
-$(OUT)/user/%.o: user/%.c $(SKEL) | $(OUT)/user
+$(OUT)/user/%.o: user/%.c $(SKEL) | $(patsubst user/%,$(OUT)/user/%,$(USER_DIRS:/=))
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
@@ -101,10 +103,10 @@ install: $(BIN) ## install the binary and pair-setup script under PREFIX (defaul
 	$(Q)install -D -m 0755 scripts/pair-setup.sh $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/xdpmirror-pair-setup
 
 format: ## reformat C sources with clang-format
-	$(Q)clang-format -i bpf/*.c user/*.c user/*.h include/*.h tests/unit/*.[ch] tests/tools/*.c tests/bpf/*.c
+	$(Q)clang-format -i bpf/*.c user/*/*.[ch] include/*.h tests/unit/*.[ch] tests/tools/*.c tests/bpf/*.c
 
 lint: ## clang-format check and cppcheck
-	$(Q)clang-format --dry-run --Werror bpf/*.c user/*.c user/*.h include/*.h tests/unit/*.[ch] \
+	$(Q)clang-format --dry-run --Werror bpf/*.c user/*/*.[ch] include/*.h tests/unit/*.[ch] \
 		tests/tools/*.c tests/bpf/*.c
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--suppress=missingIncludeSystem -Iinclude -Iuser -itests/bpf user/ tests/
@@ -113,4 +115,4 @@ clean: ## remove build output
 	$(call msg,CLEAN,$(OUT))
 	$(Q)rm -rf $(OUT)
 
--include $(wildcard $(OUT)/*.d $(OUT)/user/*.d $(OUT)/tests/*.d $(OUT)/tools/*.d)
+-include $(wildcard $(OUT)/*.d $(OUT)/user/*/*.d $(OUT)/tests/*.d $(OUT)/tools/*.d)

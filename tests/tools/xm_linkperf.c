@@ -16,17 +16,17 @@
 #include <linux/if_link.h>
 #include <linux/if_packet.h>
 
-#include "bpf_load.h"
-#include "config.h"
-#include "frame.h"
-#include "json.h"
-#include "log.h"
-#include "netdev.h"
-#include "params.h"
-#include "runstate.h"
-#include "secondary.h"
-#include "stats.h"
-#include "xsk.h"
+#include "link/bpf_load.h"
+#include "conf/config.h"
+#include "link/frame.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "link/netdev.h"
+#include "conf/params.h"
+#include "util/runstate.h"
+#include "secondary/secondary.h"
+#include "link/stats.h"
+#include "link/xsk.h"
 
 #define PROG		   "xm_linkperf"
 #define FIRST_FRAME_WAIT_S 10

@@ -17,8 +17,8 @@
 #include <linux/if_xdp.h>
 #include <xdp/xsk.h>
 
-#include "frame.h"
-#include "params.h"
+#include "link/frame.h"
+#include "conf/params.h"
 
 static void usage(void)
 {

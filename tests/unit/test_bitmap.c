@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "bitmap.h"
+#include "store/bitmap.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "frame.h"
+#include "link/frame.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

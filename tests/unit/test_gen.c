@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "gen.h"
+#include "repl/gen.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

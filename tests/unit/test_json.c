@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "json.h"
+#include "util/json.h"
 
 /* One writer on an in-memory stream. */
 struct sink {

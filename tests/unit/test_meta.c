@@ -21,8 +21,8 @@
 #include "xm_test.h"
 
 #include "xdpmirror.h"
-#include "frame.h"
-#include "meta.h"
+#include "link/frame.h"
+#include "store/meta.h"
 
 #define KIB 1024ull
 #define MIB (1024 * KIB)

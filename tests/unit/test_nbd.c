@@ -20,8 +20,8 @@
 
 #include <cmocka.h>
 
-#include "loop.h"
-#include "nbd.h"
+#include "util/loop.h"
+#include "nbd/nbd.h"
 
 /* The wire format, written down again from doc/proto.md rather than taken from nbd.c. */
 #define INIT_MAGIC  0x4e42444d41474943ull

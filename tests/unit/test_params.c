@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "params.h"
+#include "conf/params.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "stats.h"
+#include "link/stats.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0
+/* xdpmirror status and stats: what the daemon says plus the XDP program's pinned counters. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/commands.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "conf/params.h"
+#include "util/runstate.h"
+#include "link/stats.h"
+
+#define STATUS_JSON_VERSION 1
+#define MAX_DEVICES	    64
+
+int xm_require_dev(const char *cmd, const char *dev)
+{
+	if (!dev) {
+		pr_warn("%s: missing --dev IF", cmd);
+		return -EINVAL;
+	}
+	if (xm_check_ifname(dev)) {
+		pr_warn("%s: '%s': not an interface name", cmd, dev);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Dotted counter names become nested objects: "rx.data" is {"rx":{"data":{...}}}. */
+static void write_xdp_stats(struct xm_json *j, const struct xm_stats *s)
+{
+	char group[16] = "";
+	unsigned int i;
+
+	xm_json_open(j, "xdp_stats", '{');
+	for (i = 0; i < XM_STATS_NFIELDS; i++) {
+		const struct xm_counter *c = xm_stats_field(s, i);
+		const char *name = xm_stats_field_name(i), *dot = strchr(name, '.');
+		size_t glen = dot ? (size_t)(dot - name) : 0;
+
+		if (group[0] && (glen != strlen(group) || strncmp(name, group, glen))) {
+			xm_json_close(j, '}');
+			group[0] = '\0';
+		}
+		if (dot && !group[0]) {
+			snprintf(group, sizeof(group), "%.*s", (int)glen, name);
+			xm_json_open(j, group, '{');
+		}
+		xm_json_open(j, dot ? dot + 1 : name, '{');
+		xm_json_u64(j, "frames", c->frames);
+		xm_json_u64(j, "bytes", c->bytes);
+		xm_json_close(j, '}');
+	}
+	if (group[0])
+		xm_json_close(j, '}');
+	xm_json_close(j, '}');
+}
+
+/* Attached interfaces: those whose lock a live daemon holds. */
+static int list_attached(char names[][16], int max)
+{
+	struct dirent *e;
+	int n = 0;
+	DIR *dir;
+
+	dir = opendir(XM_RUN_DIR);
+	if (!dir)
+		return 0;
+	while ((e = readdir(dir)) && n < max) {
+		size_t len = strlen(e->d_name);
+
+		if (len <= 5 || len - 5 >= 16 || strcmp(e->d_name + len - 5, ".lock"))
+			continue;
+		snprintf(names[n], 16, "%.*s", (int)(len - 5), e->d_name);
+		if (xm_run_holder(names[n]) > 0)
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+/* Prints one interface; returns XM_EXIT_NOT_ATTACHED when no daemon answers. */
+static int status_one(const char *dev, bool json, struct xm_json *j)
+{
+	static char answer[65536];
+	struct xm_stats s;
+	bool have_stats;
+	int n;
+
+	n = xm_ctl_request(dev, json ? "status" : "status text", answer, sizeof(answer));
+	have_stats = !xm_stats_read_pinned(dev, &s);
+	if (n <= 0) {
+		if (json) {
+			xm_json_open(j, NULL, '{');
+			xm_json_str(j, "dev", dev);
+			xm_json_bool(j, "attached", false);
+			xm_json_close(j, '}');
+		} else {
+			printf("%s: not attached\n", dev);
+		}
+		return XM_EXIT_NOT_ATTACHED;
+	}
+	if (json) {
+		xm_json_open(j, NULL, '{');
+		xm_json_str(j, "dev", dev);
+		xm_json_bool(j, "attached", true);
+		/* The daemon's object goes in verbatim: it is JSON already. */
+		fprintf(j->out, ",\"daemon\":%.*s", answer[n - 1] == '\n' ? n - 1 : n, answer);
+		if (have_stats)
+			write_xdp_stats(j, &s);
+		xm_json_close(j, '}');
+		return XM_EXIT_OK;
+	}
+	fputs(answer, stdout);
+	if (have_stats)
+		printf("  xdp      seen %llu, to AF_XDP %llu, passed %llu, dropped %llu "
+		       "('xdpmirror stats --dev %s' for detail)\n",
+		       (unsigned long long)s.seen.frames, (unsigned long long)s.redirected.frames,
+		       (unsigned long long)s.pass.frames,
+		       (unsigned long long)(s.seen.frames - s.redirected.frames - s.pass.frames),
+		       dev);
+	return XM_EXIT_OK;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"dev", required_argument, NULL, 'd'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	char names[MAX_DEVICES][16];
+	const char *dev = NULL;
+	bool json = false;
+	struct xm_json j;
+	int c, i, n, ret = XM_EXIT_OK;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "d:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			dev = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			printf("usage: xdpmirror status [--dev IF] [--json]\n");
+			return XM_EXIT_OK;
+		default:
+			pr_warn("status: unknown option '%s'", argv[optind - 1]);
+			return XM_EXIT_USAGE;
+		}
+	}
+	if (dev && xm_require_dev("status", dev))
+		return XM_EXIT_USAGE;
+	xm_json_init(&j, stdout);
+	if (json) {
+		xm_json_open(&j, NULL, '{');
+		xm_json_u64(&j, "version", STATUS_JSON_VERSION);
+		xm_json_open(&j, "devices", '[');
+	}
+	if (dev) {
+		ret = status_one(dev, json, &j);
+	} else {
+		n = list_attached(names, MAX_DEVICES);
+		if (!n && !json)
+			printf("no interface attached\n");
+		for (i = 0; i < n; i++)
+			status_one(names[i], json, &j);
+	}
+	if (json) {
+		xm_json_close(&j, ']');
+		xm_json_close(&j, '}');
+	}
+	return ret;
+}
+
+static double elapsed_s(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void print_stats_table(const char *dev, const struct xm_stats *prev,
+			      const struct xm_stats *cur, double secs, bool all)
+{
+	unsigned int i;
+
+	printf("%s: XDP counters, summed over CPUs, rates over %.1f s\n", dev, secs);
+	printf("  %-18s %14s %16s %12s %14s\n", "counter", "frames", "bytes", "frames/s",
+	       "bytes/s");
+	for (i = 0; i < XM_STATS_NFIELDS; i++) {
+		const struct xm_counter *c = xm_stats_field(cur, i), *p = xm_stats_field(prev, i);
+
+		/* Zero drop/type rows are noise unless asked for; the totals always show. */
+		if (!all && i >= 4 && !c->frames)
+			continue;
+		printf("  %-18s %14llu %16llu %12.0f %14.0f\n", xm_stats_field_name(i),
+		       (unsigned long long)c->frames, (unsigned long long)c->bytes,
+		       (double)(c->frames - p->frames) / secs,
+		       (double)(c->bytes - p->bytes) / secs);
+	}
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"dev", required_argument, NULL, 'd'}, {"interval", required_argument, NULL, 'i'},
+		{"watch", no_argument, NULL, 'w'},     {"all", no_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},      {0},
+	};
+	struct xm_stats prev, cur;
+	struct timespec t0, t1, pause;
+	const char *dev = NULL;
+	bool watch = false, all = false;
+	__u32 interval_ms = 1000;
+	int c, err;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "d:i:wah", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			dev = optarg;
+			break;
+		case 'i':
+			if (xm_parse_u32(optarg, 10, 3600000, &interval_ms)) {
+				pr_warn("stats: --interval '%s': want 10-3600000 ms", optarg);
+				return XM_EXIT_USAGE;
+			}
+			break;
+		case 'w':
+			watch = true;
+			break;
+		case 'a':
+			all = true;
+			break;
+		case 'h':
+			printf("usage: xdpmirror stats --dev IF [--interval MS] [--watch] "
+			       "[--all]\n");
+			return XM_EXIT_OK;
+		default:
+			pr_warn("stats: unknown option '%s'", argv[optind - 1]);
+			return XM_EXIT_USAGE;
+		}
+	}
+	if (xm_require_dev("stats", dev))
+		return XM_EXIT_USAGE;
+	err = xm_stats_read_pinned(dev, &prev);
+	if (err == -ENOENT) {
+		pr_warn("stats '%s': not attached (no pinned counters in %s/%s)", dev, XM_PIN_ROOT,
+			dev);
+		return XM_EXIT_NOT_ATTACHED;
+	}
+	if (err) {
+		pr_warn("stats '%s': cannot read counters: %s", dev, strerror(-err));
+		return XM_EXIT_FAIL;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pause.tv_sec = interval_ms / 1000;
+	pause.tv_nsec = (long)(interval_ms % 1000) * 1000000;
+	do {
+		nanosleep(&pause, NULL);
+		err = xm_stats_read_pinned(dev, &cur);
+		if (err) {
+			pr_warn("stats '%s': counters went away (detached?)", dev);
+			return XM_EXIT_NOT_ATTACHED;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		print_stats_table(dev, &prev, &cur, elapsed_s(&t0, &t1), all);
+		fflush(stdout);
+		prev = cur;
+		t0 = t1;
+	} while (watch);
+	return XM_EXIT_OK;
+}

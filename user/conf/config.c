@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The attach configuration: one table of keys shared by command-line options and config files. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "conf/config.h"
+#include "store/bitmap.h"
+#include "conf/params.h"
+
+#define XM_PING_MS_DEFAULT    10
+#define XM_TIMEOUT_MS_DEFAULT 50
+#define XM_CONFIG_MAX_BYTES   16384
+
+static int set_role(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (xm_parse_role(v, &c->role)) {
+		snprintf(err, n, "'%s': not a role (want primary or secondary)", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_dev(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (xm_check_ifname(v)) {
+		snprintf(err, n, "'%s': not an interface name", v);
+		return -EINVAL;
+	}
+	snprintf(c->dev, sizeof(c->dev), "%s", v);
+	return 0;
+}
+
+static int set_peer(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	__u8 mac[XM_ETH_ALEN];
+
+	/* Parsed aside: a rejected value must leave the configuration as it was. */
+	if (xm_parse_mac(v, mac)) {
+		snprintf(err, n, "'%s': not a MAC address (want xx:xx:xx:xx:xx:xx)", v);
+		return -EINVAL;
+	}
+	if (!xm_mac_is_unicast(mac)) {
+		snprintf(err, n, "'%s': the peer must be a unicast MAC address", v);
+		return -EINVAL;
+	}
+	memcpy(c->peer_mac, mac, XM_ETH_ALEN);
+	c->have_peer = true;
+	return 0;
+}
+
+static int set_disk(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (!*v || strlen(v) >= sizeof(c->disk)) {
+		snprintf(err, n, "'%s': not a usable path", v);
+		return -EINVAL;
+	}
+	snprintf(c->disk, sizeof(c->disk), "%s", v);
+	return 0;
+}
+
+static int set_ethertype(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	__u32 t;
+
+	/* Values below 0x0600 are 802.3 lengths, not EtherTypes; the usual ones would steal
+	 * traffic. */
+	if (xm_parse_u32(v, 0x0600, 0xffff, &t) || t == 0x0800 || t == 0x86DD || t == 0x0806 ||
+	    t == XM_ETH_P_8021Q) {
+		snprintf(err, n,
+			 "'%s': not a usable EtherType (want 0x0600-0xffff, not IP/ARP/VLAN)", v);
+		return -EINVAL;
+	}
+	c->ethertype = (__u16)t;
+	return 0;
+}
+
+static int set_queues(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (xm_parse_u32(v, 1, XM_MAX_QUEUES, &c->queues)) {
+		snprintf(err, n, "'%s': not a queue count (want 1-%d)", v, XM_MAX_QUEUES);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_xsk_mode(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (!strcmp(v, "auto"))
+		c->xsk_mode = XM_XSK_AUTO;
+	else if (!strcmp(v, "zerocopy"))
+		c->xsk_mode = XM_XSK_ZEROCOPY;
+	else if (!strcmp(v, "copy"))
+		c->xsk_mode = XM_XSK_COPY;
+	else {
+		snprintf(err, n, "'%s': not an AF_XDP mode (want auto, zerocopy or copy)", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_xdp_mode(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (!strcmp(v, "native"))
+		c->xdp_mode = XM_XDP_NATIVE;
+	else if (!strcmp(v, "skb"))
+		c->xdp_mode = XM_XDP_SKB;
+	else {
+		snprintf(err, n, "'%s': not an XDP mode (want native or skb)", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_ping_ms(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (xm_parse_u32(v, 1, 10000, &c->ping_ms)) {
+		snprintf(err, n, "'%s': not a heartbeat interval (want 1-10000 ms)", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_protocol(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if ((v[0] != 'A' && v[0] != 'B' && v[0] != 'C') || v[1]) {
+		snprintf(err, n, "'%s': not a replication protocol (want A, B or C)", v);
+		return -EINVAL;
+	}
+	c->protocol = v[0];
+	return 0;
+}
+
+static int set_nbd_socket(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	struct sockaddr_un sun;
+
+	if (!*v || strlen(v) >= sizeof(sun.sun_path)) {
+		snprintf(err, n, "'%s': not a usable socket path (at most %zu bytes)", v,
+			 sizeof(sun.sun_path) - 1);
+		return -EINVAL;
+	}
+	strcpy(c->nbd_socket, v);
+	return 0;
+}
+
+static int set_nbd_tcp(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	__u32 port;
+
+	if (xm_parse_u32(v, 1, 65535, &port)) {
+		snprintf(err, n, "'%s': not a TCP port (want 1-65535)", v);
+		return -EINVAL;
+	}
+	c->nbd_tcp_port = (__u16)port;
+	return 0;
+}
+
+static int set_timeout_ms(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (xm_parse_u32(v, 2, 60000, &c->timeout_ms)) {
+		snprintf(err, n, "'%s': not a peer timeout (want 2-60000 ms)", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_meta(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (!*v || strlen(v) >= sizeof(c->meta)) {
+		snprintf(err, n, "'%s': not a usable path", v);
+		return -EINVAL;
+	}
+	snprintf(c->meta, sizeof(c->meta), "%s", v);
+	return 0;
+}
+
+static int set_bitmap_block(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	__u64 bytes;
+
+	if (xm_parse_size(v, &bytes) || bytes < XM_BITMAP_MIN_BLOCK ||
+	    bytes > XM_BITMAP_MAX_BLOCK || (bytes & (bytes - 1))) {
+		snprintf(err, n, "'%s': not a bitmap granularity (want a power of two, 4K-1M)", v);
+		return -EINVAL;
+	}
+	c->bitmap_block = (__u32)bytes;
+	return 0;
+}
+
+static int set_initial_sync(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (strcmp(v, "full") && strcmp(v, "checksum") && strcmp(v, "skip")) {
+		snprintf(err, n, "'%s': not an initial sync (want full, checksum or skip)", v);
+		return -EINVAL;
+	}
+	c->initial_sync = v[0];
+	return 0;
+}
+
+static int set_resync_rate(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (xm_parse_u32(v, 0, 1000000, &c->resync_mib)) {
+		snprintf(err, n, "'%s': not a resync rate (want 0-1000000 MiB/s, 0: unlimited)", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_force(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (strcmp(v, "yes") && strcmp(v, "no")) {
+		snprintf(err, n, "'%s': want yes or no", v);
+		return -EINVAL;
+	}
+	c->force = v[0] == 'y';
+	return 0;
+}
+
+const struct xm_config_key xm_config_keys[] = {
+	{"role", "primary|secondary", "this box's role", set_role},
+	{"dev", "IF", "the dedicated mirror NIC", set_dev},
+	{"peer", "MAC", "the peer box's MAC address on the mirror link", set_peer},
+	{"disk", "PATH", "backing block device or preallocated file", set_disk},
+	{"ethertype", "0xNNNN", "mirror EtherType (default 0x88b5)", set_ethertype},
+	{"queues", "N", "RX queues to serve (default: all of the NIC's)", set_queues},
+	{"xsk-mode", "auto|zerocopy|copy", "AF_XDP mode (default auto)", set_xsk_mode},
+	{"xdp-mode", "native|skb", "XDP attach mode (default native)", set_xdp_mode},
+	{"ping-interval", "MS", "heartbeat interval in ms (default 10)", set_ping_ms},
+	{"timeout", "MS", "peer is dead after this long without a frame (default 50)",
+	 set_timeout_ms},
+	{"protocol", "A|B|C", "when a write is done (default C: durable on both boxes)",
+	 set_protocol},
+	{"nbd-socket", "PATH", "primary: NBD Unix socket (default /run/xdpmirror/IF.sock)",
+	 set_nbd_socket},
+	{"nbd-tcp", "PORT", "primary: also serve NBD on 127.0.0.1:PORT", set_nbd_tcp},
+	{"meta", "PATH", "metadata file (default /var/lib/xdpmirror/IF.meta; made if missing)",
+	 set_meta},
+	{"bitmap-block", "SIZE", "bytes per bitmap bit for new metadata (default 64K)",
+	 set_bitmap_block},
+	{"initial-sync", "full|checksum|skip",
+	 "primary: how to sync a peer that never was in sync (default full)", set_initial_sync},
+	{"resync-rate", "MIB", "primary: resync cap in MiB/s (default 0: as fast as the link)",
+	 set_resync_rate},
+	{"force", "yes|no", "primary: start even if this disk is not UpToDate (default no)",
+	 set_force},
+	{0},
+};
+
+void xm_config_init(struct xm_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->ethertype = XM_ETH_P_MIRROR;
+	c->ping_ms = XM_PING_MS_DEFAULT;
+	c->timeout_ms = XM_TIMEOUT_MS_DEFAULT;
+	c->protocol = 'C';
+	c->initial_sync = 'f';
+}
+
+const struct xm_config_key *xm_config_find(const char *name)
+{
+	const struct xm_config_key *k;
+
+	for (k = xm_config_keys; k->name; k++)
+		if (!strcmp(k->name, name))
+			return k;
+	return NULL;
+}
+
+int xm_config_set(struct xm_config *c, const char *key, const char *val, char *err, size_t errlen)
+{
+	const struct xm_config_key *k = xm_config_find(key);
+
+	if (!k) {
+		snprintf(err, errlen, "unknown key '%s'", key);
+		return -ENOENT;
+	}
+	return k->set(c, val, err, errlen);
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+int xm_config_parse_text(struct xm_config *c, const char *text, const char *origin, char *err,
+			 size_t errlen)
+{
+	char *copy, *line, *save = NULL, *key, *val, *eq, why[256];
+	int lineno = 0, ret = 0;
+
+	copy = strdup(text);
+	if (!copy)
+		return -ENOMEM;
+	/* strtok_r would skip empty lines and miscount; walk line by line instead. */
+	for (line = copy; line && !ret; line = save) {
+		save = strchr(line, '\n');
+		if (save)
+			*save++ = '\0';
+		lineno++;
+		key = trim(line);
+		if (!*key || *key == '#')
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			snprintf(err, errlen, "config '%s' line %d: want 'key = value'", origin,
+				 lineno);
+			ret = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		val = trim(eq + 1);
+		key = trim(key);
+		ret = xm_config_set(c, key, val, why, sizeof(why));
+		if (ret)
+			snprintf(err, errlen, "config '%s' line %d: %s%s%s", origin, lineno,
+				 ret == -ENOENT ? "" : key, ret == -ENOENT ? "" : " ", why);
+	}
+	free(copy);
+	return ret;
+}
+
+int xm_config_load_file(struct xm_config *c, const char *path, char *err, size_t errlen)
+{
+	/* 16 KiB of text, its NUL, and one byte more to tell a longer file from one that fits. */
+	char buf[XM_CONFIG_MAX_BYTES + 2];
+	size_t n;
+	FILE *f;
+	int ret;
+
+	f = fopen(path, "r");
+	if (!f) {
+		ret = -errno;
+		snprintf(err, errlen, "config '%s': %s", path, strerror(errno));
+		return ret;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	ret = ferror(f) ? -EIO : 0;
+	if (!ret && n > XM_CONFIG_MAX_BYTES)
+		ret = -EFBIG;
+	fclose(f);
+	if (ret) {
+		snprintf(err, errlen, "config '%s': %s", path,
+			 ret == -EFBIG ? "larger than 16 KiB" : "read error");
+		return ret;
+	}
+	buf[n] = '\0';
+	if (memchr(buf, '\0', n)) {
+		snprintf(err, errlen, "config '%s': not a text file", path);
+		return -EINVAL;
+	}
+	return xm_config_parse_text(c, buf, path, err, errlen);
+}
+
+int xm_config_check(const struct xm_config *c, char *err, size_t errlen)
+{
+	const char *missing = NULL;
+
+	if (c->role == XM_ROLE_NONE)
+		missing = "role";
+	else if (!c->dev[0])
+		missing = "dev";
+	else if (!c->have_peer)
+		missing = "peer";
+	else if (!c->disk[0])
+		missing = "disk";
+	if (missing) {
+		snprintf(err, errlen, "missing --%s", missing);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const char *xm_xsk_mode_name(enum xm_xsk_mode m)
+{
+	return m == XM_XSK_ZEROCOPY ? "zerocopy" : m == XM_XSK_COPY ? "copy" : "auto";
+}
+
+const char *xm_xdp_mode_name(enum xm_xdp_mode m)
+{
+	return m == XM_XDP_SKB ? "skb" : "native";
+}

@@ -1,0 +1,899 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The attached daemon: XDP program, AF_XDP sockets, heartbeats, control socket, one event loop. */
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_link.h>
+
+#include "daemon/daemon.h"
+#include "link/frame.h"
+#include "util/json.h"
+#include "util/list.h"
+#include "util/log.h"
+#include "conf/params.h"
+#include "primary/primary.h"
+#include "util/runstate.h"
+#include "secondary/secondary.h"
+#include "link/stats.h"
+
+__u64 xm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+static const char *attach_mode_name(__u32 mode)
+{
+	switch (mode) {
+	case XDP_ATTACHED_DRV:
+		return "native";
+	case XDP_ATTACHED_SKB:
+		return "skb";
+	case XDP_ATTACHED_HW:
+		return "offload";
+	default:
+		return "unknown";
+	}
+}
+
+static int setup_netdev(struct xm_daemon *d)
+{
+	const char *dev = d->cfg.dev;
+	int err;
+
+	err = xm_netdev_query(dev, &d->nd);
+	if (err == -ENODEV) {
+		pr_warn("attach '%s': no such interface", dev);
+		return err;
+	}
+	if (err) {
+		pr_warn("attach '%s': cannot query interface: %s", dev, strerror(-err));
+		return err;
+	}
+	if (!d->nd.up) {
+		pr_warn("attach '%s': interface is down (ip link set dev %s up)", dev, dev);
+		return -ENETDOWN;
+	}
+	if (!memcmp(d->nd.mac, d->cfg.peer_mac, XM_ETH_ALEN)) {
+		pr_warn("attach '%s': --peer is this interface's own MAC address", dev);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int setup_disk(struct xm_daemon *d)
+{
+	const char *dev = d->cfg.dev, *path = d->cfg.disk;
+	int err = xm_disk_open(path, &d->disk);
+
+	switch (err) {
+	case 0:
+		return 0;
+	case -ENOTBLK:
+		pr_warn("attach '%s': disk '%s': not a block device or regular file", dev, path);
+		break;
+	case -EOPNOTSUPP:
+		pr_warn("attach '%s': disk '%s': its filesystem does not support O_DIRECT", dev,
+			path);
+		break;
+	case -EINVAL:
+		pr_warn("attach '%s': disk '%s': size must be a non-zero multiple of %u bytes", dev,
+			path, d->disk.dio_offset_align ? d->disk.dio_offset_align : 4096);
+		break;
+	default:
+		pr_warn("attach '%s': disk '%s': %s", dev, path, strerror(-err));
+	}
+	return err;
+}
+
+static int setup_meta(struct xm_daemon *d)
+{
+	const char *dev = d->cfg.dev;
+	char path[PATH_MAX], err[512] = "";
+	bool created = false;
+	int ret;
+
+	if (d->cfg.meta[0])
+		snprintf(path, sizeof(path), "%s", d->cfg.meta);
+	else
+		snprintf(path, sizeof(path), "%s/%s.meta", XM_META_DIR, dev);
+	ret = xm_meta_open(&d->meta, path, d->disk.size, d->cfg.bitmap_block, d->cfg.role, &created,
+			   err, sizeof(err));
+	if (ret) {
+		pr_warn("attach '%s': metadata '%s': %s", dev, path, err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	if (created)
+		pr_info("%s: created metadata '%s' (%s, %u bytes per bitmap bit)", dev, path,
+			xm_disk_state_name(d->meta.sb.disk_state), d->meta.sb.bitmap_block);
+	if (d->cfg.role == XM_ROLE_PRIMARY && d->meta.sb.disk_state != XM_DISK_UPTODATE) {
+		if (!d->cfg.force) {
+			pr_warn("attach '%s': this disk is %s, so it cannot serve as primary ("
+				"'--force yes' overrides)",
+				dev, xm_disk_state_name(d->meta.sb.disk_state));
+			return -EINVAL;
+		}
+		pr_warn("%s: forced: serving a disk that is %s", dev,
+			xm_disk_state_name(d->meta.sb.disk_state));
+		d->meta.sb.disk_state = XM_DISK_UPTODATE;
+		d->meta.sb_dirty = true;
+	}
+	memcpy(d->node_uuid, d->meta.sb.node_uuid, sizeof(d->node_uuid));
+	return 0;
+}
+
+int xm_daemon_meta_sync(struct xm_daemon *d)
+{
+	int err = xm_meta_sync(&d->meta);
+
+	if (err) {
+		d->ctr.meta_errors++;
+		pr_warn("%s: cannot write metadata '%s': %s", d->cfg.dev, d->meta.path,
+			strerror(-err));
+	}
+	return err;
+}
+
+static int setup_lock(struct xm_daemon *d)
+{
+	const char *dev = d->cfg.dev;
+	pid_t holder = 0;
+	int fd, err;
+
+	fd = xm_run_lock(dev, &holder);
+	if (fd == -EBUSY) {
+		pr_warn("attach '%s': already attached (daemon pid %d; 'xdpmirror detach --dev %s' "
+			"stops it)",
+			dev, (int)holder, dev);
+		return fd;
+	}
+	if (fd < 0) {
+		pr_warn("attach '%s': cannot take lock in %s: %s", dev, XM_RUN_DIR, strerror(-fd));
+		return fd;
+	}
+	d->lock_fd = fd;
+	/* We hold the lock, so pins left in bpffs are from a daemon that died: start clean. */
+	err = xm_bpf_unpin(dev);
+	if (err)
+		pr_warn("attach '%s': cannot remove stale pins: %s", dev, strerror(-err));
+	return err;
+}
+
+static int setup_xdp(struct xm_daemon *d)
+{
+	const char *dev = d->cfg.dev;
+	int err;
+
+	err = xm_bpf_load(&d->bpf, dev, &d->cfg, d->nd.mac);
+	if (err) {
+		pr_warn("attach '%s': cannot load the XDP program: %s", dev, strerror(-err));
+		return err;
+	}
+	err = xm_bpf_attach(&d->bpf, d->nd.ifindex, d->cfg.xdp_mode);
+	switch (err) {
+	case 0:
+		return 0;
+	case -EBUSY:
+	case -EEXIST:
+		pr_warn("attach '%s': another XDP program is attached (remove it first: ip link "
+			"set "
+			"dev %s xdp off)",
+			dev, dev);
+		break;
+	case -EOPNOTSUPP:
+		pr_warn("attach '%s': no native XDP support in driver '%s' (try --xdp-mode skb)",
+			dev, d->nd.driver);
+		break;
+	case -ERANGE:
+		pr_warn("attach '%s': MTU %u is too large for XDP on driver '%s'", dev, d->nd.mtu,
+			d->nd.driver);
+		break;
+	default:
+		pr_warn("attach '%s': cannot attach the XDP program: %s", dev, strerror(-err));
+	}
+	return err;
+}
+
+static int setup_xsks(struct xm_daemon *d)
+{
+	const char *dev = d->cfg.dev;
+	__u32 q, n = d->cfg.queues ? d->cfg.queues : d->nd.rx_queues;
+	int err;
+
+	if (n > XM_MAX_QUEUES)
+		n = XM_MAX_QUEUES;
+	if (n > d->nd.rx_queues) {
+		pr_warn("attach '%s': --queues %u, but the interface has %u RX queue(s)", dev, n,
+			d->nd.rx_queues);
+		return -EINVAL;
+	}
+	d->xsks = calloc(n, sizeof(*d->xsks));
+	if (!d->xsks)
+		return -ENOMEM;
+	for (q = 0; q < n; q++) {
+		/* The secondary's writer wants payloads at DIO-aligned addresses (§7.3).
+		 * Both roles use that layout: a box can be promoted or demoted at run time. */
+		__u32 headroom = xm_secondary_headroom(d->nd.mtu);
+
+		err = xm_xsk_open(&d->xsks[q], dev, q, d->cfg.xsk_mode, xm_bpf_xsks_fd(&d->bpf),
+				  headroom, 192);
+		if (err) {
+			pr_warn("attach '%s': cannot create AF_XDP socket on queue %u (%s mode): "
+				"%s",
+				dev, q, xm_xsk_mode_name(d->cfg.xsk_mode), strerror(-err));
+			return err;
+		}
+		d->nxsks++;
+	}
+	return 0;
+}
+
+static int setup_fds(struct xm_daemon *d)
+{
+	sigset_t mask;
+
+	d->ctl_fd = xm_ctl_listen(d->cfg.dev);
+	if (d->ctl_fd < 0) {
+		pr_warn("attach '%s': cannot create control socket: %s", d->cfg.dev,
+			strerror(-d->ctl_fd));
+		return d->ctl_fd;
+	}
+	/* Signals arrive as events in the loop; no work happens in a signal handler. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->signal_fd < 0)
+		return -errno;
+	return 0;
+}
+
+/* Write payloads are page-aligned buffers of up to a few MiB, allocated per request.  glibc's
+ * defaults serve those by mmap() or give freed heap back to the kernel at once, so every request
+ * faulted in and zeroed fresh pages (about 8% of the CPU of a sequential run, docs/performance.md).
+ * Keeping them in the heap bounds memory by what the NBD server admits at a time
+ * (XM_NBD_MAX_WRITE_BYTES) plus the resync chunks, and reuses warm pages. */
+static void tune_malloc(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 128 << 20);
+}
+
+int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg)
+{
+	int err;
+
+	tune_malloc();
+	memset(d, 0, sizeof(*d));
+	d->cfg = *cfg;
+	d->lock_fd = d->signal_fd = d->ctl_fd = -1;
+	d->disk.fd = -1;
+	d->meta.fd = -1;
+	d->bpf.link_fd = -1;
+	d->start_ns = xm_now_ns();
+
+	/* Everything the user can get wrong is checked before anything is changed. */
+	err = setup_netdev(d);
+	if (!err)
+		err = setup_disk(d);
+	if (!err)
+		err = setup_lock(d);
+	if (!err)
+		err = setup_meta(d);
+	if (!err)
+		err = setup_xdp(d);
+	if (!err)
+		err = setup_xsks(d);
+	if (!err)
+		err = setup_fds(d);
+	if (err) {
+		xm_daemon_teardown(d);
+		return err;
+	}
+	pr_info("attached to %s as %s: XDP %s, AF_XDP %s mode on %u queue(s), peer %02x:%02x:%02x:"
+		"%02x:%02x:%02x",
+		d->cfg.dev, xm_role_name(d->cfg.role), attach_mode_name(d->bpf.attach_mode),
+		d->xsks[0].zerocopy ? "zero-copy" : "copy", d->nxsks, d->cfg.peer_mac[0],
+		d->cfg.peer_mac[1], d->cfg.peer_mac[2], d->cfg.peer_mac[3], d->cfg.peer_mac[4],
+		d->cfg.peer_mac[5]);
+	return 0;
+}
+
+void xm_daemon_teardown(struct xm_daemon *d)
+{
+	__u32 q;
+
+	xm_primary_destroy(d->pri);
+	xm_secondary_destroy(d->sec);
+	d->pri = NULL;
+	d->sec = NULL;
+	xm_loop_exit(&d->loop);
+	if (d->ctl_fd >= 0)
+		close(d->ctl_fd);
+	if (d->signal_fd >= 0)
+		close(d->signal_fd);
+	for (q = 0; q < d->nxsks; q++)
+		xm_xsk_close(&d->xsks[q]);
+	free(d->xsks);
+	d->xsks = NULL;
+	d->nxsks = 0;
+	xm_bpf_close(&d->bpf);
+	xm_meta_close(&d->meta);
+	xm_disk_close(&d->disk);
+	if (d->lock_fd >= 0) {
+		xm_bpf_unpin(d->cfg.dev);
+		xm_run_release(d->cfg.dev, d->lock_fd);
+	}
+	free(d->xsk_watch);
+	d->xsk_watch = NULL;
+	d->ctl_fd = d->signal_fd = d->lock_fd = -1;
+}
+
+int xm_daemon_send(struct xm_daemon *d, const struct xm_frame *f, const struct xm_span *payload,
+		   __u32 n, __u64 tag)
+{
+	struct xm_xsk *x = &d->xsks[0];
+	__u8 head[XM_ETH_HLEN + 4096];
+	struct iovec iov[1 + XM_MAX_SPANS];
+	__u32 i, len;
+	int hlen, err;
+
+	hlen = xm_frame_head(head, sizeof(head), d->cfg.peer_mac, d->nd.mac, d->cfg.ethertype, f,
+			     payload, n);
+	if (hlen < 0)
+		return hlen;
+	iov[0].iov_base = head;
+	iov[0].iov_len = (size_t)hlen;
+	len = (__u32)hlen;
+	for (i = 0; i < n; i++) {
+		iov[1 + i].iov_base = (void *)payload[i].data;
+		iov[1 + i].iov_len = payload[i].len;
+		len += payload[i].len;
+	}
+	err = xm_xsk_tx_frame(x, iov, 1 + n, tag);
+	if (err) {
+		d->ctr.tx_ring_full++;
+		return err;
+	}
+	/* One kick per batch, not per frame: each sendto() is a syscall that sends what the ring
+	 * holds (up to the skb budget), so frames queued in one loop turn leave together. */
+	if (++x->tx_unkicked >= XM_TX_KICK_BATCH)
+		xm_daemon_tx_flush(d);
+	d->ctr.tx_frames++;
+	d->ctr.tx_bytes += len;
+	d->last_tx_ns = xm_now_ns();
+	return 0;
+}
+
+void xm_daemon_tx_flush(struct xm_daemon *d)
+{
+	__u32 q;
+
+	for (q = 0; q < d->nxsks; q++) {
+		if (d->xsks[q].tx_unkicked) {
+			xm_xsk_tx_kick(&d->xsks[q]);
+			d->xsks[q].tx_unkicked = 0;
+		}
+	}
+}
+
+void xm_daemon_send_close(struct xm_daemon *d, __u32 session, __u64 reason)
+{
+	struct xm_frame f = {.type = XM_T_CLOSE, .session = session, .arg0 = reason};
+
+	xm_daemon_send(d, &f, NULL, 0, 0);
+	xm_daemon_tx_flush(d); /* the daemon may exit right after this */
+}
+
+void xm_daemon_answer_ping(struct xm_daemon *d, const struct xm_frame *ping, __u64 cum,
+			   __u32 credit)
+{
+	struct xm_frame pong = {.type = XM_T_PONG,
+				.session = ping->session,
+				.arg0 = ping->arg0,
+				.arg1 = cum,
+				.credit = credit};
+
+	xm_daemon_send(d, &pong, NULL, 0, 0);
+}
+
+void xm_daemon_take_pong(struct xm_daemon *d, const struct xm_frame *pong)
+{
+	__u64 now = xm_now_ns(), rtt;
+
+	d->ctr.rx_pong++;
+	/* arg0 is our own clock echoed back; anything from the future is not ours. */
+	if (pong->arg0 > now) {
+		d->ctr.rx_pong_stale++;
+		return;
+	}
+	rtt = now - pong->arg0;
+	d->rtt_last_ns = rtt;
+	if (!d->rtt_min_ns || rtt < d->rtt_min_ns)
+		d->rtt_min_ns = rtt;
+	/* EWMA with weight 1/8, as TCP's SRTT. */
+	d->rtt_avg_ns = d->rtt_avg_ns ? d->rtt_avg_ns - (d->rtt_avg_ns >> 3) + (rtt >> 3) : rtt;
+}
+
+void xm_daemon_heartbeat(struct xm_daemon *d, __u32 session, __u64 cum, __u32 credit, __u64 now)
+{
+	struct xm_frame ping = {
+		.type = XM_T_PING, .session = session, .arg1 = cum, .credit = credit};
+
+	/* Every interval, whatever else flows: both sides keep an RTT and a liveness signal. */
+	if (now - d->last_ping_ns < (__u64)d->cfg.ping_ms * 1000000ull)
+		return;
+	ping.arg0 = now;
+	if (!xm_daemon_send(d, &ping, NULL, 0, 0)) {
+		d->ctr.tx_ping++;
+		d->last_ping_ns = now;
+	}
+}
+
+static void on_packet(void *ctx, struct xm_xsk *x, struct xm_rx_pkt *pkt)
+{
+	struct xm_daemon *d = ctx;
+	struct xm_span spans[XM_RX_MAX_PIECES];
+	enum xm_parse_error perr;
+	struct xm_frame f;
+	__u32 i, hdr_off = 0;
+
+	d->ctr.rx_frames++;
+	d->ctr.rx_bytes += pkt->len;
+	for (i = 0; i < pkt->npieces; i++) {
+		spans[i].data = pkt->piece[i].data;
+		spans[i].len = pkt->piece[i].len;
+	}
+	perr = xm_frame_parse_spans(spans, pkt->npieces, d->cfg.ethertype, &f, &hdr_off, NULL);
+	if (perr == XM_PARSE_BAD_CRC) {
+		d->ctr.rx_bad_crc++;
+		return;
+	}
+	if (perr != XM_PARSE_OK) {
+		pr_debug("%s: malformed frame of %u bytes (parse error %d)", d->cfg.dev, pkt->len,
+			 perr);
+		d->ctr.rx_malformed++;
+		return;
+	}
+	d->last_rx_ns = xm_now_ns();
+	if (d->pri)
+		xm_primary_rx(d->pri, &f, spans, pkt->npieces, hdr_off);
+	else if (d->sec)
+		xm_secondary_rx_pkt(d->sec, &f, x, pkt, spans, pkt->npieces, hdr_off);
+}
+
+static void on_tx_done(void *ctx, __u64 tag)
+{
+	struct xm_daemon *d = ctx;
+
+	if (d->pri)
+		xm_primary_tx_done(d->pri, tag);
+}
+
+static void on_xsk_ready(struct xm_watch *w, int revents)
+{
+	struct xm_daemon *d = xm_container_of(w->loop, struct xm_daemon, loop);
+	struct xm_xsk *x = &d->xsks[w - d->xsk_watch];
+
+	while (xm_xsk_rx(x, 64, on_packet, d))
+		;
+	if (d->sec)
+		xm_secondary_rx_flush(d->sec);
+}
+
+static void on_signal(struct xm_watch *w, int revents)
+{
+	struct xm_daemon *d = xm_container_of(w, struct xm_daemon, signal_watch);
+	struct signalfd_siginfo si;
+
+	while (read(d->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			continue; /* nothing to reload yet; do not die of it */
+		pr_info("%s: signal %u, detaching", d->cfg.dev, si.ssi_signo);
+		d->stop = true;
+	}
+}
+
+/* promote/demote (docs/resync.md §7): checks now, switches once the old role has drained. */
+static const char *ctl_role_change(struct xm_daemon *d, const char *req)
+{
+	bool force = strstr(req, "force") != NULL;
+
+	if (d->next_role || d->stop)
+		return "error: a role change or detach is already under way";
+	if (!strncmp(req, "demote", 6)) {
+		if (!d->pri)
+			return "error: not a primary";
+		d->next_role = XM_ROLE_SECONDARY;
+		xm_primary_stop(d->pri);
+		pr_info("%s: demoting to secondary", d->cfg.dev);
+		return "ok: demoting";
+	}
+	if (!d->sec)
+		return "error: not a secondary";
+	if (xm_secondary_connected(d->sec))
+		return "error: a primary is connected; demote it first";
+	if (d->meta.sb.disk_state != XM_DISK_UPTODATE && !force)
+		return d->meta.sb.disk_state == XM_DISK_INCONSISTENT
+			       ? "error: this disk is Inconsistent (a resync did not finish); "
+				 "--force promotes anyway"
+			       : "error: this disk is not UpToDate; --force promotes anyway";
+	d->next_role = XM_ROLE_PRIMARY;
+	d->promote_forced = force;
+	xm_secondary_stop(d->sec);
+	pr_info("%s: promoting to primary%s", d->cfg.dev, force ? " (forced)" : "");
+	return "ok: promoting";
+}
+
+static const char *ctl_command(struct xm_daemon *d, const char *req)
+{
+	if (!strncmp(req, "promote", 7) || !strncmp(req, "demote", 6))
+		return ctl_role_change(d, req);
+	if (!strncmp(req, "verify", 6)) {
+		if (!d->pri || d->next_role)
+			return "error: verify runs on the primary";
+		return xm_primary_verify(d->pri, strstr(req, "mark") != NULL);
+	}
+	if (!strncmp(req, "resolve discard-local", 21)) {
+		if (!d->sec || d->next_role)
+			return "error: only a secondary can discard its changes (demote first)";
+		return xm_secondary_discard_local(d->sec);
+	}
+	return NULL;
+}
+
+static void on_ctl(struct xm_watch *w, int revents)
+{
+	struct xm_daemon *d = xm_container_of(w, struct xm_daemon, ctl_watch);
+	struct timeval tv = {.tv_usec = 200 * 1000};
+	const char *answer;
+	char req[64];
+	FILE *out;
+	int fd;
+
+	while ((fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		memset(req, 0, sizeof(req));
+		/* A client that sends nothing must not stall mirroring for long. */
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (read(fd, req, sizeof(req) - 1) > 0 && !strncmp(req, "status", 6)) {
+			out = fdopen(fd, "w");
+			if (out) {
+				if (!strncmp(req, "status text", 11))
+					xm_daemon_write_status_text(d, out);
+				else
+					xm_daemon_write_status(d, out);
+				fclose(out);
+				continue;
+			}
+		} else {
+			req[strcspn(req, "\n")] = 0;
+			answer = ctl_command(d, req);
+			if (!answer)
+				answer = "error: unknown request";
+			if (write(fd, answer, strlen(answer)) < 0 || write(fd, "\n", 1) < 0)
+				pr_debug("control client went away");
+		}
+		close(fd);
+	}
+}
+
+static int start_role(struct xm_daemon *d)
+{
+	if (d->cfg.role == XM_ROLE_PRIMARY) {
+		d->pri = xm_primary_create(d);
+		return d->pri ? 0 : -errno;
+	}
+	d->sec = xm_secondary_create(d);
+	return d->sec ? 0 : -errno;
+}
+
+static int create_role(struct xm_daemon *d)
+{
+	int err;
+
+	err = xm_commit_init(&d->commit, &d->loop, d->disk.fd);
+	if (err)
+		return err;
+	return start_role(d);
+}
+
+/* The old role has drained: the other one takes over, on the same sockets and disk. */
+static int switch_role(struct xm_daemon *d)
+{
+	int err;
+
+	xm_primary_destroy(d->pri);
+	xm_secondary_destroy(d->sec);
+	d->pri = NULL;
+	d->sec = NULL;
+	d->cfg.role = d->next_role;
+	d->next_role = XM_ROLE_NONE;
+	err = start_role(d);
+	if (err)
+		pr_warn("%s: cannot start as %s: %s", d->cfg.dev, xm_role_name(d->cfg.role),
+			strerror(-err));
+	else
+		pr_info("%s: now %s", d->cfg.dev, xm_role_name(d->cfg.role));
+	return err;
+}
+
+/* One pass of work that is not driven by a completion; returns how long the loop may sleep. */
+static __u64 tick(struct xm_daemon *d)
+{
+	__u64 now = xm_now_ns(), next;
+	__u32 q;
+
+	for (q = 0; q < d->nxsks; q++)
+		xm_xsk_tx_reclaim(&d->xsks[q], on_tx_done, d);
+	xm_commit_poll(&d->commit, now);
+	next = d->pri ? xm_primary_tick(d->pri, now) : xm_secondary_tick(d->sec, now);
+	if (xm_commit_deadline(&d->commit) < next)
+		next = xm_commit_deadline(&d->commit);
+	if ((d->stop || d->next_role) &&
+	    (d->pri ? xm_primary_drained(d->pri, now) : xm_secondary_drained(d->sec, now))) {
+		__u64 why = d->stop			      ? XM_CLOSE_DETACH
+			    : d->next_role == XM_ROLE_PRIMARY ? XM_CLOSE_PROMOTE
+							      : XM_CLOSE_DEMOTE;
+
+		/* Tell the peer, leave clean metadata behind. */
+		if (d->pri)
+			xm_primary_finish(d->pri, why);
+		else
+			xm_secondary_finish(d->sec, why);
+		if (d->next_role && !d->stop) {
+			if (switch_role(d))
+				d->stop = d->finished = true;
+			return 0;
+		}
+		d->finished = true;
+	}
+	/* Sleep at most a heartbeat; the kernel wakes us for anything that arrives. */
+	if (next <= now)
+		return 0;
+	next -= now;
+	return next < 10000000ull ? next : 10000000ull;
+}
+
+int xm_daemon_run(struct xm_daemon *d)
+{
+	bool stopping = false;
+	__u32 q;
+	int err;
+
+	/* The ring belongs to the task that submits, so it is made after any fork (--daemon). */
+	err = xm_loop_init(&d->loop);
+	if (err) {
+		pr_warn("%s: cannot create io_uring: %s", d->cfg.dev, strerror(-err));
+		return err;
+	}
+	d->xsk_watch = calloc(d->nxsks, sizeof(*d->xsk_watch));
+	if (!d->xsk_watch)
+		return -ENOMEM;
+	err = create_role(d);
+	if (!err)
+		err = xm_loop_watch(&d->loop, &d->signal_watch, d->signal_fd, 0, on_signal);
+	if (!err)
+		err = xm_loop_watch(&d->loop, &d->ctl_watch, d->ctl_fd, 0, on_ctl);
+	for (q = 0; !err && q < d->nxsks; q++)
+		err = xm_loop_watch_oneshot(&d->loop, &d->xsk_watch[q], xm_xsk_fd(&d->xsks[q]), 0,
+					    on_xsk_ready);
+	while (!err && !d->finished) {
+		__u64 timeout = tick(d);
+		int n;
+
+		/* Whatever the handlers and the tick queued leaves before we sleep. */
+		xm_daemon_tx_flush(d);
+		n = xm_loop_run_once(&d->loop, timeout);
+		if (n < 0)
+			err = n;
+		if (d->stop && !stopping) {
+			stopping = true;
+			if (d->pri)
+				xm_primary_stop(d->pri);
+			else
+				xm_secondary_stop(d->sec);
+		}
+	}
+	if (err)
+		pr_warn("%s: event loop failed: %s", d->cfg.dev, strerror(-err));
+	return err;
+}
+
+static void write_counters(struct xm_json *j, const struct xm_daemon *d)
+{
+	const struct xm_counters *c = &d->ctr;
+
+	xm_json_open(j, "counters", '{');
+#define XM_COUNTER_JSON(name, what) xm_json_u64(j, #name, c->name);
+	XM_COUNTER_LIST(XM_COUNTER_JSON)
+#undef XM_COUNTER_JSON
+	xm_json_u64(j, "commits", d->commit.commits);
+	xm_json_u64(j, "commit_writes", d->commit.commit_writes);
+	xm_json_close(j, '}');
+}
+
+static void write_xsk_stats(struct xm_json *j, const struct xm_daemon *d)
+{
+	struct xdp_statistics sum = {0}, st;
+	__u32 q;
+
+	for (q = 0; q < d->nxsks; q++) {
+		if (xm_xsk_statistics(&d->xsks[q], &st))
+			continue;
+		sum.rx_dropped += st.rx_dropped;
+		sum.rx_invalid_descs += st.rx_invalid_descs;
+		sum.tx_invalid_descs += st.tx_invalid_descs;
+		sum.rx_ring_full += st.rx_ring_full;
+		sum.rx_fill_ring_empty_descs += st.rx_fill_ring_empty_descs;
+		sum.tx_ring_empty_descs += st.tx_ring_empty_descs;
+	}
+	xm_json_open(j, "socket", '{');
+	xm_json_u64(j, "rx_dropped", sum.rx_dropped);
+	xm_json_u64(j, "rx_invalid_descs", sum.rx_invalid_descs);
+	xm_json_u64(j, "tx_invalid_descs", sum.tx_invalid_descs);
+	xm_json_u64(j, "rx_ring_full", sum.rx_ring_full);
+	xm_json_u64(j, "rx_fill_ring_empty", sum.rx_fill_ring_empty_descs);
+	xm_json_u64(j, "tx_ring_empty", sum.tx_ring_empty_descs);
+	xm_json_close(j, '}');
+}
+
+static void write_gen(struct xm_json *j, const char *key, __u64 gen)
+{
+	char hex[17];
+
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)gen);
+	xm_json_str(j, key, hex);
+}
+
+static void write_meta(struct xm_json *j, const struct xm_daemon *d)
+{
+	const struct xm_meta *m = &d->meta;
+	char uuid[33];
+	int i;
+
+	for (i = 0; i < 16; i++)
+		snprintf(uuid + 2 * i, 3, "%02x", m->sb.node_uuid[i]);
+	xm_json_open(j, "metadata", '{');
+	xm_json_str(j, "path", m->path);
+	xm_json_str(j, "node_uuid", uuid);
+	xm_json_str(j, "disk_state", xm_disk_state_name(m->sb.disk_state));
+	xm_json_open(j, "generations", '{');
+	write_gen(j, "current", m->sb.current_gen);
+	write_gen(j, "bitmap", m->sb.bitmap_gen);
+	write_gen(j, "history0", m->sb.history[0]);
+	write_gen(j, "history1", m->sb.history[1]);
+	xm_json_close(j, '}');
+	xm_json_open(j, "bitmap", '{');
+	xm_json_u64(j, "block", m->bm.block);
+	xm_json_u64(j, "bits", m->bm.nbits);
+	xm_json_u64(j, "dirty_bits", m->bm.oos_count);
+	xm_json_u64(j, "intent_bits", m->bm.intent_count);
+	xm_json_u64(j, "flushes", m->cycles);
+	xm_json_u64(j, "pages_written", m->pages_written);
+	xm_json_close(j, '}');
+	xm_json_close(j, '}');
+}
+
+void xm_daemon_write_status(const struct xm_daemon *d, FILE *out)
+{
+	__u64 now = xm_now_ns(), dead_ns = (__u64)d->cfg.timeout_ms * 1000000ull;
+	bool reachable = d->last_rx_ns && now - d->last_rx_ns < dead_ns;
+	char mac[XM_MAC_STRLEN], ethertype[8];
+	struct xm_json j;
+
+	xm_json_init(&j, out);
+	xm_json_open(&j, NULL, '{');
+	xm_json_str(&j, "dev", d->cfg.dev);
+	xm_json_str(&j, "role", xm_role_name(d->cfg.role));
+	xm_json_i64(&j, "pid", (long long)getpid());
+	xm_json_u64(&j, "uptime_ms", (now - d->start_ns) / 1000000);
+	xm_format_mac(d->nd.mac, mac);
+	xm_json_str(&j, "mac", mac);
+	xm_json_u64(&j, "mtu", d->nd.mtu);
+	snprintf(ethertype, sizeof(ethertype), "0x%04x", d->cfg.ethertype);
+	xm_json_str(&j, "ethertype", ethertype);
+
+	xm_json_open(&j, "peer", '{');
+	xm_format_mac(d->cfg.peer_mac, mac);
+	xm_json_str(&j, "mac", mac);
+	xm_json_bool(&j, "reachable", reachable);
+	if (d->last_rx_ns)
+		xm_json_u64(&j, "last_seen_ms", (now - d->last_rx_ns) / 1000000);
+	xm_json_u64(&j, "heartbeat_ms", d->cfg.ping_ms);
+	xm_json_u64(&j, "timeout_ms", d->cfg.timeout_ms);
+	xm_json_double(&j, "rtt_last_us", d->rtt_last_ns / 1e3);
+	xm_json_double(&j, "rtt_min_us", d->rtt_min_ns / 1e3);
+	xm_json_double(&j, "rtt_avg_us", d->rtt_avg_ns / 1e3);
+	xm_json_close(&j, '}');
+
+	xm_json_open(&j, "xdp", '{');
+	xm_json_str(&j, "mode", attach_mode_name(d->bpf.attach_mode));
+	xm_json_str(&j, "program", XM_PROG_NAME);
+	xm_json_str(&j, "pin_dir", d->bpf.pin_dir);
+	xm_json_close(&j, '}');
+
+	xm_json_open(&j, "afxdp", '{');
+	xm_json_str(&j, "mode", d->nxsks && d->xsks[0].zerocopy ? "zerocopy" : "copy");
+	xm_json_str(&j, "requested", xm_xsk_mode_name(d->cfg.xsk_mode));
+	xm_json_u64(&j, "queues", d->nxsks);
+	xm_json_u64(&j, "frame_size", XM_XSK_FRAME_SIZE);
+	write_xsk_stats(&j, d);
+	xm_json_close(&j, '}');
+
+	xm_json_open(&j, "disk", '{');
+	xm_json_str(&j, "path", d->cfg.disk);
+	xm_json_str(&j, "kind", d->disk.is_blockdev ? "block" : "file");
+	xm_json_u64(&j, "size", d->disk.size);
+	xm_json_u64(&j, "dio_mem_align", d->disk.dio_mem_align);
+	xm_json_u64(&j, "dio_offset_align", d->disk.dio_offset_align);
+	xm_json_close(&j, '}');
+
+	xm_json_open(&j, "durability", '{');
+	xm_json_str(&j, "mode", xm_durability_name(d->commit.mode));
+	xm_json_str(&j, "write_cache", d->commit.cache);
+	xm_json_bool(&j, "fua", d->commit.fua);
+	xm_json_close(&j, '}');
+	write_meta(&j, d);
+	if (d->pri)
+		xm_primary_write_status(d->pri, &j);
+	if (d->sec)
+		xm_secondary_write_status(d->sec, &j);
+	write_counters(&j, d);
+	xm_json_close(&j, '}');
+}
+
+void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out)
+{
+	__u64 now = xm_now_ns(), dead_ns = (__u64)d->cfg.timeout_ms * 1000000ull;
+	bool reachable = d->last_rx_ns && now - d->last_rx_ns < dead_ns;
+	char mac[XM_MAC_STRLEN];
+
+	fprintf(out, "%s: %s, attached (pid %d, up %llu s)\n", d->cfg.dev,
+		xm_role_name(d->cfg.role), (int)getpid(),
+		(unsigned long long)((now - d->start_ns) / 1000000000ull));
+	xm_format_mac(d->cfg.peer_mac, mac);
+	fprintf(out, "  peer     %s  %s", mac, reachable ? "reachable" : "unreachable");
+	if (d->rtt_last_ns)
+		fprintf(out, ", rtt %.1f us (min %.1f, avg %.1f)", d->rtt_last_ns / 1e3,
+			d->rtt_min_ns / 1e3, d->rtt_avg_ns / 1e3);
+	fprintf(out, "\n");
+	fprintf(out, "  xdp      %s mode, program %s, EtherType 0x%04x\n",
+		attach_mode_name(d->bpf.attach_mode), XM_PROG_NAME, d->cfg.ethertype);
+	fprintf(out, "  af_xdp   %s mode (asked: %s), %u queue(s)\n",
+		d->nxsks && d->xsks[0].zerocopy ? "zero-copy" : "copy",
+		xm_xsk_mode_name(d->cfg.xsk_mode), d->nxsks);
+	fprintf(out, "  mtu      %u\n", d->nd.mtu);
+	fprintf(out, "  disk     %s (%s, %llu bytes, O_DIRECT alignment %u)\n", d->cfg.disk,
+		d->disk.is_blockdev ? "block device" : "file", (unsigned long long)d->disk.size,
+		d->disk.dio_offset_align);
+	fprintf(out,
+		"  frames   rx %llu (bad crc %llu), tx %llu (no buffer %llu), pings %llu, "
+		"pongs %llu\n",
+		(unsigned long long)d->ctr.rx_frames, (unsigned long long)d->ctr.rx_bad_crc,
+		(unsigned long long)d->ctr.tx_frames, (unsigned long long)d->ctr.tx_ring_full,
+		(unsigned long long)d->ctr.tx_ping, (unsigned long long)d->ctr.rx_pong);
+	fprintf(out, "  durable  %s (write cache: %s, fua %d), %llu commits\n",
+		xm_durability_name(d->commit.mode), d->commit.cache, d->commit.fua,
+		(unsigned long long)d->commit.commits);
+	fprintf(out, "  data     %s, generation %016llx, %llu region(s) of %u bytes out of sync\n",
+		xm_disk_state_name(d->meta.sb.disk_state),
+		(unsigned long long)d->meta.sb.current_gen,
+		(unsigned long long)d->meta.bm.oos_count, d->meta.bm.block);
+	if (d->pri)
+		xm_primary_write_status_text(d->pri, out);
+	if (d->sec)
+		xm_secondary_write_status_text(d->sec, out);
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* NBD server: fixed newstyle handshake and the transmission phase, on Unix and TCP sockets. */
+#ifndef XM_NBD_H
+#define XM_NBD_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <linux/types.h>
+
+#include "util/loop.h"
+
+/* Command types and flags as on the wire (NBD protocol, doc/proto.md). */
+enum xm_nbd_cmd {
+	XM_NBD_CMD_READ = 0,
+	XM_NBD_CMD_WRITE = 1,
+	XM_NBD_CMD_DISC = 2,
+	XM_NBD_CMD_FLUSH = 3,
+	XM_NBD_CMD_TRIM = 4,
+	XM_NBD_CMD_WRITE_ZEROES = 6,
+};
+#define XM_NBD_CMD_FLAG_FUA	(1u << 0)
+#define XM_NBD_CMD_FLAG_NO_HOLE (1u << 1)
+
+/* A validated request handed to the export.  Owned by the server; valid until xm_nbd_done. */
+struct xm_nbd_req {
+	__u16 type;  /* enum xm_nbd_cmd: READ, WRITE, FLUSH, TRIM or WRITE_ZEROES */
+	__u16 flags; /* XM_NBD_CMD_FLAG_* */
+	__u64 offset;
+	__u32 len;
+	void *data; /* WRITE: len bytes in a 4096-aligned buffer owned by the request; else NULL */
+	void *priv; /* free for the export */
+	__u64 cookie; /* the client's handle; for logs */
+};
+
+struct xm_nbd_ops {
+	/* Every request that passed the checks.  The export calls xm_nbd_done exactly once. */
+	void (*submit)(void *ctx, struct xm_nbd_req *req);
+};
+
+struct xm_nbd_config {
+	const char *unix_path; /* NULL: no Unix socket */
+	__u16 tcp_port;	       /* 0: no TCP listener; else 127.0.0.1:port */
+	const char *export_name;
+	__u64 size;	  /* export size in bytes, a multiple of min_block */
+	__u32 min_block;  /* offsets and lengths must be multiples of this (power of two) */
+	__u32 pref_block; /* advertised preferred block size */
+	__u32 max_block;  /* largest READ/WRITE length accepted */
+};
+
+struct xm_nbd_counters {
+	__u64 connections;  /* accepted in total */
+	__u64 active;	    /* open now */
+	__u64 requests;	    /* handed to the export */
+	__u64 replies_err;  /* replies with a nonzero error */
+	__u64 bad_requests; /* refused by the checks (error reply or disconnect) */
+	__u64 bytes_read;
+	__u64 bytes_written;
+};
+
+struct xm_nbd_server;
+
+/* Listens and serves.  Returns NULL with errno set. */
+struct xm_nbd_server *xm_nbd_server_start(struct xm_loop *loop, const struct xm_nbd_config *cfg,
+					  const struct xm_nbd_ops *ops, void *ctx);
+/* Closes the listeners and every connection; requests still with the export stay valid until
+ * their xm_nbd_done, which then only frees them.  Frees the server once the last one is done. */
+void xm_nbd_server_stop(struct xm_nbd_server *s);
+/* Requests handed to the export and not yet done. */
+__u32 xm_nbd_server_outstanding(const struct xm_nbd_server *s);
+const struct xm_nbd_counters *xm_nbd_server_counters(const struct xm_nbd_server *s);
+
+/* Completes a request: err is 0 or -errno; READ passes req->len bytes in data (copied). */
+void xm_nbd_done(struct xm_nbd_req *req, int err, const void *data);
+
+#endif

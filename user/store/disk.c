@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The backing disk: opened for O_DIRECT, its size and the alignment direct I/O needs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <linux/stat.h>
+
+#include "store/disk.h"
+
+#ifndef STATX_DIOALIGN
+#define STATX_DIOALIGN 0x00002000U
+#endif
+
+static void query_dio_align(struct xm_disk *d)
+{
+	struct statx stx;
+
+	/* Filesystems without STATX_DIOALIGN: 4096 is safe on every device we know of. */
+	d->dio_mem_align = 4096;
+	d->dio_offset_align = 4096;
+	if (statx(d->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
+		d->dio_mem_align = stx.stx_dio_mem_align;
+		d->dio_offset_align = stx.stx_dio_offset_align;
+	}
+}
+
+int xm_disk_open(const char *path, struct xm_disk *d)
+{
+	struct stat st;
+	int err;
+
+	memset(d, 0, sizeof(*d));
+	/* Classify first, then ask for O_DIRECT: a char device or tmpfs file fails differently. */
+	d->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (d->fd < 0)
+		return -errno;
+	if (fstat(d->fd, &st)) {
+		err = -errno;
+		goto out_close;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		d->is_blockdev = true;
+		if (ioctl(d->fd, BLKGETSIZE64, &d->size)) {
+			err = -errno;
+			goto out_close;
+		}
+	} else if (S_ISREG(st.st_mode)) {
+		d->size = (__u64)st.st_size;
+	} else {
+		err = -ENOTBLK;
+		goto out_close;
+	}
+	if (fcntl(d->fd, F_SETFL, fcntl(d->fd, F_GETFL) | O_DIRECT)) {
+		err = -EOPNOTSUPP;
+		goto out_close;
+	}
+	query_dio_align(d);
+	if (d->size == 0 || d->size % d->dio_offset_align) {
+		err = -EINVAL;
+		goto out_close;
+	}
+	return 0;
+out_close:
+	close(d->fd);
+	d->fd = -1;
+	return err;
+}
+
+void xm_disk_close(struct xm_disk *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The per-box metadata file: node UUID, role, disk state, generations and the bitmap.  The
+ * on-disk format and why it survives a crash at any point are in docs/metadata.md.
+ *
+ *   offset 0      superblock slot 0 (4096 bytes, struct in the first 256)
+ *   offset 4096   superblock slot 1
+ *   offset 8192   bitmap: intent bits, little-endian 64-bit words, npages * 4096 bytes
+ *
+ * A superblock update writes the slot that does not hold the newest valid copy, with seqno + 1,
+ * then fdatasyncs: a torn write leaves the other slot valid.  Bitmap pages are written in place;
+ * a page is only ever rewritten after its previous write completed.
+ */
+#ifndef XM_META_H
+#define XM_META_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+
+#include "store/bitmap.h"
+#include "util/loop.h"
+#include "xdpmirror.h"
+
+#define XM_META_DIR	   "/var/lib/xdpmirror" /* default home of IF.meta */
+#define XM_META_MAGIC	   "XMIRMETA"		/* 8 bytes, no terminator on disk */
+#define XM_META_VERSION	   1
+#define XM_META_SLOT	   4096u
+#define XM_META_BITMAP_OFF (2 * XM_META_SLOT)
+
+/* xm_meta_sb.flags */
+#define XM_MF_PRIMARY_ACTIVE 0x1 /* set while a primary runs; still set at load: it crashed */
+
+/* The superblock in host order. */
+struct xm_meta_sb {
+	__u64 seqno;
+	__u8 node_uuid[16];
+	__u8 peer_uuid[16]; /* last peer we had a session with; zero if none */
+	__u64 current_gen, bitmap_gen, history[2];
+	__u64 disk_size; /* bytes the bitmap covers */
+	__u64 nbits;
+	__u32 bitmap_block;
+	__u32 flags;	 /* XM_MF_* */
+	__u8 disk_state; /* enum xm_disk_state */
+	__u8 role;	 /* enum xm_role: the last role the box ran as */
+};
+
+struct xm_meta {
+	int fd;
+	char path[4096];
+	struct xm_meta_sb sb;
+	struct xm_bitmap bm;
+	/* Asynchronous flush (one cycle at a time): dirty pages + superblock, then fdatasync. */
+	struct xm_loop *loop;
+	bool sb_dirty; /* the superblock changed since the last flush started */
+	bool flushing; /* a cycle is in flight */
+	int failed;    /* first write error, sticky: -errno */
+	__u8 *buf;     /* page snapshots of the cycle in flight, XM_BITMAP_PAGE each */
+	__u64 *pages;  /* their page numbers */
+	__u32 npages_max, npages_inflight, ios_left;
+	__u8 sbuf[XM_META_SLOT]; /* the superblock slot of the cycle in flight */
+	bool sb_inflight;
+	struct xm_io io_write, io_sync;
+	/* Called after each cycle (err 0 or -errno); may start the next one. */
+	void (*flushed)(struct xm_meta *m, int err, void *ctx);
+	void *ctx;
+	__u64 cycles, pages_written; /* for status */
+};
+
+/*
+ * Opens path, or creates it when it does not exist (*created = true): a new random node UUID,
+ * role as given; a primary starts UpToDate with a new random current generation, a secondary
+ * Inconsistent with generation 0.  block is used only when creating (0: the default).  An
+ * existing file must be valid (magic, version, CRC of at least one slot) and cover disk_size;
+ * errors: -EINVAL (why in err), -errno from the file system.
+ */
+int xm_meta_open(struct xm_meta *m, const char *path, __u64 disk_size, __u32 block,
+		 enum xm_role role, bool *created, char *err, size_t errlen);
+void xm_meta_close(struct xm_meta *m);
+
+/* Synchronous: every dirty page and the superblock, then fdatasync.  For handshakes, role
+ * changes and shutdown, never on the write path.  Returns 0 or -errno. */
+int xm_meta_sync(struct xm_meta *m);
+
+/* The loop and callback for asynchronous flushes. */
+void xm_meta_set_loop(struct xm_meta *m, struct xm_loop *loop,
+		      void (*flushed)(struct xm_meta *m, int err, void *ctx), void *ctx);
+/* Starts a cycle when something is dirty and none is in flight: snapshots up to npages_max dirty
+ * pages (and the superblock if sb_dirty), writes them, then fdatasync, all through the loop.
+ * Returns true if a cycle started. */
+bool xm_meta_flush_start(struct xm_meta *m);
+/* Nothing dirty, nothing in flight. */
+bool xm_meta_clean(const struct xm_meta *m);
+
+/* A new random generation: history shifts, bitmap_gen = current_gen, current_gen = new.  Marks
+ * the superblock dirty; the caller flushes. */
+void xm_meta_rotate(struct xm_meta *m);
+/* A new random 64-bit generation, never 0. */
+__u64 xm_meta_new_gen(void);
+
+const char *xm_disk_state_name(__u8 state);
+
+/* Encoding, exposed for the unit tests; decode returns 0 or -EINVAL (bad magic/version/crc). */
+void xm_meta_sb_encode(const struct xm_meta_sb *sb, void *slot);
+int xm_meta_sb_decode(const void *slot, struct xm_meta_sb *sb);
+
+#endif

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The attached daemon: XDP program, AF_XDP sockets, heartbeats, control socket, one event loop. */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -12,24 +13,18 @@
 #include <unistd.h>
 #include <linux/if_link.h>
 
+#include "conf/params.h"
+#include "daemon/ctl.h"
 #include "daemon/daemon.h"
 #include "link/frame.h"
+#include "link/stats.h"
+#include "primary/primary.h"
+#include "secondary/secondary.h"
+#include "util/clock.h"
 #include "util/json.h"
 #include "util/list.h"
 #include "util/log.h"
-#include "conf/params.h"
-#include "primary/primary.h"
 #include "util/runstate.h"
-#include "secondary/secondary.h"
-#include "link/stats.h"
-
-__u64 xm_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-}
 
 static const char *attach_mode_name(__u32 mode)
 {
@@ -129,18 +124,6 @@ static int setup_meta(struct xm_daemon *d)
 	}
 	memcpy(d->node_uuid, d->meta.sb.node_uuid, sizeof(d->node_uuid));
 	return 0;
-}
-
-int xm_daemon_meta_sync(struct xm_daemon *d)
-{
-	int err = xm_meta_sync(&d->meta);
-
-	if (err) {
-		d->ctr.meta_errors++;
-		pr_warn("%s: cannot write metadata '%s': %s", d->cfg.dev, d->meta.path,
-			strerror(-err));
-	}
-	return err;
 }
 
 static int setup_lock(struct xm_daemon *d)
@@ -315,10 +298,9 @@ void xm_daemon_teardown(struct xm_daemon *d)
 {
 	__u32 q;
 
-	xm_primary_destroy(d->pri);
-	xm_secondary_destroy(d->sec);
-	d->pri = NULL;
-	d->sec = NULL;
+	if (d->role)
+		d->ops->destroy(d->role);
+	d->role = NULL;
 	xm_loop_exit(&d->loop);
 	if (d->ctl_fd >= 0)
 		close(d->ctl_fd);
@@ -341,9 +323,16 @@ void xm_daemon_teardown(struct xm_daemon *d)
 	d->ctl_fd = d->signal_fd = d->lock_fd = -1;
 }
 
-int xm_daemon_send(struct xm_daemon *d, const struct xm_frame *f, const struct xm_span *payload,
-		   __u32 n, __u64 tag)
+/* Frames are queued on the TX ring and kicked in batches; link_tx_flush() kicks the rest. */
+#define XM_TX_KICK_BATCH 32
+
+static void link_tx_flush(void *link);
+
+/* The role's send (repl/role.h): one frame to the peer on queue 0. */
+static int link_send(void *link, const struct xm_frame *f, const struct xm_span *payload, __u32 n,
+		     __u64 tag)
 {
+	struct xm_daemon *d = link;
 	struct xm_xsk *x = &d->xsks[0];
 	__u8 head[XM_ETH_HLEN + 4096];
 	struct iovec iov[1 + XM_MAX_SPANS];
@@ -370,15 +359,16 @@ int xm_daemon_send(struct xm_daemon *d, const struct xm_frame *f, const struct x
 	/* One kick per batch, not per frame: each sendto() is a syscall that sends what the ring
 	 * holds (up to the skb budget), so frames queued in one loop turn leave together. */
 	if (++x->tx_unkicked >= XM_TX_KICK_BATCH)
-		xm_daemon_tx_flush(d);
+		link_tx_flush(d);
 	d->ctr.tx_frames++;
 	d->ctr.tx_bytes += len;
 	d->last_tx_ns = xm_now_ns();
 	return 0;
 }
 
-void xm_daemon_tx_flush(struct xm_daemon *d)
+static void link_tx_flush(void *link)
 {
+	struct xm_daemon *d = link;
 	__u32 q;
 
 	for (q = 0; q < d->nxsks; q++) {
@@ -389,64 +379,12 @@ void xm_daemon_tx_flush(struct xm_daemon *d)
 	}
 }
 
-void xm_daemon_send_close(struct xm_daemon *d, __u32 session, __u64 reason)
-{
-	struct xm_frame f = {.type = XM_T_CLOSE, .session = session, .arg0 = reason};
-
-	xm_daemon_send(d, &f, NULL, 0, 0);
-	xm_daemon_tx_flush(d); /* the daemon may exit right after this */
-}
-
-void xm_daemon_answer_ping(struct xm_daemon *d, const struct xm_frame *ping, __u64 cum,
-			   __u32 credit)
-{
-	struct xm_frame pong = {.type = XM_T_PONG,
-				.session = ping->session,
-				.arg0 = ping->arg0,
-				.arg1 = cum,
-				.credit = credit};
-
-	xm_daemon_send(d, &pong, NULL, 0, 0);
-}
-
-void xm_daemon_take_pong(struct xm_daemon *d, const struct xm_frame *pong)
-{
-	__u64 now = xm_now_ns(), rtt;
-
-	d->ctr.rx_pong++;
-	/* arg0 is our own clock echoed back; anything from the future is not ours. */
-	if (pong->arg0 > now) {
-		d->ctr.rx_pong_stale++;
-		return;
-	}
-	rtt = now - pong->arg0;
-	d->rtt_last_ns = rtt;
-	if (!d->rtt_min_ns || rtt < d->rtt_min_ns)
-		d->rtt_min_ns = rtt;
-	/* EWMA with weight 1/8, as TCP's SRTT. */
-	d->rtt_avg_ns = d->rtt_avg_ns ? d->rtt_avg_ns - (d->rtt_avg_ns >> 3) + (rtt >> 3) : rtt;
-}
-
-void xm_daemon_heartbeat(struct xm_daemon *d, __u32 session, __u64 cum, __u32 credit, __u64 now)
-{
-	struct xm_frame ping = {
-		.type = XM_T_PING, .session = session, .arg1 = cum, .credit = credit};
-
-	/* Every interval, whatever else flows: both sides keep an RTT and a liveness signal. */
-	if (now - d->last_ping_ns < (__u64)d->cfg.ping_ms * 1000000ull)
-		return;
-	ping.arg0 = now;
-	if (!xm_daemon_send(d, &ping, NULL, 0, 0)) {
-		d->ctr.tx_ping++;
-		d->last_ping_ns = now;
-	}
-}
-
 static void on_packet(void *ctx, struct xm_xsk *x, struct xm_rx_pkt *pkt)
 {
 	struct xm_daemon *d = ctx;
 	struct xm_span spans[XM_RX_MAX_PIECES];
 	enum xm_parse_error perr;
+	struct xm_rx rx;
 	struct xm_frame f;
 	__u32 i, hdr_off = 0;
 
@@ -468,18 +406,21 @@ static void on_packet(void *ctx, struct xm_xsk *x, struct xm_rx_pkt *pkt)
 		return;
 	}
 	d->last_rx_ns = xm_now_ns();
-	if (d->pri)
-		xm_primary_rx(d->pri, &f, spans, pkt->npieces, hdr_off);
-	else if (d->sec)
-		xm_secondary_rx_pkt(d->sec, &f, x, pkt, spans, pkt->npieces, hdr_off);
+	rx = (struct xm_rx){.f = &f,
+			    .spans = spans,
+			    .nspans = pkt->npieces,
+			    .hdr_off = hdr_off,
+			    .xsk = x,
+			    .pkt = pkt};
+	d->ops->rx(d->role, &rx);
 }
 
 static void on_tx_done(void *ctx, __u64 tag)
 {
 	struct xm_daemon *d = ctx;
 
-	if (d->pri)
-		xm_primary_tx_done(d->pri, tag);
+	if (d->ops->tx_done)
+		d->ops->tx_done(d->role, tag);
 }
 
 static void on_xsk_ready(struct xm_watch *w, int revents)
@@ -489,8 +430,8 @@ static void on_xsk_ready(struct xm_watch *w, int revents)
 
 	while (xm_xsk_rx(x, 64, on_packet, d))
 		;
-	if (d->sec)
-		xm_secondary_rx_flush(d->sec);
+	if (d->ops->rx_done)
+		d->ops->rx_done(d->role);
 }
 
 static void on_signal(struct xm_watch *w, int revents)
@@ -507,97 +448,136 @@ static void on_signal(struct xm_watch *w, int revents)
 }
 
 /* promote/demote (docs/resync.md §7): checks now, switches once the old role has drained. */
-static const char *ctl_role_change(struct xm_daemon *d, const char *req)
+static const char *ctl_role_change(struct xm_daemon *d, const struct xm_ctl_req *req)
 {
-	bool force = strstr(req, "force") != NULL;
-
 	if (d->next_role || d->stop)
 		return "error: a role change or detach is already under way";
-	if (!strncmp(req, "demote", 6)) {
-		if (!d->pri)
+	if (!strcmp(req->verb, "demote")) {
+		if (d->ops->role != XM_ROLE_PRIMARY)
 			return "error: not a primary";
 		d->next_role = XM_ROLE_SECONDARY;
-		xm_primary_stop(d->pri);
+		d->ops->stop(d->role);
 		pr_info("%s: demoting to secondary", d->cfg.dev);
 		return "ok: demoting";
 	}
-	if (!d->sec)
+	if (d->ops->role != XM_ROLE_SECONDARY)
 		return "error: not a secondary";
-	if (xm_secondary_connected(d->sec))
+	if (d->ops->connected(d->role))
 		return "error: a primary is connected; demote it first";
-	if (d->meta.sb.disk_state != XM_DISK_UPTODATE && !force)
+	if (d->meta.sb.disk_state != XM_DISK_UPTODATE && !req->force)
 		return d->meta.sb.disk_state == XM_DISK_INCONSISTENT
 			       ? "error: this disk is Inconsistent (a resync did not finish); "
 				 "--force promotes anyway"
 			       : "error: this disk is not UpToDate; --force promotes anyway";
 	d->next_role = XM_ROLE_PRIMARY;
-	d->promote_forced = force;
-	xm_secondary_stop(d->sec);
-	pr_info("%s: promoting to primary%s", d->cfg.dev, force ? " (forced)" : "");
+	d->ops->stop(d->role);
+	pr_info("%s: promoting to primary%s", d->cfg.dev, req->force ? " (forced)" : "");
 	return "ok: promoting";
 }
 
-static const char *ctl_command(struct xm_daemon *d, const char *req)
+static const char *ctl_command(struct xm_daemon *d, const struct xm_ctl_req *req)
 {
-	if (!strncmp(req, "promote", 7) || !strncmp(req, "demote", 6))
+	const char *answer = NULL;
+
+	if (req->role == XM_ROLE_NONE)
 		return ctl_role_change(d, req);
-	if (!strncmp(req, "verify", 6)) {
-		if (!d->pri || d->next_role)
-			return "error: verify runs on the primary";
-		return xm_primary_verify(d->pri, strstr(req, "mark") != NULL);
+	if (req->role != d->ops->role || d->next_role)
+		return req->wrong_role;
+	if (d->ops->control)
+		answer = d->ops->control(d->role, req);
+	return answer ? answer : "error: unknown request";
+}
+
+/* One control client: its request line is read when it arrives, so a client that is slow to send
+ * (a loaded box) neither stalls the loop nor goes unanswered. */
+#define CTL_CLIENTS_MAX 16
+struct ctl_client {
+	struct xm_watch watch;
+	struct xm_daemon *d;
+	int fd;
+};
+
+static void ctl_client_released(struct xm_watch *w)
+{
+	struct ctl_client *c = xm_container_of(w, struct ctl_client, watch);
+
+	c->d->ctl_clients--;
+	free(c);
+}
+
+static void ctl_answer(struct xm_daemon *d, int fd, const char *line)
+{
+	struct timeval tv = {.tv_usec = 200 * 1000};
+	struct xm_ctl_req req;
+	const char *answer;
+	FILE *out;
+
+	/* The answer is written blocking, but never for long: the client is reading. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	answer = xm_ctl_parse(line, &req);
+	if (!answer && !strcmp(req.verb, "status")) {
+		out = fdopen(dup(fd), "w");
+		if (out) {
+			if (req.text)
+				xm_daemon_write_status_text(d, out);
+			else
+				xm_daemon_write_status(d, out);
+			fclose(out);
+			return;
+		}
 	}
-	if (!strncmp(req, "resolve discard-local", 21)) {
-		if (!d->sec || d->next_role)
-			return "error: only a secondary can discard its changes (demote first)";
-		return xm_secondary_discard_local(d->sec);
-	}
-	return NULL;
+	if (!answer)
+		answer = ctl_command(d, &req);
+	if (write(fd, answer, strlen(answer)) < 0 || write(fd, "\n", 1) < 0)
+		pr_debug("control client went away");
+}
+
+static void on_ctl_client(struct xm_watch *w, int revents)
+{
+	struct ctl_client *c = xm_container_of(w, struct ctl_client, watch);
+	char line[64] = "";
+	ssize_t n;
+
+	n = read(c->fd, line, sizeof(line) - 1);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return; /* armed again */
+	if (n > 0)
+		ctl_answer(c->d, c->fd, line);
+	close(c->fd);
+	if (xm_loop_unwatch(w->loop, w, ctl_client_released))
+		pr_warn("%s: cannot drop a control client's poll", c->d->cfg.dev);
 }
 
 static void on_ctl(struct xm_watch *w, int revents)
 {
 	struct xm_daemon *d = xm_container_of(w, struct xm_daemon, ctl_watch);
-	struct timeval tv = {.tv_usec = 200 * 1000};
-	const char *answer;
-	char req[64];
-	FILE *out;
+	struct ctl_client *c;
 	int fd;
 
-	while ((fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		memset(req, 0, sizeof(req));
-		/* A client that sends nothing must not stall mirroring for long. */
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (read(fd, req, sizeof(req) - 1) > 0 && !strncmp(req, "status", 6)) {
-			out = fdopen(fd, "w");
-			if (out) {
-				if (!strncmp(req, "status text", 11))
-					xm_daemon_write_status_text(d, out);
-				else
-					xm_daemon_write_status(d, out);
-				fclose(out);
-				continue;
-			}
-		} else {
-			req[strcspn(req, "\n")] = 0;
-			answer = ctl_command(d, req);
-			if (!answer)
-				answer = "error: unknown request";
-			if (write(fd, answer, strlen(answer)) < 0 || write(fd, "\n", 1) < 0)
-				pr_debug("control client went away");
+	while ((fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		c = d->ctl_clients < CTL_CLIENTS_MAX ? calloc(1, sizeof(*c)) : NULL;
+		if (!c) {
+			close(fd);
+			continue;
 		}
-		close(fd);
+		c->d = d;
+		c->fd = fd;
+		if (xm_loop_watch_oneshot(&d->loop, &c->watch, fd, 0, on_ctl_client)) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		d->ctl_clients++;
 	}
 }
 
+/* Runs the role the configuration names, lending it the environment (repl/role.h). */
 static int start_role(struct xm_daemon *d)
 {
-	if (d->cfg.role == XM_ROLE_PRIMARY) {
-		d->pri = xm_primary_create(d);
-		return d->pri ? 0 : -errno;
-	}
-	d->sec = xm_secondary_create(d);
-	return d->sec ? 0 : -errno;
+	d->ops = d->cfg.role == XM_ROLE_PRIMARY ? &xm_primary_role : &xm_secondary_role;
+	d->role = d->ops->create(&d->env);
+	return d->role ? 0 : -errno;
 }
 
 static int create_role(struct xm_daemon *d)
@@ -607,6 +587,21 @@ static int create_role(struct xm_daemon *d)
 	err = xm_commit_init(&d->commit, &d->loop, d->disk.fd);
 	if (err)
 		return err;
+	d->hb.interval_ns = (__u64)d->cfg.ping_ms * 1000000ull;
+	d->env = (struct xm_role_env){
+		.cfg = &d->cfg,
+		.disk = &d->disk,
+		.mtu = d->nd.mtu,
+		.node_uuid = d->node_uuid,
+		.loop = &d->loop,
+		.commit = &d->commit,
+		.meta = &d->meta,
+		.ctr = &d->ctr,
+		.hb = &d->hb,
+		.send = link_send,
+		.tx_flush = link_tx_flush,
+		.link = d,
+	};
 	return start_role(d);
 }
 
@@ -615,10 +610,8 @@ static int switch_role(struct xm_daemon *d)
 {
 	int err;
 
-	xm_primary_destroy(d->pri);
-	xm_secondary_destroy(d->sec);
-	d->pri = NULL;
-	d->sec = NULL;
+	d->ops->destroy(d->role);
+	d->role = NULL;
 	d->cfg.role = d->next_role;
 	d->next_role = XM_ROLE_NONE;
 	err = start_role(d);
@@ -639,20 +632,16 @@ static __u64 tick(struct xm_daemon *d)
 	for (q = 0; q < d->nxsks; q++)
 		xm_xsk_tx_reclaim(&d->xsks[q], on_tx_done, d);
 	xm_commit_poll(&d->commit, now);
-	next = d->pri ? xm_primary_tick(d->pri, now) : xm_secondary_tick(d->sec, now);
+	next = d->ops->tick(d->role, now);
 	if (xm_commit_deadline(&d->commit) < next)
 		next = xm_commit_deadline(&d->commit);
-	if ((d->stop || d->next_role) &&
-	    (d->pri ? xm_primary_drained(d->pri, now) : xm_secondary_drained(d->sec, now))) {
+	if ((d->stop || d->next_role) && d->ops->drained(d->role, now)) {
 		__u64 why = d->stop			      ? XM_CLOSE_DETACH
 			    : d->next_role == XM_ROLE_PRIMARY ? XM_CLOSE_PROMOTE
 							      : XM_CLOSE_DEMOTE;
 
 		/* Tell the peer, leave clean metadata behind. */
-		if (d->pri)
-			xm_primary_finish(d->pri, why);
-		else
-			xm_secondary_finish(d->sec, why);
+		d->ops->finish(d->role, why);
 		if (d->next_role && !d->stop) {
 			if (switch_role(d))
 				d->stop = d->finished = true;
@@ -695,16 +684,13 @@ int xm_daemon_run(struct xm_daemon *d)
 		int n;
 
 		/* Whatever the handlers and the tick queued leaves before we sleep. */
-		xm_daemon_tx_flush(d);
+		link_tx_flush(d);
 		n = xm_loop_run_once(&d->loop, timeout);
 		if (n < 0)
 			err = n;
 		if (d->stop && !stopping) {
 			stopping = true;
-			if (d->pri)
-				xm_primary_stop(d->pri);
-			else
-				xm_secondary_stop(d->sec);
+			d->ops->stop(d->role);
 		}
 	}
 	if (err)
@@ -814,9 +800,9 @@ void xm_daemon_write_status(const struct xm_daemon *d, FILE *out)
 		xm_json_u64(&j, "last_seen_ms", (now - d->last_rx_ns) / 1000000);
 	xm_json_u64(&j, "heartbeat_ms", d->cfg.ping_ms);
 	xm_json_u64(&j, "timeout_ms", d->cfg.timeout_ms);
-	xm_json_double(&j, "rtt_last_us", d->rtt_last_ns / 1e3);
-	xm_json_double(&j, "rtt_min_us", d->rtt_min_ns / 1e3);
-	xm_json_double(&j, "rtt_avg_us", d->rtt_avg_ns / 1e3);
+	xm_json_double(&j, "rtt_last_us", d->hb.rtt_last_ns / 1e3);
+	xm_json_double(&j, "rtt_min_us", d->hb.rtt_min_ns / 1e3);
+	xm_json_double(&j, "rtt_avg_us", d->hb.rtt_avg_ns / 1e3);
 	xm_json_close(&j, '}');
 
 	xm_json_open(&j, "xdp", '{');
@@ -847,10 +833,8 @@ void xm_daemon_write_status(const struct xm_daemon *d, FILE *out)
 	xm_json_bool(&j, "fua", d->commit.fua);
 	xm_json_close(&j, '}');
 	write_meta(&j, d);
-	if (d->pri)
-		xm_primary_write_status(d->pri, &j);
-	if (d->sec)
-		xm_secondary_write_status(d->sec, &j);
+	if (d->role)
+		d->ops->status_json(d->role, &j);
 	write_counters(&j, d);
 	xm_json_close(&j, '}');
 }
@@ -866,9 +850,9 @@ void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out)
 		(unsigned long long)((now - d->start_ns) / 1000000000ull));
 	xm_format_mac(d->cfg.peer_mac, mac);
 	fprintf(out, "  peer     %s  %s", mac, reachable ? "reachable" : "unreachable");
-	if (d->rtt_last_ns)
-		fprintf(out, ", rtt %.1f us (min %.1f, avg %.1f)", d->rtt_last_ns / 1e3,
-			d->rtt_min_ns / 1e3, d->rtt_avg_ns / 1e3);
+	if (d->hb.rtt_last_ns)
+		fprintf(out, ", rtt %.1f us (min %.1f, avg %.1f)", d->hb.rtt_last_ns / 1e3,
+			d->hb.rtt_min_ns / 1e3, d->hb.rtt_avg_ns / 1e3);
 	fprintf(out, "\n");
 	fprintf(out, "  xdp      %s mode, program %s, EtherType 0x%04x\n",
 		attach_mode_name(d->bpf.attach_mode), XM_PROG_NAME, d->cfg.ethertype);
@@ -892,8 +876,6 @@ void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out)
 		xm_disk_state_name(d->meta.sb.disk_state),
 		(unsigned long long)d->meta.sb.current_gen,
 		(unsigned long long)d->meta.bm.oos_count, d->meta.bm.block);
-	if (d->pri)
-		xm_primary_write_status_text(d->pri, out);
-	if (d->sec)
-		xm_secondary_write_status_text(d->sec, out);
+	if (d->role)
+		d->ops->status_text(d->role, out);
 }

@@ -7,12 +7,12 @@
 #include <sys/random.h>
 #include <sys/uio.h>
 
-#include "daemon/daemon.h"
-#include "repl/gen.h"
-#include "util/list.h"
-#include "util/log.h"
 #include "nbd/nbd.h"
 #include "primary/primary.h"
+#include "repl/gen.h"
+#include "util/clock.h"
+#include "util/list.h"
+#include "util/log.h"
 #include "util/runstate.h"
 
 #define NS_PER_US 1000ull
@@ -135,7 +135,7 @@ struct pslot {
 };
 
 struct xm_primary {
-	struct xm_daemon *d;
+	const struct xm_role_env *env;
 	struct xm_nbd_server *nbd;
 	char nbd_path[108];
 	enum pstate state;
@@ -180,7 +180,7 @@ struct xm_primary {
 
 static struct xm_counters *ctr(struct xm_primary *p)
 {
-	return &p->d->ctr;
+	return p->env->ctr;
 }
 
 static struct pslot *slot(struct xm_primary *p, __u64 seq)
@@ -216,7 +216,7 @@ static bool intent_ready(struct xm_primary *p, struct pwrite *w)
 		if (!m->sb.bitmap_gen) {
 			xm_meta_rotate(m);
 			pr_info("%s: writing without the peer: new generation %016llx",
-				p->d->cfg.dev, (unsigned long long)m->sb.current_gen);
+				p->env->cfg->dev, (unsigned long long)m->sb.current_gen);
 		}
 		xm_bitmap_mark_oos(&m->bm, w->off, w->len);
 	} else {
@@ -355,7 +355,7 @@ static void on_local_write(struct xm_io *io, int res, __u32 flags)
 	if (res >= 0 && (__u32)res != w->len)
 		res = -EIO; /* a short O_DIRECT write to a block-sized range is a failure */
 	w->local_done = true;
-	xm_commit_completed(&p->d->commit, &w->ci, res, w->fua, xm_now_ns());
+	xm_commit_completed(p->env->commit, &w->ci, res, w->fua, xm_now_ns());
 }
 
 static void on_resync_read(struct xm_io *io, int res, __u32 flags)
@@ -387,12 +387,12 @@ static void start_resync(struct pwrite *w)
 	w->nframes = (w->len + p->max_payload - 1) / p->max_payload;
 	w->local_durable = true;
 	w->io.fn = on_resync_read;
-	sqe = xm_loop_sqe(&p->d->loop, &w->io);
+	sqe = xm_loop_sqe(p->env->loop, &w->io);
 	if (!sqe) {
 		on_resync_read(&w->io, -EIO, 0);
 		return;
 	}
-	io_uring_prep_read(sqe, p->d->disk.fd, w->buf, w->len, w->off);
+	io_uring_prep_read(sqe, p->env->disk->fd, w->buf, w->len, w->off);
 }
 
 static void issue_write(struct pwrite *w);
@@ -442,15 +442,15 @@ static void issue_write(struct pwrite *w)
 	}
 	w->io.fn = on_local_write;
 	w->ci.durable = on_local_durable;
-	sqe = xm_loop_sqe(&p->d->loop, &w->io);
+	sqe = xm_loop_sqe(p->env->loop, &w->io);
 	if (!sqe) {
 		w->local_done = true;
 		on_local_durable(&w->ci, -EIO);
 		return;
 	}
-	io_uring_prep_write(sqe, p->d->disk.fd, w->buf, w->len, w->off);
-	sqe->rw_flags = xm_commit_rw_flags(&p->d->commit);
-	xm_commit_submitted(&p->d->commit);
+	io_uring_prep_write(sqe, p->env->disk->fd, w->buf, w->len, w->off);
+	sqe->rw_flags = xm_commit_rw_flags(p->env->commit);
+	xm_commit_submitted(p->env->commit);
 }
 
 static void admit_write(struct xm_primary *p, struct xm_nbd_req *req, __u8 *buf)
@@ -508,12 +508,12 @@ static void start_read(struct xm_primary *p, struct xm_nbd_req *req)
 	}
 	r->req = req;
 	r->io.fn = on_local_read;
-	sqe = xm_loop_sqe(&p->d->loop, &r->io);
+	sqe = xm_loop_sqe(p->env->loop, &r->io);
 	if (!sqe) {
 		on_local_read(&r->io, -EIO, 0);
 		return;
 	}
-	io_uring_prep_read(sqe, p->d->disk.fd, r->buf, req->len, req->offset);
+	io_uring_prep_read(sqe, p->env->disk->fd, r->buf, req->len, req->offset);
 }
 
 static void start_flush(struct xm_primary *p, struct xm_nbd_req *req)
@@ -606,11 +606,11 @@ static int transmit(struct xm_primary *p, __u64 seq, __u64 now)
 		f.payload_off = (__u16)p->payload_off;
 		f.payload_len = payload.len;
 		f.arg0 = s->w->off + start;
-		err = xm_daemon_send(p->d, &f, &payload, 1, tag);
+		err = xm_env_send(p->env, &f, &payload, 1, tag);
 	} else {
 		f.type = s->fl && s->fl->setgen ? XM_T_SETGEN : XM_T_FLUSH;
 		f.arg0 = s->fl ? s->fl->setgen : 0;
-		err = xm_daemon_send(p->d, &f, NULL, 0, tag);
+		err = xm_env_send(p->env, &f, NULL, 0, tag);
 	}
 	if (err)
 		return err;
@@ -702,7 +702,7 @@ static void end_session(struct xm_primary *p, const char *why, __u64 now)
 	__u64 seq;
 
 	if (p->state == P_CONNECTED)
-		pr_info("%s: session %08x ended: %s", p->d->cfg.dev, p->session, why);
+		pr_info("%s: session %08x ended: %s", p->env->cfg->dev, p->session, why);
 	snprintf(p->reason, sizeof(p->reason), "%s", why);
 	/* Unacked frames are forgotten; the remote copy of their ranges is unknown (§4.6). */
 	for (seq = p->snd_una; seq < p->snd_nxt; seq++) {
@@ -759,24 +759,24 @@ static void violation(struct xm_primary *p, const char *what, __u64 now)
 
 static void fill_hello(struct xm_primary *p, struct xm_hello2 *h2)
 {
-	const struct xm_daemon *d = p->d;
-	__u32 block = d->disk.dio_offset_align;
+	const struct xm_role_env *env = p->env;
+	__u32 block = env->disk->dio_offset_align;
 	struct xm_hello *h = &h2->h;
 	struct xm_gen_info g;
 
 	memset(h2, 0, sizeof(*h2));
 	xm_gen_of_meta(p->m, &g);
 	xm_gen_to_wire(&g, p->m->sb.bitmap_block, 0, 0, &h2->g);
-	memcpy(h->node_uuid, d->node_uuid, sizeof(h->node_uuid));
-	h->disk_size = htobe64(d->disk.size);
+	memcpy(h->node_uuid, env->node_uuid, sizeof(h->node_uuid));
+	h->disk_size = htobe64(env->disk->size);
 	h->block_size = htobe32(block);
-	h->max_payload = htobe32((d->nd.mtu - (__u32)sizeof(struct xm_hdr)) / block * block);
+	h->max_payload = htobe32((env->mtu - (__u32)sizeof(struct xm_hdr)) / block * block);
 	h->window = htobe32(SEND_RING / 2);
 	h->payload_align = htobe16(64);
 	h->proto_min = htobe16(XM_PROTO_MIN);
 	h->proto_max = htobe16(XM_PROTO_MAX);
 	h->role = XM_ROLE_PRIMARY;
-	h->repl_protocol = (__u8)d->cfg.protocol;
+	h->repl_protocol = (__u8)env->cfg->protocol;
 }
 
 static void send_hello(struct xm_primary *p, __u64 now)
@@ -796,7 +796,7 @@ static void send_hello(struct xm_primary *p, __u64 now)
 	fill_hello(p, &h);
 	f.arg0 = p->session;
 	f.payload_len = sizeof(h);
-	if (!xm_daemon_send(p->d, &f, &span, 1, 0)) {
+	if (!xm_env_send(p->env, &f, &span, 1, 0)) {
 		ctr(p)->tx_hello++;
 		p->hello_sent_ns = now;
 	}
@@ -854,7 +854,7 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 		snprintf(p->reason, sizeof(p->reason), "refused by peer: %s",
 			 refusal_text(f->arg1));
 		if (p->refusal != f->arg1)
-			pr_warn("%s: %s", p->d->cfg.dev, p->reason);
+			pr_warn("%s: %s", p->env->cfg->dev, p->reason);
 		p->refusal = (__u8)(f->arg1 < 256 ? f->arg1 : 255);
 		p->state = P_REFUSED;
 		p->hello_due = now + REFUSED_RETRY_NS;
@@ -862,8 +862,8 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	}
 	/* Repeat the secondary's checks (§4.3): both sides must agree. */
 	block = be32toh(h.block_size);
-	if (block < p->d->disk.dio_offset_align)
-		block = p->d->disk.dio_offset_align;
+	if (block < p->env->disk->dio_offset_align)
+		block = p->env->disk->dio_offset_align;
 	align = be16toh(h.payload_align);
 	maxp = be32toh(h.max_payload);
 	if (!is_pow2(block) || block > 65536 || !is_pow2(align) || align > 4096 ||
@@ -876,11 +876,11 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	p->payload_off =
 		((XM_ETH_HLEN + (__u32)sizeof(struct xm_hdr) + align - 1) / align) * align -
 		XM_ETH_HLEN;
-	mtu_payload = p->d->nd.mtu > p->payload_off ? p->d->nd.mtu - p->payload_off : 0;
+	mtu_payload = p->env->mtu > p->payload_off ? p->env->mtu - p->payload_off : 0;
 	if (maxp > mtu_payload)
 		maxp = mtu_payload;
 	maxp = maxp / block * block;
-	p->export_size = p->d->disk.size / block * block;
+	p->export_size = p->env->disk->size / block * block;
 	if (maxp < block || be64toh(h.disk_size) < p->export_size) {
 		snprintf(p->reason, sizeof(p->reason), "peer accepted incompatible parameters");
 		p->state = P_REFUSED;
@@ -906,7 +906,7 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	ctr(p)->sessions++;
 	pr_info("%s: session %08x connected: protocol %c, block %u, %u bytes per frame, window %u, "
 		"sync %s",
-		p->d->cfg.dev, p->session, p->running, p->block, p->max_payload, p->window,
+		p->env->cfg->dev, p->session, p->running, p->block, p->max_payload, p->window,
 		xm_sync_decision_name(h2.g.decision));
 	session_start(p, &h2.g, now);
 }
@@ -1212,7 +1212,7 @@ static void csum_send(struct xm_primary *p, struct csum_op *op, __u64 now)
 	struct xm_frame f = {
 		.type = XM_T_CSUMREQ, .session = p->session, .arg0 = op->off, .arg1 = op->len};
 
-	if (!xm_daemon_send(p->d, &f, NULL, 0, 0))
+	if (!xm_env_send(p->env, &f, NULL, 0, 0))
 		ctr(p)->tx_csumreq++;
 	op->sent_ns = now;
 }
@@ -1366,12 +1366,12 @@ static void csum_pump(struct xm_primary *p, __u64 now)
 			if (block_busy(p, op->off + (__u64)b * XM_CSUM_BLOCK))
 				op->busy[b / 64] |= 1ull << (b % 64);
 		op->io.fn = on_csum_local;
-		sqe = xm_loop_sqe(&p->d->loop, &op->io);
+		sqe = xm_loop_sqe(p->env->loop, &op->io);
 		if (!sqe) {
 			op->used = false;
 			continue;
 		}
-		io_uring_prep_read(sqe, p->d->disk.fd, op->buf, op->len, op->off);
+		io_uring_prep_read(sqe, p->env->disk->fd, op->buf, op->len, op->off);
 		op->reading = true;
 		csum_send(p, op, now);
 	}
@@ -1380,13 +1380,14 @@ static void csum_pump(struct xm_primary *p, __u64 now)
 		cj->finished = true;
 		cj->finished_ns = now;
 		pr_info("%s: %s finished: %llu region(s) differ, %llu equal, %llu skipped",
-			p->d->cfg.dev, cj->verify ? "verify" : "checksum sync",
+			p->env->cfg->dev, cj->verify ? "verify" : "checksum sync",
 			(unsigned long long)cj->regions_differ,
 			(unsigned long long)cj->regions_equal, (unsigned long long)cj->skipped);
 	}
 }
 
-const char *xm_primary_verify(struct xm_primary *p, bool mark)
+/* Starts an online verify (mark: set differing regions out of sync); returns the answer line. */
+static const char *start_verify(struct xm_primary *p, bool mark)
 {
 	if (p->state != P_CONNECTED)
 		return "error: no peer connected";
@@ -1397,7 +1398,8 @@ const char *xm_primary_verify(struct xm_primary *p, bool mark)
 	csum_begin(p, true, mark, xm_now_ns());
 	if (!p->cj.active)
 		return "error: the previous pass is still finishing; try again";
-	pr_info("%s: verify started%s", p->d->cfg.dev, mark ? " (differences get resynced)" : "");
+	pr_info("%s: verify started%s", p->env->cfg->dev,
+		mark ? " (differences get resynced)" : "");
 	return "ok: verify started";
 }
 
@@ -1426,7 +1428,7 @@ static void on_bitmap(struct xm_primary *p, const struct xm_frame *f, const stru
 	p->bm_next_word += nw;
 	p->bm_due = now;
 	if (p->bm_next_word >= p->bm_words) {
-		pr_info("%s: peer bitmap merged: %llu region(s) out of sync", p->d->cfg.dev,
+		pr_info("%s: peer bitmap merged: %llu region(s) out of sync", p->env->cfg->dev,
 			(unsigned long long)p->m->bm.oos_count);
 		p->phase = PH_RESYNC;
 	}
@@ -1469,12 +1471,13 @@ static void session_start(struct xm_primary *p, const struct xm_hello_gen *g, __
 		}
 		break;
 	case XM_SYNC_FULL:
-		if (p->d->cfg.initial_sync == 's' && !p->peer_gen.current_gen) {
-			pr_info("%s: initial sync skipped (--initial-sync skip)", p->d->cfg.dev);
+		if (p->env->cfg->initial_sync == 's' && !p->peer_gen.current_gen) {
+			pr_info("%s: initial sync skipped (--initial-sync skip)", p->env->cfg->dev);
 			break;
 		}
 		xm_bitmap_mark_all_oos(&m->bm);
-		if (p->d->cfg.initial_sync == 'c' && !p->peer_gen.current_gen && csum_req_len(p)) {
+		if (p->env->cfg->initial_sync == 'c' && !p->peer_gen.current_gen &&
+		    csum_req_len(p)) {
 			/* Every region is out of sync until its checksums prove otherwise. */
 			csum_begin(p, false, false, now);
 			p->phase = PH_CHECKSUM;
@@ -1504,13 +1507,13 @@ static void setgen_done(struct xm_primary *p, __u64 gen)
 	p->last_rs_bytes = p->rs_done_bytes - p->rs_start_bytes;
 	p->last_rs_ns = xm_now_ns() - p->rs_start_ns;
 	pr_info("%s: peer in sync (generation %016llx), resynced %llu bytes in %.3f s",
-		p->d->cfg.dev, (unsigned long long)gen, (unsigned long long)p->last_rs_bytes,
+		p->env->cfg->dev, (unsigned long long)gen, (unsigned long long)p->last_rs_bytes,
 		p->last_rs_ns / 1e9);
 }
 
 static bool resync_tokens(struct xm_primary *p, __u64 len, __u64 now)
 {
-	__u64 rate = (__u64)p->d->cfg.resync_mib << 20, burst = 4 * RESYNC_CHUNK;
+	__u64 rate = (__u64)p->env->cfg->resync_mib << 20, burst = 4 * RESYNC_CHUNK;
 
 	if (!rate)
 		return true;
@@ -1630,7 +1633,7 @@ static void sync_work(struct xm_primary *p, __u64 now)
 			struct xm_frame f = {
 				.type = XM_T_BMREQ, .session = p->session, .arg0 = p->bm_next_word};
 
-			if (!xm_daemon_send(p->d, &f, NULL, 0, 0))
+			if (!xm_env_send(p->env, &f, NULL, 0, 0))
 				ctr(p)->tx_bmreq++;
 			p->bm_due = now + BMREQ_RETRY_NS;
 		}
@@ -1671,14 +1674,15 @@ static void sync_work(struct xm_primary *p, __u64 now)
 	}
 }
 
-void xm_primary_meta_flushed(struct xm_primary *p, int err)
+/* A metadata flush cycle finished: writes waiting for their bits go on, or fail. */
+static void meta_flushed(struct xm_primary *p, int err)
 {
 	struct xm_list *pos, *tmp;
 
 	if (err) {
 		ctr(p)->meta_errors++;
-		pr_warn("%s: metadata write failed: %s; writes waiting for it fail", p->d->cfg.dev,
-			strerror(-err));
+		pr_warn("%s: metadata write failed: %s; writes waiting for it fail",
+			p->env->cfg->dev, strerror(-err));
 	}
 	xm_list_for_each_safe(pos, tmp, &p->intent_wait)
 	{
@@ -1703,12 +1707,13 @@ void xm_primary_meta_flushed(struct xm_primary *p, int err)
 	xm_meta_flush_start(p->m);
 }
 
-void xm_primary_finish(struct xm_primary *p, __u64 why)
+static void primary_finish(void *r, __u64 why)
 {
+	struct xm_primary *p = r;
 	struct xm_meta *m = p->m;
 
 	if (p->state == P_CONNECTED) {
-		xm_daemon_send_close(p->d, p->session, why);
+		xm_env_send_close(p->env, p->session, why);
 		if (p->synced)
 			sweep(p, false); /* written by the synchronous write below */
 	}
@@ -1716,12 +1721,15 @@ void xm_primary_finish(struct xm_primary *p, __u64 why)
 	m->sb.role = XM_ROLE_PRIMARY;
 	m->sb_dirty = true;
 	if (!m->flushing)
-		xm_daemon_meta_sync(p->d);
+		xm_env_meta_sync(p->env);
 }
 
-void xm_primary_rx(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *spans,
-		   __u32 nspans, __u32 hdr_off)
+static void primary_rx(void *r, const struct xm_rx *rx)
 {
+	struct xm_primary *p = r;
+	const struct xm_frame *f = rx->f;
+	const struct xm_span *spans = rx->spans;
+	__u32 nspans = rx->nspans, hdr_off = rx->hdr_off;
 	__u64 now = xm_now_ns();
 
 	if (f->type == XM_T_HELLO) {
@@ -1736,7 +1744,7 @@ void xm_primary_rx(struct xm_primary *p, const struct xm_frame *f, const struct 
 			snprintf(p->reason, sizeof(p->reason), "peer claims primary");
 		fill_hello(p, &h);
 		ack.payload_len = sizeof(h);
-		xm_daemon_send(p->d, &ack, &span, 1, 0);
+		xm_env_send(p->env, &ack, &span, 1, 0);
 		return;
 	}
 	if (f->type == XM_T_HELLO_ACK) {
@@ -1775,12 +1783,12 @@ void xm_primary_rx(struct xm_primary *p, const struct xm_frame *f, const struct 
 		on_flush_ack(p, f, now);
 		break;
 	case XM_T_PING:
-		xm_daemon_answer_ping(p->d, f, 0, SEND_RING / 2);
+		xm_env_answer_ping(p->env, f, 0, SEND_RING / 2);
 		if (f->arg1)
 			on_ack_info(p, f->arg1, 0, false, false, f->credit, now);
 		break;
 	case XM_T_PONG:
-		xm_daemon_take_pong(p->d, f);
+		xm_env_take_pong(p->env, f, now);
 		if (f->arg1)
 			on_ack_info(p, f->arg1, 0, false, false, f->credit, now);
 		break;
@@ -1789,8 +1797,9 @@ void xm_primary_rx(struct xm_primary *p, const struct xm_frame *f, const struct 
 	}
 }
 
-void xm_primary_tx_done(struct xm_primary *p, __u64 tag)
+static void primary_tx_done(void *r, __u64 tag)
 {
+	struct xm_primary *p = r;
 	__u64 seq = tag & ((1ull << TAG_SEQ_BITS) - 1);
 
 	/* Protocol A completes on this: the first transmission has left the box (§6). */
@@ -1805,9 +1814,10 @@ static __u64 min_u64(__u64 a, __u64 b)
 	return a < b ? a : b;
 }
 
-__u64 xm_primary_tick(struct xm_primary *p, __u64 now)
+static __u64 primary_tick(void *r, __u64 now)
 {
-	__u64 next = UINT64_MAX, timeout = (__u64)p->d->cfg.timeout_ms * NS_PER_MS;
+	struct xm_primary *p = r;
+	__u64 next = UINT64_MAX, timeout = (__u64)p->env->cfg->timeout_ms * NS_PER_MS;
 
 	xm_meta_flush_start(p->m);
 	if (p->state != P_CONNECTED) {
@@ -1839,9 +1849,9 @@ __u64 xm_primary_tick(struct xm_primary *p, __u64 now)
 	}
 	sync_work(p, now);
 	pump(p, now);
-	xm_daemon_heartbeat(p->d, p->session, 0, SEND_RING / 2, now);
+	xm_env_heartbeat(p->env, p->session, 0, SEND_RING / 2, now);
 	next = min_u64(next, p->last_rx_ns + timeout);
-	next = min_u64(next, p->d->last_ping_ns + (__u64)p->d->cfg.ping_ms * NS_PER_MS);
+	next = min_u64(next, xm_heartbeat_next(p->env->hb));
 	if (p->rto_deadline)
 		next = min_u64(next, p->rto_deadline);
 	/* More to send and room for it: come straight back after the completions. */
@@ -1858,8 +1868,10 @@ __u64 xm_primary_tick(struct xm_primary *p, __u64 now)
 	return next;
 }
 
-void xm_primary_stop(struct xm_primary *p)
+static void primary_stop(void *r)
 {
+	struct xm_primary *p = r;
+
 	p->stopping = true;
 	p->stop_ns = xm_now_ns();
 	if (p->nbd) {
@@ -1878,8 +1890,10 @@ static bool csum_reading(const struct xm_primary *p)
 	return false;
 }
 
-bool xm_primary_drained(const struct xm_primary *p, __u64 now)
+static bool primary_drained(const void *r, __u64 now)
 {
+	const struct xm_primary *p = r;
+
 	/* A healthy pair drains its window in well under the limit (§4.1 detach). */
 	return (!p->nactive && !p->m->flushing && !csum_reading(p)) ||
 	       now - p->stop_ns >= DETACH_DRAIN_NS;
@@ -1887,10 +1901,7 @@ bool xm_primary_drained(const struct xm_primary *p, __u64 now)
 
 static void on_meta_flushed(struct xm_meta *m, int err, void *ctx)
 {
-	struct xm_daemon *d = ctx;
-
-	if (d->pri)
-		xm_primary_meta_flushed(d->pri, err);
+	meta_flushed(ctx, err);
 }
 
 /* Before the first request: this box is a primary, and a crash from now on shows at restart. */
@@ -1898,26 +1909,26 @@ static int mark_active(struct xm_primary *p)
 {
 	struct xm_meta *m = p->m;
 
-	xm_meta_set_loop(m, &p->d->loop, on_meta_flushed, p->d);
+	xm_meta_set_loop(m, p->env->loop, on_meta_flushed, p);
 	if (m->sb.flags & XM_MF_PRIMARY_ACTIVE)
 		pr_warn("%s: the last primary run did not end cleanly: %llu region(s) may differ "
 			"from the peer and will be resynced",
-			p->d->cfg.dev, (unsigned long long)m->bm.oos_count);
+			p->env->cfg->dev, (unsigned long long)m->bm.oos_count);
 	else if (m->bm.oos_count)
-		pr_info("%s: %llu region(s) out of sync with the peer", p->d->cfg.dev,
+		pr_info("%s: %llu region(s) out of sync with the peer", p->env->cfg->dev,
 			(unsigned long long)m->bm.oos_count);
 	if (m->sb.disk_state != XM_DISK_UPTODATE) {
-		pr_warn("%s: forced: this disk was %s and is now the data of record", p->d->cfg.dev,
-			xm_disk_state_name(m->sb.disk_state));
+		pr_warn("%s: forced: this disk was %s and is now the data of record",
+			p->env->cfg->dev, xm_disk_state_name(m->sb.disk_state));
 		m->sb.disk_state = XM_DISK_UPTODATE;
 	}
 	m->sb.flags |= XM_MF_PRIMARY_ACTIVE;
 	m->sb.role = XM_ROLE_PRIMARY;
 	m->sb_dirty = true;
-	return xm_daemon_meta_sync(p->d);
+	return xm_env_meta_sync(p->env);
 }
 
-struct xm_primary *xm_primary_create(struct xm_daemon *d)
+static void *primary_create(const struct xm_role_env *env)
 {
 	struct xm_primary *p = calloc(1, sizeof(*p));
 	struct xm_nbd_config nc = {0};
@@ -1932,8 +1943,8 @@ struct xm_primary *xm_primary_create(struct xm_daemon *d)
 		errno = ENOMEM;
 		return NULL;
 	}
-	p->d = d;
-	p->m = &d->meta;
+	p->env = env;
+	p->m = env->meta;
 	xm_list_init(&p->active);
 	xm_list_init(&p->waiting);
 	xm_list_init(&p->sendq);
@@ -1949,22 +1960,23 @@ struct xm_primary *xm_primary_create(struct xm_daemon *d)
 	p->state = P_DISCONNECTED;
 	snprintf(p->reason, sizeof(p->reason), "never connected");
 	p->hello_due = xm_now_ns();
-	if (d->cfg.nbd_socket[0])
-		snprintf(p->nbd_path, sizeof(p->nbd_path), "%s", d->cfg.nbd_socket);
+	if (env->cfg->nbd_socket[0])
+		snprintf(p->nbd_path, sizeof(p->nbd_path), "%s", env->cfg->nbd_socket);
 	else
-		snprintf(p->nbd_path, sizeof(p->nbd_path), "%s/%s.sock", XM_RUN_DIR, d->cfg.dev);
+		snprintf(p->nbd_path, sizeof(p->nbd_path), "%s/%s.sock", XM_RUN_DIR, env->cfg->dev);
 	nc.unix_path = p->nbd_path;
-	nc.tcp_port = d->cfg.nbd_tcp_port;
-	nc.export_name = d->cfg.dev;
-	nc.min_block = d->disk.dio_offset_align < 512 ? 512 : d->disk.dio_offset_align;
-	nc.size = d->disk.size / nc.min_block * nc.min_block;
+	nc.tcp_port = env->cfg->nbd_tcp_port;
+	nc.export_name = env->cfg->dev;
+	nc.min_block = env->disk->dio_offset_align < 512 ? 512 : env->disk->dio_offset_align;
+	nc.size = env->disk->size / nc.min_block * nc.min_block;
 	nc.pref_block = 4096 > nc.min_block ? 4096 : nc.min_block;
 	nc.max_block = NBD_MAX_REQUEST;
-	p->nbd = xm_nbd_server_start(&d->loop, &nc, &ops, p);
+	p->nbd = xm_nbd_server_start(env->loop, &nc, &ops, p);
 	if (!p->nbd) {
 		err = errno;
-		pr_warn("attach '%s': cannot serve NBD on '%s': %s", d->cfg.dev, p->nbd_path,
+		pr_warn("attach '%s': cannot serve NBD on '%s': %s", env->cfg->dev, p->nbd_path,
 			strerror(err));
+		xm_meta_set_loop(p->m, env->loop, NULL, NULL);
 		free(p->ring);
 		free(p);
 		errno = err;
@@ -1973,12 +1985,15 @@ struct xm_primary *xm_primary_create(struct xm_daemon *d)
 	return p;
 }
 
-void xm_primary_destroy(struct xm_primary *p)
+static void primary_destroy(void *r)
 {
+	struct xm_primary *p = r;
+
 	if (!p)
 		return;
 	if (p->nbd)
 		xm_nbd_server_stop(p->nbd);
+	xm_meta_set_loop(p->m, p->env->loop, NULL, NULL);
 	/* Writes still active after the drain limit stay allocated: the loop is gone, and their
 	 * completions never arrive.  The process exits next. */
 	free(p->ring);
@@ -1988,7 +2003,7 @@ void xm_primary_destroy(struct xm_primary *p)
 static const char *state_name(const struct xm_primary *p)
 {
 	if (p->state != P_CONNECTED && p->state != P_REFUSED)
-		return p->d->ctr.sessions ? "degraded" : "connecting";
+		return p->env->ctr->sessions ? "degraded" : "connecting";
 	return pstate_names[p->state];
 }
 
@@ -1997,7 +2012,7 @@ static __u64 oos_bytes(const struct xm_primary *p)
 	const struct xm_bitmap *bm = &p->m->bm;
 	__u64 bytes = bm->oos_count << bm->shift;
 
-	return bytes < p->d->disk.size ? bytes : p->d->disk.size;
+	return bytes < p->env->disk->size ? bytes : p->env->disk->size;
 }
 
 static const char *connection_name(const struct xm_primary *p)
@@ -2031,9 +2046,10 @@ static void resync_progress(const struct xm_primary *p, struct progress *pr)
 	pr->eta_s = pr->rate ? (double)pr->left / pr->rate : -1;
 }
 
-void xm_primary_write_status(const struct xm_primary *p, struct xm_json *j)
+static void primary_status_json(const void *r, struct xm_json *j)
 {
-	const struct xm_counters *c = &p->d->ctr;
+	const struct xm_primary *p = r;
+	const struct xm_counters *c = p->env->ctr;
 	const struct csum_job *cj = &p->cj;
 	__u64 now = xm_now_ns();
 	struct progress pr;
@@ -2055,7 +2071,7 @@ void xm_primary_write_status(const struct xm_primary *p, struct xm_json *j)
 	xm_json_str(j, "reason", p->reason);
 	xm_json_u64(j, "session", p->session);
 	xm_json_str(j, "protocol", p->state == P_CONNECTED ? (char[]){p->running, 0} : "");
-	xm_json_str(j, "requested_protocol", (char[]){p->d->cfg.protocol, 0});
+	xm_json_str(j, "requested_protocol", (char[]){p->env->cfg->protocol, 0});
 	xm_json_u64(j, "block_size", p->block);
 	xm_json_u64(j, "max_payload", p->max_payload);
 	xm_json_u64(j, "payload_off", p->payload_off);
@@ -2076,7 +2092,7 @@ void xm_primary_write_status(const struct xm_primary *p, struct xm_json *j)
 	xm_json_double(j, "percent", pr.percent);
 	xm_json_u64(j, "rate_bytes_per_s", pr.rate);
 	xm_json_double(j, "eta_s", pr.eta_s);
-	xm_json_u64(j, "rate_limit_mib", p->d->cfg.resync_mib);
+	xm_json_u64(j, "rate_limit_mib", p->env->cfg->resync_mib);
 	xm_json_u64(j, "chunks_active", p->rs_chunks);
 	/* The last completed sync, from the handshake to the peer's adoption of our generation. */
 	xm_json_open(j, "last", '{');
@@ -2114,7 +2130,7 @@ void xm_primary_write_status(const struct xm_primary *p, struct xm_json *j)
 	xm_json_close(j, '}');
 	xm_json_open(j, "nbd", '{');
 	xm_json_str(j, "socket", p->nbd_path);
-	xm_json_u64(j, "tcp_port", p->d->cfg.nbd_tcp_port);
+	xm_json_u64(j, "tcp_port", p->env->cfg->nbd_tcp_port);
 	if (p->nbd) {
 		const struct xm_nbd_counters *n = xm_nbd_server_counters(p->nbd);
 
@@ -2159,8 +2175,10 @@ static void write_sync_text(const struct xm_primary *p, FILE *out)
 			(unsigned long long)p->cj.regions_differ);
 }
 
-void xm_primary_write_status_text(const struct xm_primary *p, FILE *out)
+static void primary_status_text(const void *r, FILE *out)
 {
+	const struct xm_primary *p = r;
+
 	fprintf(out, "  mirror   %s", state_name(p));
 	if (p->state == P_CONNECTED)
 		fprintf(out, ", protocol %c, block %u, %u bytes/frame, window %u, srtt %.1f us",
@@ -2170,7 +2188,37 @@ void xm_primary_write_status_text(const struct xm_primary *p, FILE *out)
 	fprintf(out, "\n");
 	write_sync_text(p, out);
 	fprintf(out, "  nbd      %s", p->nbd_path);
-	if (p->d->cfg.nbd_tcp_port)
-		fprintf(out, ", 127.0.0.1:%u", p->d->cfg.nbd_tcp_port);
+	if (p->env->cfg->nbd_tcp_port)
+		fprintf(out, ", 127.0.0.1:%u", p->env->cfg->nbd_tcp_port);
 	fprintf(out, "\n");
 }
+
+static const char *primary_control(void *r, const struct xm_ctl_req *req)
+{
+	if (!strcmp(req->verb, "verify"))
+		return start_verify(r, req->mark);
+	return NULL;
+}
+
+static bool primary_connected(const void *r)
+{
+	const struct xm_primary *p = r;
+
+	return p->state == P_CONNECTED;
+}
+
+const struct xm_role_ops xm_primary_role = {
+	.role = XM_ROLE_PRIMARY,
+	.create = primary_create,
+	.destroy = primary_destroy,
+	.rx = primary_rx,
+	.tx_done = primary_tx_done,
+	.tick = primary_tick,
+	.control = primary_control,
+	.connected = primary_connected,
+	.stop = primary_stop,
+	.drained = primary_drained,
+	.finish = primary_finish,
+	.status_json = primary_status_json,
+	.status_text = primary_status_text,
+};

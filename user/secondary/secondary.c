@@ -6,11 +6,11 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "daemon/daemon.h"
 #include "repl/gen.h"
+#include "secondary/secondary.h"
+#include "util/clock.h"
 #include "util/list.h"
 #include "util/log.h"
-#include "secondary/secondary.h"
 
 #define NS_PER_MS 1000000ull
 #define WINDOW	  1024u /* per-seq states, and staging buffers (§10.2); a power of two */
@@ -67,7 +67,7 @@ struct csum_op {
 };
 
 struct xm_secondary {
-	struct xm_daemon *d;
+	const struct xm_role_env *env;
 	enum sstate state;
 	char reason[128];
 	__u32 session, gen;
@@ -100,7 +100,7 @@ struct xm_secondary {
 
 static struct xm_counters *ctr(struct xm_secondary *s)
 {
-	return &s->d->ctr;
+	return s->env->ctr;
 }
 
 static struct sslot *slot(struct xm_secondary *s, __u64 seq)
@@ -141,7 +141,7 @@ static void send_ack(struct xm_secondary *s, bool rcvd)
 	f.arg0 = cum;
 	f.arg1 = sack;
 	f.credit = (__u32)(right_edge(s) - cum);
-	if (xm_daemon_send(s->d, &f, NULL, 0, 0)) {
+	if (xm_env_send(s->env, &f, NULL, 0, 0)) {
 		/* An ack is a snapshot: the next pass sends the newest one (§10.2). */
 		if (rcvd)
 			s->rcvd_pending = true;
@@ -156,14 +156,14 @@ static void send_flush_ack(struct xm_secondary *s, __u64 seq)
 {
 	struct xm_frame f = {.type = XM_T_FLUSH_ACK, .session = s->session, .arg0 = seq};
 
-	xm_daemon_send(s->d, &f, NULL, 0, 0);
+	xm_env_send(s->env, &f, NULL, 0, 0);
 }
 
 static void fail_disk(struct xm_secondary *s, int err);
 
 static int adopt_generation(struct xm_secondary *s, __u64 gen)
 {
-	struct xm_meta *m = &s->d->meta;
+	struct xm_meta *m = s->env->meta;
 	int err;
 
 	if (m->sb.current_gen != gen) {
@@ -175,12 +175,12 @@ static int adopt_generation(struct xm_secondary *s, __u64 gen)
 	m->sb.disk_state = XM_DISK_UPTODATE;
 	xm_bitmap_clear_all(&m->bm);
 	m->sb_dirty = true;
-	err = xm_daemon_meta_sync(s->d);
+	err = xm_env_meta_sync(s->env);
 	if (err) {
 		fail_disk(s, err);
 		return err;
 	}
-	pr_info("%s: in sync with the primary (generation %016llx)", s->d->cfg.dev,
+	pr_info("%s: in sync with the primary (generation %016llx)", s->env->cfg->dev,
 		(unsigned long long)gen);
 	return 0;
 }
@@ -217,7 +217,7 @@ static void fail_disk(struct xm_secondary *s, int err)
 		return;
 	ctr(s)->wr_errors++;
 	snprintf(s->reason, sizeof(s->reason), "disk failed: %s", strerror(-err));
-	pr_warn("%s: %s; no more acks", s->d->cfg.dev, s->reason);
+	pr_warn("%s: %s; no more acks", s->env->cfg->dev, s->reason);
 	s->state = S_FAILED;
 }
 
@@ -272,21 +272,23 @@ static void on_write(struct xm_io *io, int res, __u32 flags)
 		sl->merged_next = NULL;
 		/* The UMEM chunks go back to the fill ring only now that the disk has the data. */
 		release_slot_io(sl);
-		xm_commit_completed(&s->d->commit, &sl->ci, res, sl->fua, now);
+		xm_commit_completed(s->env->commit, &sl->ci, res, sl->fua, now);
 	}
 }
 
 /* Submits what the batch gathered; called when the next frame does not continue it and at the
  * end of every RX batch. */
-void xm_secondary_rx_flush(struct xm_secondary *s)
+static void secondary_rx_done(void *r)
 {
+	struct xm_secondary *s = r;
+
 	struct wmerge *m = &s->merge;
 	struct io_uring_sqe *sqe;
 
 	if (!m->first)
 		return;
 	m->first->io.fn = on_write;
-	sqe = xm_loop_sqe(&s->d->loop, &m->first->io);
+	sqe = xm_loop_sqe(s->env->loop, &m->first->io);
 	if (!sqe) {
 		/* As if the write failed: the frames give their UMEM chunks back and fail the disk.
 		 */
@@ -296,13 +298,13 @@ void xm_secondary_rx_flush(struct xm_secondary *s)
 		return;
 	}
 	if (m->iovcnt == 1)
-		io_uring_prep_write(sqe, s->d->disk.fd, m->iov[0].iov_base,
+		io_uring_prep_write(sqe, s->env->disk->fd, m->iov[0].iov_base,
 				    (unsigned int)m->iov[0].iov_len, m->off);
 	else
-		io_uring_prep_writev(sqe, s->d->disk.fd, m->iov, m->iovcnt, m->off);
-	sqe->rw_flags = xm_commit_rw_flags(&s->d->commit);
+		io_uring_prep_writev(sqe, s->env->disk->fd, m->iov, m->iovcnt, m->off);
+	sqe->rw_flags = xm_commit_rw_flags(s->env->commit);
 	/* The kernel copies the iovec array at submission: submit before m->iov is reused. */
-	io_uring_submit(&s->d->loop.ring);
+	io_uring_submit(&s->env->loop->ring);
 	ctr(s)->wr_submits++;
 	m->first = m->last = NULL;
 	m->iovcnt = 0;
@@ -316,7 +318,7 @@ static void merge_add(struct xm_secondary *s, struct sslot *sl, __u64 off, int i
 
 	if (m->first && (off != m->end || m->iovcnt + (__u32)iovcnt > MERGE_IOV ||
 			 m->end - m->off + len > MERGE_BYTES))
-		xm_secondary_rx_flush(s);
+		secondary_rx_done(s);
 	if (!m->first) {
 		m->first = sl;
 		m->off = m->end = off;
@@ -328,13 +330,13 @@ static void merge_add(struct xm_secondary *s, struct sslot *sl, __u64 off, int i
 	for (i = 0; i < iovcnt; i++)
 		m->iov[m->iovcnt++] = sl->iov[i];
 	m->end += len;
-	xm_commit_submitted(&s->d->commit);
+	xm_commit_submitted(s->env->commit);
 	s->io_inflight++;
 }
 
 static bool zero_copy_ok(const struct xm_secondary *s, const struct xm_span *pl, __u32 n, __u64 off)
 {
-	const struct xm_disk *disk = &s->d->disk;
+	const struct xm_disk *disk = s->env->disk;
 	__u32 i;
 
 	if (off % disk->dio_offset_align)
@@ -387,12 +389,13 @@ static void apply_data(struct xm_secondary *s, struct sslot *sl, const struct xm
 static void end_session(struct xm_secondary *s, const char *why)
 {
 	if (s->state == S_CONNECTED)
-		pr_info("%s: session %08x ended: %s", s->d->cfg.dev, s->session, why);
+		pr_info("%s: session %08x ended: %s", s->env->cfg->dev, s->session, why);
 	snprintf(s->reason, sizeof(s->reason), "%s", why);
 	s->gen++;
 	s->ack_pending = s->rcvd_pending = false;
 	if (s->state != S_FAILED)
-		s->state = s->io_inflight || !xm_commit_idle(&s->d->commit) ? S_DRAINING : S_LISTEN;
+		s->state =
+			s->io_inflight || !xm_commit_idle(s->env->commit) ? S_DRAINING : S_LISTEN;
 }
 
 static void violation(struct xm_secondary *s, const char *what)
@@ -479,7 +482,7 @@ static void on_numbered(struct xm_secondary *s, const struct xm_frame *f, struct
 static __u8 check_hello(struct xm_secondary *s, const struct xm_frame *f, const struct xm_hello *h,
 			__u32 *block, __u32 *maxp, __u64 *export_size)
 {
-	__u32 pblock = be32toh(h->block_size), lblock = s->d->disk.dio_offset_align;
+	__u32 pblock = be32toh(h->block_size), lblock = s->env->disk->dio_offset_align;
 	__u16 pmin = be16toh(h->proto_min), pmax = be16toh(h->proto_max);
 	__u16 vmax = pmax < XM_PROTO_MAX ? pmax : XM_PROTO_MAX;
 
@@ -499,7 +502,7 @@ static __u8 check_hello(struct xm_secondary *s, const struct xm_frame *f, const 
 	if (*maxp < *block)
 		return XM_REFUSE_BLOCK_SIZE;
 	*export_size = be64toh(h->disk_size) / *block * *block;
-	if (s->d->disk.size < *export_size)
+	if (s->env->disk->size < *export_size)
 		return XM_REFUSE_DISK_SIZE;
 	return XM_REFUSE_NONE;
 }
@@ -509,9 +512,9 @@ static void fill_hello(struct xm_secondary *s, struct xm_hello2 *h, char protoco
 	struct xm_gen_info g;
 
 	memset(h, 0, sizeof(*h));
-	memcpy(h->h.node_uuid, s->d->node_uuid, sizeof(h->h.node_uuid));
-	h->h.disk_size = htobe64(s->d->disk.size);
-	h->h.block_size = htobe32(s->d->disk.dio_offset_align);
+	memcpy(h->h.node_uuid, s->env->node_uuid, sizeof(h->h.node_uuid));
+	h->h.disk_size = htobe64(s->env->disk->size);
+	h->h.block_size = htobe32(s->env->disk->dio_offset_align);
 	h->h.max_payload = htobe32(s->max_payload_local);
 	h->h.window = htobe32(WINDOW);
 	h->h.payload_align = htobe16((__u16)s->payload_align);
@@ -519,8 +522,8 @@ static void fill_hello(struct xm_secondary *s, struct xm_hello2 *h, char protoco
 	h->h.proto_max = htobe16(XM_PROTO_MAX);
 	h->h.role = XM_ROLE_SECONDARY;
 	h->h.repl_protocol = (__u8)protocol;
-	xm_gen_of_meta(&s->d->meta, &g);
-	xm_gen_to_wire(&g, s->d->meta.sb.bitmap_block, 0, 0, &h->g);
+	xm_gen_of_meta(s->env->meta, &g);
+	xm_gen_to_wire(&g, s->env->meta->sb.bitmap_block, 0, 0, &h->g);
 }
 
 static __u8 refusal_of(enum xm_sync_decision dec)
@@ -543,20 +546,21 @@ static __u8 refusal_of(enum xm_sync_decision dec)
  */
 static __u8 decide(struct xm_secondary *s, const struct xm_hello2 *h, struct xm_hello_gen *ack)
 {
-	struct xm_meta *m = &s->d->meta;
+	struct xm_meta *m = s->env->meta;
 	struct xm_gen_info pri, mine;
 	enum xm_sync_decision dec;
 	bool discard = s->discard_local;
 
 	xm_gen_from_wire(&h->g, &pri);
-	xm_gen_of_meta(&s->d->meta, &mine);
+	xm_gen_of_meta(s->env->meta, &mine);
 	dec = xm_sync_decide(&pri, &mine, discard);
 	if (dec == XM_SYNC_NONE && mine.disk_state != XM_DISK_UPTODATE)
 		dec = XM_SYNC_BITMAP; /* nothing to send, but the SETGEN makes it UpToDate */
 	xm_gen_to_wire(&mine, m->sb.bitmap_block, discard ? XM_HG_DISCARD_MINE : 0, (__u8)dec, ack);
 	if (refusal_of(dec)) {
 		if (s->refused_decision != dec)
-			pr_warn("%s: %s: no resync (%s)", s->d->cfg.dev, xm_sync_decision_name(dec),
+			pr_warn("%s: %s: no resync (%s)", s->env->cfg->dev,
+				xm_sync_decision_name(dec),
 				dec == XM_SYNC_SPLIT_BRAIN
 					? "both boxes wrote while apart; 'xdpmirror resolve "
 					  "--discard-local' on the box whose changes go"
@@ -576,11 +580,11 @@ static __u8 decide(struct xm_secondary *s, const struct xm_hello2 *h, struct xm_
 		m->sb.current_gen = pri.current_gen;
 	}
 	m->sb_dirty = true;
-	if (xm_daemon_meta_sync(s->d))
+	if (xm_env_meta_sync(s->env))
 		return XM_REFUSE_DISK_FAILED;
 	s->discard_local = false;
 	if (dec != XM_SYNC_NONE)
-		pr_info("%s: %s resync from the primary%s", s->d->cfg.dev,
+		pr_info("%s: %s resync from the primary%s", s->env->cfg->dev,
 			xm_sync_decision_name(dec),
 			discard ? " (discarding this box's changes)" : "");
 	return XM_REFUSE_NONE;
@@ -604,7 +608,7 @@ static void refuse_reason(struct xm_secondary *s, __u8 refusal, const struct xm_
 	if (refusal == XM_REFUSE_DISK_SIZE)
 		snprintf(why, sizeof(why),
 			 "this disk (%llu bytes) is smaller than the primary's (%llu bytes)",
-			 (unsigned long long)s->d->disk.size,
+			 (unsigned long long)s->env->disk->size,
 			 (unsigned long long)be64toh(h->h.disk_size));
 	else
 		snprintf(why, sizeof(why), "%s",
@@ -613,7 +617,7 @@ static void refuse_reason(struct xm_secondary *s, __u8 refusal, const struct xm_
 	/* decide() has already said why it refuses to resync. */
 	if (refusal != s->last_refusal && refusal != XM_REFUSE_SPLIT_BRAIN &&
 	    refusal != XM_REFUSE_PEER_NEWER && refusal != XM_REFUSE_UNRELATED)
-		pr_warn("%s: refused the primary: %s", s->d->cfg.dev, why);
+		pr_warn("%s: refused the primary: %s", s->env->cfg->dev, why);
 	s->last_refusal = refusal;
 	/* A failed disk keeps its own reason: the error is what the operator needs to see. */
 	if (s->state != S_FAILED)
@@ -666,18 +670,18 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f,
 			ctr(s)->sessions++;
 			pr_info("%s: session %08x accepted: protocol %c, block %u, %u bytes per "
 				"frame, window %u, sync %s",
-				s->d->cfg.dev, s->session, s->protocol, s->block, s->max_payload,
+				s->env->cfg->dev, s->session, s->protocol, s->block, s->max_payload,
 				WINDOW, xm_sync_decision_name(s->decision));
 		}
 	}
-	fill_hello(s, &mine, refusal ? (char)s->d->cfg.protocol : s->protocol);
+	fill_hello(s, &mine, refusal ? (char)s->env->cfg->protocol : s->protocol);
 	if (!refusal || ack_gen.decision)
 		mine.g = ack_gen;
 	ack.arg0 = refusal ? 0 : s->cumack;
 	ack.arg1 = refusal;
 	ack.credit = refusal ? 0 : (__u32)(right_edge(s) - s->cumack);
 	ack.payload_len = sizeof(mine);
-	if (!xm_daemon_send(s->d, &ack, &span, 1, 0))
+	if (!xm_env_send(s->env, &ack, &span, 1, 0))
 		ctr(s)->tx_hello++;
 }
 
@@ -710,7 +714,7 @@ static void on_hello(struct xm_secondary *s, const struct xm_frame *f, const str
 /* BMREQ: a slice of this box's out-of-sync bitmap (docs/resync.md §4.1). */
 static void on_bmreq(struct xm_secondary *s, const struct xm_frame *f)
 {
-	const struct xm_bitmap *bm = &s->d->meta.bm;
+	const struct xm_bitmap *bm = &s->env->meta->bm;
 	__u64 words[XM_MAX_FRAME / 8];
 	__u64 n = s->max_payload / 8, i;
 	struct xm_frame a = {
@@ -729,7 +733,7 @@ static void on_bmreq(struct xm_secondary *s, const struct xm_frame *f)
 	span.len = (__u32)(n * 8);
 	a.payload_len = span.len;
 	ctr(s)->rx_bmreq++;
-	xm_daemon_send(s->d, &a, &span, 1, 0);
+	xm_env_send(s->env, &a, &span, 1, 0);
 }
 
 static void on_csum_read(struct xm_io *io, int res, __u32 flags)
@@ -752,7 +756,7 @@ static void on_csum_read(struct xm_io *io, int res, __u32 flags)
 	for (i = 0; i < n; i++)
 		sums[i] = htobe32(xm_crc32c(0, op->buf + (size_t)i * XM_CSUM_BLOCK, XM_CSUM_BLOCK));
 	a.payload_len = span.len;
-	xm_daemon_send(s->d, &a, &span, 1, 0);
+	xm_env_send(s->env, &a, &span, 1, 0);
 }
 
 /* CSUMREQ: read the range, answer a CRC32C per 4 KiB (docs/resync.md §5). */
@@ -780,18 +784,23 @@ static void on_csumreq(struct xm_secondary *s, const struct xm_frame *f)
 	op->len = (__u32)f->arg1;
 	op->gen = s->gen;
 	op->io.fn = on_csum_read;
-	sqe = xm_loop_sqe(&s->d->loop, &op->io);
+	sqe = xm_loop_sqe(s->env->loop, &op->io);
 	if (!sqe)
 		return;
-	io_uring_prep_read(sqe, s->d->disk.fd, op->buf, op->len, op->off);
+	io_uring_prep_read(sqe, s->env->disk->fd, op->buf, op->len, op->off);
 	op->busy = true;
 	s->csum_inflight++;
 	ctr(s)->rx_csumreq++;
 }
 
-void xm_secondary_rx_pkt(struct xm_secondary *s, const struct xm_frame *f, struct xm_xsk *x,
-			 struct xm_rx_pkt *pkt, const struct xm_span *spans, __u32 n, __u32 hdr_off)
+static void secondary_rx(void *r, const struct xm_rx *rx)
 {
+	struct xm_secondary *s = r;
+	const struct xm_frame *f = rx->f;
+	const struct xm_span *spans = rx->spans;
+	__u32 n = rx->nspans, hdr_off = rx->hdr_off;
+	__u64 now = xm_now_ns();
+
 	if (f->type == XM_T_HELLO) {
 		on_hello(s, f, spans, n, hdr_off);
 		return;
@@ -805,7 +814,7 @@ void xm_secondary_rx_pkt(struct xm_secondary *s, const struct xm_frame *f, struc
 	case XM_T_DATA:
 	case XM_T_FLUSH:
 	case XM_T_SETGEN:
-		on_numbered(s, f, x, pkt, spans, n, hdr_off);
+		on_numbered(s, f, rx->xsk, rx->pkt, spans, n, hdr_off);
 		break;
 	case XM_T_BMREQ:
 		on_bmreq(s, f);
@@ -823,25 +832,26 @@ void xm_secondary_rx_pkt(struct xm_secondary *s, const struct xm_frame *f, struc
 			ctr(s)->rx_bad_len++;
 			break;
 		}
-		xm_daemon_answer_ping(s->d, f, s->cumack, (__u32)(right_edge(s) - s->cumack));
+		xm_env_answer_ping(s->env, f, s->cumack, (__u32)(right_edge(s) - s->cumack));
 		break;
 	case XM_T_PONG:
 		if (f->payload_len) {
 			ctr(s)->rx_bad_len++;
 			break;
 		}
-		xm_daemon_take_pong(s->d, f);
+		xm_env_take_pong(s->env, f, now);
 		break;
 	default:
 		ctr(s)->rx_unexpected++;
 	}
 }
 
-__u64 xm_secondary_tick(struct xm_secondary *s, __u64 now)
+static __u64 secondary_tick(void *r, __u64 now)
 {
-	__u64 timeout = (__u64)s->d->cfg.timeout_ms * NS_PER_MS, next = UINT64_MAX;
+	struct xm_secondary *s = r;
+	__u64 timeout = (__u64)s->env->cfg->timeout_ms * NS_PER_MS, next = UINT64_MAX;
 
-	if (s->state == S_DRAINING && !s->io_inflight && xm_commit_idle(&s->d->commit)) {
+	if (s->state == S_DRAINING && !s->io_inflight && xm_commit_idle(s->env->commit)) {
 		s->state = S_LISTEN;
 		if (s->hello_saved) {
 			s->hello_saved = false;
@@ -863,76 +873,87 @@ __u64 xm_secondary_tick(struct xm_secondary *s, __u64 now)
 		s->ack_pending = false;
 		send_ack(s, false);
 	}
-	xm_daemon_heartbeat(s->d, s->session, s->cumack, (__u32)(right_edge(s) - s->cumack), now);
+	xm_env_heartbeat(s->env, s->session, s->cumack, (__u32)(right_edge(s) - s->cumack), now);
 	next = s->last_rx_ns + timeout;
-	if (s->d->last_ping_ns + (__u64)s->d->cfg.ping_ms * NS_PER_MS < next)
-		next = s->d->last_ping_ns + (__u64)s->d->cfg.ping_ms * NS_PER_MS;
+	if (xm_heartbeat_next(s->env->hb) < next)
+		next = xm_heartbeat_next(s->env->hb);
 	return next;
 }
 
-void xm_secondary_stop(struct xm_secondary *s)
+static void secondary_stop(void *r)
 {
+	struct xm_secondary *s = r;
+
 	s->stopping = true;
 }
 
-bool xm_secondary_drained(const struct xm_secondary *s, __u64 now)
+static bool secondary_drained(const void *r, __u64 now)
 {
-	return !s->io_inflight && !s->csum_inflight && xm_commit_idle(&s->d->commit);
+	const struct xm_secondary *s = r;
+
+	return !s->io_inflight && !s->csum_inflight && xm_commit_idle(s->env->commit);
 }
 
-void xm_secondary_finish(struct xm_secondary *s, __u64 why)
+static void secondary_finish(void *r, __u64 why)
 {
-	struct xm_meta *m = &s->d->meta;
+	struct xm_secondary *s = r;
+	struct xm_meta *m = s->env->meta;
 
 	if (s->state == S_CONNECTED)
-		xm_daemon_send_close(s->d, s->session, why);
+		xm_env_send_close(s->env, s->session, why);
 	m->sb.role = XM_ROLE_SECONDARY;
 	m->sb_dirty = true;
-	xm_daemon_meta_sync(s->d);
+	xm_env_meta_sync(s->env);
 }
 
-bool xm_secondary_connected(const struct xm_secondary *s)
+static bool secondary_connected(const void *r)
 {
+	const struct xm_secondary *s = r;
+
 	return s->state == S_CONNECTED;
 }
 
-const char *xm_secondary_discard_local(struct xm_secondary *s)
+/* resolve --discard-local: the next handshake drops this box's changes; returns the answer. */
+static const char *discard_local(struct xm_secondary *s)
 {
 	s->discard_local = true;
-	pr_warn("%s: the next handshake discards this box's changes", s->d->cfg.dev);
+	pr_warn("%s: the next handshake discards this box's changes", s->env->cfg->dev);
 	return "ok: this box's changes are discarded at the next handshake";
 }
 
-struct xm_secondary *xm_secondary_create(struct xm_daemon *d)
+static void secondary_destroy(void *r);
+
+static void *secondary_create(const struct xm_role_env *env)
 {
 	struct xm_secondary *s = calloc(1, sizeof(*s));
-	__u32 i, block = d->disk.dio_offset_align, mtu_payload;
+	__u32 i, block = env->disk->dio_offset_align, mtu_payload;
 
 	if (!s)
 		return NULL;
-	s->d = d;
+	s->env = env;
 	s->state = S_LISTEN;
 	snprintf(s->reason, sizeof(s->reason), "waiting for the primary");
 	/* UMEM layouts (§7.3): B for jumbo frames, A otherwise; see xm_secondary_headroom(). */
-	if (d->nd.mtu >= 4096 + 512) {
+	if (env->mtu >= 4096 + 512) {
 		s->layout = "B";
 		s->payload_align = 512;
-		mtu_payload = d->nd.mtu - (512 - XM_ETH_HLEN);
+		mtu_payload = env->mtu - (512 - XM_ETH_HLEN);
 		s->max_payload_local = mtu_payload < 8192 ? mtu_payload : 8192;
 	} else {
 		s->layout = "A";
 		s->payload_align = 64;
-		mtu_payload = d->nd.mtu - (64 - XM_ETH_HLEN);
+		mtu_payload = env->mtu - (64 - XM_ETH_HLEN);
 		s->max_payload_local = mtu_payload < 3584 ? mtu_payload : 3584;
 	}
 	s->max_payload_local = s->max_payload_local / block * block;
-	s->zero_copy_possible = d->disk.dio_offset_align <= 512 && d->disk.dio_mem_align <= 512;
+	s->zero_copy_possible =
+		env->disk->dio_offset_align <= 512 && env->disk->dio_mem_align <= 512;
 	for (i = 0; i < WINDOW; i++) {
 		s->ring[i].s = s;
 		s->ring[i].seq = UINT64_MAX;
 		if (posix_memalign((void **)&s->ring[i].staging, 4096,
 				   s->max_payload_local ? s->max_payload_local : 4096)) {
-			xm_secondary_destroy(s);
+			secondary_destroy(s);
 			errno = ENOMEM;
 			return NULL;
 		}
@@ -940,8 +961,9 @@ struct xm_secondary *xm_secondary_create(struct xm_daemon *d)
 	return s;
 }
 
-void xm_secondary_destroy(struct xm_secondary *s)
+static void secondary_destroy(void *r)
 {
+	struct xm_secondary *s = r;
 	__u32 i;
 
 	if (!s)
@@ -960,8 +982,9 @@ __u32 xm_secondary_headroom(__u32 mtu)
 	return mtu >= 4096 + 512 ? 256 : 192;
 }
 
-void xm_secondary_write_status(const struct xm_secondary *s, struct xm_json *j)
+static void secondary_status_json(const void *r, struct xm_json *j)
 {
+	const struct xm_secondary *s = r;
 	char proto[2] = {s->protocol, 0};
 
 	xm_json_open(j, "replication", '{');
@@ -981,9 +1004,9 @@ void xm_secondary_write_status(const struct xm_secondary *s, struct xm_json *j)
 			    : sstate_names[s->state]);
 	xm_json_str(j, "decision", xm_sync_decision_name(s->decision));
 	xm_json_str(j, "sync",
-		    s->state != S_CONNECTED			   ? "none"
-		    : s->d->meta.sb.disk_state == XM_DISK_UPTODATE ? "in_sync"
-								   : "resync_target");
+		    s->state != S_CONNECTED			      ? "none"
+		    : s->env->meta->sb.disk_state == XM_DISK_UPTODATE ? "in_sync"
+								      : "resync_target");
 	xm_json_bool(j, "discard_local_pending", s->discard_local);
 	xm_json_close(j, '}');
 	xm_json_open(j, "writer", '{');
@@ -993,18 +1016,43 @@ void xm_secondary_write_status(const struct xm_secondary *s, struct xm_json *j)
 	xm_json_close(j, '}');
 }
 
-void xm_secondary_write_status_text(const struct xm_secondary *s, FILE *out)
+static void secondary_status_text(const void *r, FILE *out)
 {
+	const struct xm_secondary *s = r;
+
 	fprintf(out, "  mirror   %s", sstate_names[s->state]);
 	if (s->state == S_CONNECTED)
 		fprintf(out, ", protocol %c, block %u, %u bytes/frame, window %u", s->protocol,
 			s->block, s->max_payload, WINDOW);
 	if (s->reason[0])
 		fprintf(out, " (%s)", s->reason);
-	if (s->state == S_CONNECTED && s->d->meta.sb.disk_state != XM_DISK_UPTODATE)
+	if (s->state == S_CONNECTED && s->env->meta->sb.disk_state != XM_DISK_UPTODATE)
 		fprintf(out, ", resync target (%s)", xm_sync_decision_name(s->decision));
 	fprintf(out, "\n  writer   %s (UMEM layout %s), %llu zero-copy / %llu bounced writes\n",
 		s->zero_copy_possible ? "zero-copy" : "bounce", s->layout,
-		(unsigned long long)s->d->ctr.wr_zero_copy,
-		(unsigned long long)s->d->ctr.wr_bounce);
+		(unsigned long long)s->env->ctr->wr_zero_copy,
+		(unsigned long long)s->env->ctr->wr_bounce);
 }
+
+static const char *secondary_control(void *r, const struct xm_ctl_req *req)
+{
+	if (!strcmp(req->verb, "resolve") && req->discard_local)
+		return discard_local(r);
+	return NULL;
+}
+
+const struct xm_role_ops xm_secondary_role = {
+	.role = XM_ROLE_SECONDARY,
+	.create = secondary_create,
+	.destroy = secondary_destroy,
+	.rx = secondary_rx,
+	.rx_done = secondary_rx_done,
+	.tick = secondary_tick,
+	.control = secondary_control,
+	.connected = secondary_connected,
+	.stop = secondary_stop,
+	.drained = secondary_drained,
+	.finish = secondary_finish,
+	.status_json = secondary_status_json,
+	.status_text = secondary_status_text,
+};

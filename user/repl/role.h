@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* What a role (primary, secondary) is to the daemon, and what the daemon lends a role. */
+#ifndef XM_ROLE_H
+#define XM_ROLE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <linux/types.h>
+
+#include "conf/config.h"
+#include "link/frame.h"
+#include "link/xsk.h"
+#include "repl/counters.h"
+#include "repl/heartbeat.h"
+#include "store/commit.h"
+#include "store/disk.h"
+#include "store/meta.h"
+#include "util/json.h"
+#include "util/loop.h"
+
+/*
+ * The environment: the daemon owns all of it and lends it to the role it runs.  A role sends
+ * frames and reads facts only through this; it never sees the daemon itself.
+ */
+struct xm_role_env {
+	const struct xm_config *cfg;
+	const struct xm_disk *disk;
+	__u32 mtu;
+	const __u8 *node_uuid; /* 16 bytes, this box's */
+	struct xm_loop *loop;
+	struct xm_commit *commit;
+	struct xm_meta *meta;
+	struct xm_counters *ctr;
+	struct xm_heartbeat *hb;
+	/* Sends one frame to the peer (payload_off and the rest of the header from f); a nonzero
+	 * tag comes back through the role's tx_done.  Returns 0 or -ENOBUFS. */
+	int (*send)(void *link, const struct xm_frame *f, const struct xm_span *payload, __u32 n,
+		    __u64 tag);
+	/* Kicks what send() queued (frames otherwise leave in batches). */
+	void (*tx_flush)(void *link);
+	void *link;
+};
+
+static inline int xm_env_send(const struct xm_role_env *env, const struct xm_frame *f,
+			      const struct xm_span *payload, __u32 n, __u64 tag)
+{
+	return env->send(env->link, f, payload, n, tag);
+}
+
+/* Writes the metadata synchronously; logs and counts a failure.  Returns 0 or -errno. */
+int xm_env_meta_sync(const struct xm_role_env *env);
+/* Sends CLOSE (enum xm_close_reason) in the given session, and kicks it out at once. */
+void xm_env_send_close(const struct xm_role_env *env, __u32 session, __u64 reason);
+/* Sends a PING when one is due (repl/heartbeat.h); the role's cumulative ack and credit ride on
+ * it. */
+void xm_env_heartbeat(const struct xm_role_env *env, __u32 session, __u64 cum, __u32 credit,
+		      __u64 now);
+/* Answers a PING with a PONG; takes an RTT sample from a PONG. */
+void xm_env_answer_ping(const struct xm_role_env *env, const struct xm_frame *ping, __u64 cum,
+			__u32 credit);
+void xm_env_take_pong(const struct xm_role_env *env, const struct xm_frame *pong, __u64 now);
+
+/* One received frame that passed the CRC: its header, where its payload lies, and the packet
+ * (a zero-copy writer may keep its UMEM chunks: pkt->keep). */
+struct xm_rx {
+	const struct xm_frame *f;
+	const struct xm_span *spans;
+	__u32 nspans, hdr_off;
+	struct xm_xsk *xsk;
+	struct xm_rx_pkt *pkt;
+};
+
+/* A control request, parsed (daemon/ctl.c): the verb, the flags it may carry, and which role
+ * answers it (XM_ROLE_NONE: the daemon itself), with the answer when another role runs. */
+struct xm_ctl_req {
+	const char *verb;
+	bool force, mark, discard_local, text;
+	enum xm_role role;
+	const char *wrong_role;
+};
+
+/*
+ * A role.  The daemon calls these from its one thread; `r` is what create() returned.  Optional
+ * hooks may be NULL.
+ */
+struct xm_role_ops {
+	enum xm_role role;
+	/* Returns NULL with errno set (and a message printed). */
+	void *(*create)(const struct xm_role_env *env);
+	void (*destroy)(void *r);
+	void (*rx)(void *r, const struct xm_rx *rx);
+	void (*rx_done)(void *r);	     /* optional: the end of an RX batch */
+	void (*tx_done)(void *r, __u64 tag); /* optional: a tagged frame has left the box */
+	/* After each loop pass: timers, sending, acks.  Returns the next deadline (ns). */
+	__u64 (*tick)(void *r, __u64 now);
+	/* The role's own control verbs; NULL when the verb is not one of them. */
+	const char *(*control)(void *r, const struct xm_ctl_req *req);
+	/* A session with the peer is up. */
+	bool (*connected)(const void *r);
+	/* Detach or role change: take no more work; drained() says when the daemon may go on. */
+	void (*stop)(void *r);
+	bool (*drained)(const void *r, __u64 now);
+	/* After draining: CLOSE to the peer (enum xm_close_reason), clean metadata. */
+	void (*finish)(void *r, __u64 why);
+	void (*status_json)(const void *r, struct xm_json *j);
+	void (*status_text)(const void *r, FILE *out);
+};
+
+#endif

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The one clock: CLOCK_MONOTONIC in nanoseconds. */
+#ifndef XM_CLOCK_H
+#define XM_CLOCK_H
+
+#include <time.h>
+#include <linux/types.h>
+
+static inline __u64 xm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+#endif

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the primary's files share, and nothing outside primary/ sees: the primary's state, a
+ * write's life, and the functions each file offers the others.
+ *   session.c  the role: handshake, sessions, the sender's frames, receiving, timers
+ *   write.c    NBD requests; a write's life from admission to retirement (one state machine)
+ *   resync.c   what a session does about the data: bitmap transfer, resync, SETGEN, sweep
+ *   verify.c   checksum passes: the initial checksum sync and online verify
+ *   status.c   status as JSON and as text
+ */
+#ifndef XM_PRIMARY_INTERNAL_H
+#define XM_PRIMARY_INTERNAL_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+
+#include "nbd/nbd.h"
+#include "repl/gen.h"
+#include "repl/role.h"
+#include "repl/sender.h"
+#include "util/list.h"
+
+#define NS_PER_US 1000ull
+#define NS_PER_MS 1000000ull
+
+#define SEND_RING	4096 /* frames in flight at most; a power of two */
+#define NBD_MAX_REQUEST (32u << 20)
+/* docs/resync.md */
+#define SWEEP_NS	 (1000 * NS_PER_MS) /* lazy clearing of intent bits */
+#define RESYNC_CHUNK	 (256u << 10)	    /* largest resync chunk */
+#define RESYNC_CHUNKS	 64u		    /* chunks in the active set at once */
+#define CSUM_OPS	 8u
+#define CSUM_MAX	 (1u << 20)
+#define CSUM_RETRY_QUEUE 1024u
+
+enum pstate { P_DISCONNECTED, P_HELLO_SENT, P_CONNECTED, P_REFUSED };
+
+/* What a connected session is doing about the data (docs/resync.md §4). */
+enum phase { PH_NONE, PH_BITMAP_XFER, PH_CHECKSUM, PH_RESYNC, PH_SETGEN, PH_IN_SYNC };
+
+/* What a numbered frame carries (struct xm_sender_slot.kind). */
+enum slot_kind { SLOT_EMPTY, SLOT_DATA, SLOT_FLUSH };
+
+/*
+ * A write's life (docs/protocol.md §8).  Every event goes through write_event() (write.c), which
+ * holds the legal transitions; a write is retired (freed) once it has been answered, its local
+ * write is over and its remote copy is settled.
+ *
+ *   W_WAITING  behind an overlapping write in p->waiting              -> W_INTENT, W_ACTIVE
+ *   W_INTENT   active; its bitmap bits are on their way to disk         -> W_ACTIVE
+ *   W_ACTIVE   active; local write (a resync chunk: read) and frames     -> W_ANSWERED, retired
+ *   W_ANSWERED the NBD client has its answer; the rest settles           -> retired
+ *
+ * Local:  L_NONE -> L_PENDING -> L_DONE (written; durable once answered) or L_FAILED.
+ * Remote: R_NONE -> R_QUEUED (frames left to send) -> R_FLYING (all sent) -> R_DURABLE, or
+ *         R_LOST from any of them (the peer may lack it: its regions are marked out of sync).
+ */
+enum wstate { W_NEW, W_WAITING, W_INTENT, W_ACTIVE, W_ANSWERED };
+enum wlocal { L_NONE, L_PENDING, L_WRITTEN, L_DURABLE, L_FAILED };
+enum wremote { R_NONE, R_QUEUED, R_FLYING, R_DURABLE, R_LOST };
+
+enum wevent {
+	WE_ADMIT,	  /* a new write, or a waiting one that nothing overlaps any more */
+	WE_INTENT_READY,  /* its bitmap bits are durable (or the metadata failed: arg) */
+	WE_LOCAL_WRITTEN, /* the local write's (a resync chunk: read's) completion; arg: result */
+	WE_LOCAL_DURABLE, /* the local write is durable (group commit); arg: 0 or -errno */
+	WE_FRAME_SENT,	  /* one of its frames left the box, was received, is durable */
+	WE_FRAME_RCVD,
+	WE_FRAME_DURABLE,
+	WE_ALL_SENT,	/* its last frame was handed to the sender */
+	WE_REMOTE_LOST, /* the session ended before every frame was durable */
+};
+
+/* One admitted NBD WRITE or WRITE_ZEROES, or a resync chunk: in the active set until done on
+ * both sides (§8). */
+struct pwrite {
+	struct xm_list node;	  /* in active or waiting */
+	struct xm_list send_node; /* in sendq (rsendq) while R_QUEUED */
+	struct xm_list meta_node; /* in intent_wait while W_INTENT */
+	struct xm_primary *p;
+	struct xm_nbd_req *req; /* NULL once answered, and for resync chunks */
+	__u64 off;
+	__u32 len;
+	__u8 *buf; /* the payload, owned by the write */
+	__u32 gen; /* session generation its frames belong to */
+	enum wstate state;
+	enum wlocal local;
+	enum wremote remote;
+	int local_err;
+	__u32 nframes, next_frame;
+	__u32 frames_sent, frames_rcvd, frames_durable;
+	bool fua;
+	bool resync;		  /* read locally, sent with XM_F_RESYNC, no NBD request */
+	__u64 bit_first, bit_end; /* resync: the bitmap bits it clears once durable remotely */
+	struct xm_io io;
+	struct xm_commit_item ci;
+};
+
+struct pflush {
+	struct xm_list node;
+	struct xm_nbd_req *req; /* NULL for the SETGEN that completes a resync */
+	__u32 gen;
+	__u64 setgen; /* nonzero: sent as SETGEN with this generation */
+};
+
+/* One checksum request: a range read locally and asked from the peer (docs/resync.md §5). */
+struct csum_op {
+	struct xm_io io;
+	struct xm_primary *p;
+	bool used, reading, have_local, have_remote;
+	__u32 gen, len, tries;
+	__u64 off, sent_ns;
+	__u64 busy[CSUM_MAX / XM_CSUM_BLOCK / 64]; /* blocks whose region was busy at the request */
+	__u8 *buf;
+	__u32 local[CSUM_MAX / XM_CSUM_BLOCK], remote[CSUM_MAX / XM_CSUM_BLOCK];
+};
+
+struct csum_retry {
+	__u64 off, due_ns;
+	__u32 len, tries;
+};
+
+/* A pass over the disk comparing checksums: the initial checksum sync or an online verify. */
+struct csum_job {
+	bool active, verify, mark;
+	__u64 cursor, end, req_len;
+	__u64 bytes_done, regions_differ, regions_equal, skipped;
+	__u64 first_diff[8];
+	__u32 ndiff;
+	__u64 started_ns, finished_ns;
+	bool finished;
+	struct csum_op ops[CSUM_OPS];
+	struct csum_retry retry[CSUM_RETRY_QUEUE];
+	__u32 retry_head, retry_len;
+};
+
+struct xm_primary {
+	const struct xm_role_env *env;
+	struct xm_nbd_server *nbd;
+	char nbd_path[108];
+	enum pstate state;
+	char reason[128];
+	__u32 session, gen;
+	__u64 hello_due, hello_sent_ns;
+	/* negotiated (§4.3) */
+	__u32 block, max_payload, payload_off, window;
+	__u64 export_size;
+	char running;
+	__u8 peer_uuid[16];
+	struct xm_sender snd; /* §5 */
+	__u64 last_rx_ns;
+	/* writes */
+	struct xm_list active, waiting, sendq, flushq, rsendq, intent_wait;
+	__u32 nactive;
+	__u64 stop_ns;
+	bool stopping;
+	/* resync (docs/resync.md) */
+	struct xm_meta *m;
+	enum phase phase;
+	__u8 decision, refusal;
+	struct xm_gen_info peer_gen;
+	__u32 peer_block;
+	bool synced; /* SETGEN acked in this session */
+	__u64 bm_next_word, bm_words, bm_due;
+	__u64 rs_cursor, rs_done_bytes, rs_start_bytes, rs_start_ns;
+	__u64 last_rs_bytes,
+		last_rs_ns; /* the last sync that completed: bytes, session to SETGEN */
+	__u32 rs_chunks, rs_frames;
+	__u64 rs_tokens, rs_refill_ns;
+	__u64 rate_ns, rate_bytes, rate_bps;
+	__u64 last_sweep_ns;
+	struct csum_job cj;
+	char fail_reason[64];
+	__u64 fail_silence_ns, fail_at_ns;
+};
+
+static inline struct xm_counters *ctr(const struct xm_primary *p)
+{
+	return p->env->ctr;
+}
+
+/* session.c */
+void end_session(struct xm_primary *p, const char *why, __u64 now);
+
+/* write.c */
+void write_event(struct pwrite *w, enum wevent ev, int arg);
+/* The session ended: writes whose frames were under way lose their remote copy (§4.6). */
+void writes_session_ended(struct xm_primary *p);
+/* A metadata flush cycle finished: writes waiting for their bits go on, or fail. */
+void meta_flushed(struct xm_primary *p, int err);
+/* Admits a resync chunk like any write: it waits for what it overlaps. */
+void admit_chunk(struct xm_primary *p, struct pwrite *w);
+void on_nbd_request(void *ctx, struct xm_nbd_req *req);
+/* The protocol a write runs under: FUA writes always under C (§6). */
+char write_protocol(const struct pwrite *w);
+
+/* resync.c */
+void session_start(struct xm_primary *p, const struct xm_hello_gen *g, __u64 now);
+void on_bitmap(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *sp, __u32 n,
+	       __u32 hdr_off, __u64 now);
+void setgen_done(struct xm_primary *p, __u64 gen);
+/* Moves a connected session through its sync phases; sends SETGEN when the data is equal. */
+void sync_work(struct xm_primary *p, __u64 now);
+void sweep(struct xm_primary *p, bool kick);
+/* Resync frames may be in flight: 3/4 of the window while application writes are active. */
+__u64 rs_share(const struct xm_primary *p);
+
+/* verify.c */
+__u64 csum_req_len(const struct xm_primary *p);
+void csum_begin(struct xm_primary *p, bool verify, bool mark, __u64 now);
+void csum_abort(struct xm_primary *p);
+void csum_pump(struct xm_primary *p, __u64 now);
+void on_csum(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *sp, __u32 n,
+	     __u32 hdr_off);
+bool csum_reading(const struct xm_primary *p);
+/* Starts an online verify (mark: set differing regions out of sync); returns the answer line. */
+const char *start_verify(struct xm_primary *p, bool mark);
+
+/* status.c */
+void primary_status_json(const void *r, struct xm_json *j);
+void primary_status_text(const void *r, FILE *out);
+
+#endif

@@ -6,138 +6,32 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "repl/gen.h"
+#include "secondary/internal.h"
 #include "secondary/secondary.h"
 #include "util/clock.h"
-#include "util/list.h"
 #include "util/log.h"
-
-#define NS_PER_MS 1000000ull
-#define WINDOW	  1024u /* per-seq states, and staging buffers (§10.2); a power of two */
-#define CSUM_OPS  8u	/* checksum reads in flight (docs/resync.md §5) */
-#define CSUM_MAX  (1u << 20)
-
-enum sstate { S_LISTEN, S_CONNECTED, S_DRAINING, S_FAILED };
-
-static const char *const sstate_names[] = {
-	[S_LISTEN] = "listening",
-	[S_CONNECTED] = "connected",
-	[S_DRAINING] = "draining",
-	[S_FAILED] = "failed",
-};
-
-enum slot_state { SL_EMPTY, SL_WRITING, SL_DURABLE, SL_FLUSH_WAIT, SL_SETGEN_WAIT };
-
-struct sslot {
-	enum slot_state state;
-	struct xm_secondary *s;
-	__u64 seq;
-	__u32 gen; /* the session generation that submitted the write */
-	struct xm_io io;
-	struct xm_commit_item ci;
-	struct xm_xsk *x;
-	struct xm_rx_pkt held; /* zero-copy: the UMEM chunks the write reads from */
-	bool holds, fua;
-	__u8 *staging; /* bounce buffer, max_payload bytes */
-	struct iovec iov[XM_MAX_SPANS];
-	struct sslot *merged_next; /* the next slot written by the same merged write */
-	__u64 setgen;		   /* SL_SETGEN_WAIT: the generation to adopt */
-};
-
-/* Frames for consecutive disk offsets that arrive in one RX batch become one writev: the disk
- * sees a 256 KiB write, not 32 writes of 8 KiB.  On a virtual disk each request costs a VM exit,
- * and per-request costs capped a stream of 8 KiB writes at ~80k IOPS = ~650 MB/s. */
-#define MERGE_IOV   128
-#define MERGE_BYTES (1u << 20)
-struct wmerge {
-	struct sslot *first, *last;
-	__u64 off, end;
-	__u32 iovcnt;
-	struct iovec iov[MERGE_IOV];
-};
-
-/* One CSUMREQ being answered: a read of the range, then a CRC per XM_CSUM_BLOCK. */
-struct csum_op {
-	struct xm_io io;
-	struct xm_secondary *s;
-	__u64 off;
-	__u32 len, gen;
-	bool busy;
-	__u8 *buf;
-};
-
-struct xm_secondary {
-	const struct xm_role_env *env;
-	enum sstate state;
-	char reason[128];
-	__u32 session, gen;
-	__u64 cumack;
-	char protocol;
-	__u32 block, max_payload, payload_align, max_payload_local;
-	__u64 export_size;
-	__u8 peer_uuid[16];
-	const char *layout;
-	bool zero_copy_possible;
-	struct sslot ring[WINDOW];
-	struct wmerge merge; /* frames gathered in this RX batch, not submitted yet */
-	__u32 io_inflight;   /* frames whose write is pending or submitted, across sessions */
-	__u64 last_rx_ns;
-	bool ack_pending, rcvd_pending;
-	/* The latest HELLO seen while draining, answered once the old I/O is done (§4.2). */
-	bool hello_saved;
-	struct xm_frame saved_hello;
-	struct xm_hello2 saved_hello_body;
-	bool stopping;
-	/* generations (docs/resync.md §3) */
-	struct xm_hello_gen ack_gen; /* what the session's HELLO_ACK said */
-	__u8 decision;		     /* enum xm_sync_decision of the session, or the refusal */
-	__u8 refused_decision;	     /* the last refusing decision, for status; 0 none */
-	__u8 last_refusal;	     /* enum xm_refusal of the last HELLO refused, logged once */
-	bool discard_local;	     /* resolve --discard-local is waiting for a handshake */
-	struct csum_op csum[CSUM_OPS];
-	__u32 csum_inflight;
-};
-
-static struct xm_counters *ctr(struct xm_secondary *s)
-{
-	return s->env->ctr;
-}
-
-static struct sslot *slot(struct xm_secondary *s, __u64 seq)
-{
-	return &s->ring[seq & (WINDOW - 1)];
-}
 
 static __u64 right_edge(const struct xm_secondary *s)
 {
 	/* Every slot has its own staging buffer, so the whole ring is always free to promise. */
-	return s->cumack + WINDOW;
+	return xm_receiver_right_edge(&s->rcv);
+}
+
+static __u64 cumack(const struct xm_secondary *s)
+{
+	return xm_receiver_cumack(&s->rcv);
 }
 
 static void send_ack(struct xm_secondary *s, bool rcvd)
 {
 	struct xm_frame f = {.type = XM_T_ACK, .session = s->session};
-	__u64 cum = s->cumack, sack = 0;
-	int i;
+	__u64 cum, sack;
 
-	if (rcvd) {
-		/* Protocol B: accepted frames, durable or not (§6.1). */
-		while (cum < right_edge(s) && slot(s, cum)->state != SL_EMPTY &&
-		       slot(s, cum)->seq == cum)
-			cum++;
+	/* Received-acks (protocol B, and loss detection in every protocol, §6.1): accepted frames,
+	 * durable or not. */
+	xm_receiver_ack(&s->rcv, rcvd, &cum, &sack);
+	if (rcvd)
 		f.flags = XM_F_RCVD;
-	}
-	for (i = 0; i < 64; i++) {
-		__u64 seq = cum + 1 + (__u64)i;
-		struct sslot *sl = slot(s, seq);
-
-		if (seq >= right_edge(s))
-			break;
-		if (sl->seq != seq)
-			continue;
-		if (rcvd ? sl->state != SL_EMPTY : sl->state == SL_DURABLE)
-			sack |= 1ull << i;
-	}
 	f.arg0 = cum;
 	f.arg1 = sack;
 	f.credit = (__u32)(right_edge(s) - cum);
@@ -158,8 +52,6 @@ static void send_flush_ack(struct xm_secondary *s, __u64 seq)
 
 	xm_env_send(s->env, &f, NULL, 0, 0);
 }
-
-static void fail_disk(struct xm_secondary *s, int err);
 
 static int adopt_generation(struct xm_secondary *s, __u64 gen)
 {
@@ -185,33 +77,34 @@ static int adopt_generation(struct xm_secondary *s, __u64 gen)
 	return 0;
 }
 
-/* cumack moves over durable writes; a FLUSH completes when everything before it is durable. */
-static void advance(struct xm_secondary *s)
+/* A barrier at the cumulative ack: every earlier write is durable, its commit covered it (§7.5). */
+static int pass_barrier(void *ctx, __u64 seq)
 {
-	for (;;) {
-		struct sslot *sl = slot(s, s->cumack);
+	struct xm_secondary *s = ctx;
+	const struct sslot *sl = &s->ring[xm_receiver_index(&s->rcv, seq)];
 
-		if (sl->seq != s->cumack)
-			break;
-		if (sl->state == SL_FLUSH_WAIT) {
-			/* Every earlier write is durable: its commit already covered it (§7.5). */
-			send_flush_ack(s, s->cumack);
-		} else if (sl->state == SL_SETGEN_WAIT) {
-			/* Resync complete: this disk now holds the primary's data (resync.md §4.3).
-			 */
-			if (adopt_generation(s, sl->setgen))
-				break;
-			send_flush_ack(s, s->cumack);
-		} else if (sl->state != SL_DURABLE) {
-			break;
-		}
-		sl->state = SL_EMPTY;
-		s->cumack++;
-		s->ack_pending = true;
-	}
+	/* A SETGEN: the resync is complete, this disk holds the primary's data (resync.md §4.3). */
+	if (sl->setgen && adopt_generation(s, sl->setgen))
+		return -1;
+	send_flush_ack(s, seq);
+	return 0;
 }
 
-static void fail_disk(struct xm_secondary *s, int err)
+/* The cumulative ack moves over durable writes and barriers in order. */
+static void advance(struct xm_secondary *s)
+{
+	if (xm_receiver_advance(&s->rcv, pass_barrier, s))
+		s->ack_pending = true;
+}
+
+void frame_durable(struct xm_secondary *s, __u64 seq)
+{
+	xm_receiver_durable(&s->rcv, seq);
+	s->ack_pending = true;
+	advance(s);
+}
+
+void fail_disk(struct xm_secondary *s, int err)
 {
 	if (s->state == S_FAILED)
 		return;
@@ -219,171 +112,6 @@ static void fail_disk(struct xm_secondary *s, int err)
 	snprintf(s->reason, sizeof(s->reason), "disk failed: %s", strerror(-err));
 	pr_warn("%s: %s; no more acks", s->env->cfg->dev, s->reason);
 	s->state = S_FAILED;
-}
-
-static void release_slot_io(struct sslot *sl)
-{
-	if (sl->holds) {
-		xm_xsk_rx_release(sl->x, &sl->held);
-		sl->holds = false;
-	}
-}
-
-static void on_durable(struct xm_commit_item *it, int err)
-{
-	struct sslot *sl = xm_container_of(it, struct sslot, ci);
-	struct xm_secondary *s = sl->s;
-
-	s->io_inflight--;
-	if (err) {
-		fail_disk(s, err);
-		return;
-	}
-	if (sl->gen != s->gen || s->state != S_CONNECTED)
-		return; /* an old session's write: done, never acked */
-	sl->state = SL_DURABLE;
-	s->ack_pending = true;
-	advance(s);
-}
-
-static __u32 slot_len(const struct sslot *sl)
-{
-	__u32 len = 0;
-	int i;
-
-	for (i = 0; i < XM_MAX_SPANS && sl->iov[i].iov_len; i++)
-		len += (__u32)sl->iov[i].iov_len;
-	return len;
-}
-
-/* The CQE of a merged write: every frame in it completes with the same result. */
-static void on_write(struct xm_io *io, int res, __u32 flags)
-{
-	struct sslot *sl = xm_container_of(io, struct sslot, io), *next;
-	struct xm_secondary *s = sl->s;
-	__u64 len = 0, now = xm_now_ns();
-
-	for (next = sl; next; next = next->merged_next)
-		len += slot_len(next);
-	if (res >= 0 && (__u64)res != len)
-		res = -EIO;
-	for (; sl; sl = next) {
-		next = sl->merged_next;
-		sl->merged_next = NULL;
-		/* The UMEM chunks go back to the fill ring only now that the disk has the data. */
-		release_slot_io(sl);
-		xm_commit_completed(s->env->commit, &sl->ci, res, sl->fua, now);
-	}
-}
-
-/* Submits what the batch gathered; called when the next frame does not continue it and at the
- * end of every RX batch. */
-static void secondary_rx_done(void *r)
-{
-	struct xm_secondary *s = r;
-
-	struct wmerge *m = &s->merge;
-	struct io_uring_sqe *sqe;
-
-	if (!m->first)
-		return;
-	m->first->io.fn = on_write;
-	sqe = xm_loop_sqe(s->env->loop, &m->first->io);
-	if (!sqe) {
-		/* As if the write failed: the frames give their UMEM chunks back and fail the disk.
-		 */
-		on_write(&m->first->io, -EIO, 0);
-		m->first = m->last = NULL;
-		m->iovcnt = 0;
-		return;
-	}
-	if (m->iovcnt == 1)
-		io_uring_prep_write(sqe, s->env->disk->fd, m->iov[0].iov_base,
-				    (unsigned int)m->iov[0].iov_len, m->off);
-	else
-		io_uring_prep_writev(sqe, s->env->disk->fd, m->iov, m->iovcnt, m->off);
-	sqe->rw_flags = xm_commit_rw_flags(s->env->commit);
-	/* The kernel copies the iovec array at submission: submit before m->iov is reused. */
-	io_uring_submit(&s->env->loop->ring);
-	ctr(s)->wr_submits++;
-	m->first = m->last = NULL;
-	m->iovcnt = 0;
-}
-
-static void merge_add(struct xm_secondary *s, struct sslot *sl, __u64 off, int iovcnt)
-{
-	struct wmerge *m = &s->merge;
-	__u32 len = slot_len(sl);
-	int i;
-
-	if (m->first && (off != m->end || m->iovcnt + (__u32)iovcnt > MERGE_IOV ||
-			 m->end - m->off + len > MERGE_BYTES))
-		secondary_rx_done(s);
-	if (!m->first) {
-		m->first = sl;
-		m->off = m->end = off;
-	} else {
-		m->last->merged_next = sl;
-	}
-	m->last = sl;
-	sl->merged_next = NULL;
-	for (i = 0; i < iovcnt; i++)
-		m->iov[m->iovcnt++] = sl->iov[i];
-	m->end += len;
-	xm_commit_submitted(s->env->commit);
-	s->io_inflight++;
-}
-
-static bool zero_copy_ok(const struct xm_secondary *s, const struct xm_span *pl, __u32 n, __u64 off)
-{
-	const struct xm_disk *disk = s->env->disk;
-	__u32 i;
-
-	if (off % disk->dio_offset_align)
-		return false;
-	for (i = 0; i < n; i++)
-		if ((uintptr_t)pl[i].data % disk->dio_mem_align ||
-		    pl[i].len % disk->dio_offset_align)
-			return false;
-	return true;
-}
-
-static void apply_data(struct xm_secondary *s, struct sslot *sl, const struct xm_frame *f,
-		       struct xm_xsk *x, struct xm_rx_pkt *pkt, const struct xm_span *pl, __u32 n)
-{
-	bool aligned = zero_copy_ok(s, pl, n, f->arg0);
-	int iovcnt;
-	__u32 i;
-
-	memset(sl->iov, 0, sizeof(sl->iov));
-	sl->holds = false;
-	if (aligned && x->rx_held + n <= XM_XSK_RX_FRAMES / 2) {
-		/* Zero-copy: the disk reads the payload where the NIC put it (§7.3). */
-		for (i = 0; i < n; i++) {
-			sl->iov[i].iov_base = (void *)pl[i].data;
-			sl->iov[i].iov_len = pl[i].len;
-		}
-		iovcnt = (int)n;
-		pkt->keep = true;
-		sl->held = *pkt;
-		sl->x = x;
-		sl->holds = true;
-		ctr(s)->wr_zero_copy++;
-	} else {
-		if (!aligned)
-			ctr(s)->wr_bounce_misaligned++;
-		sl->iov[0].iov_base = sl->staging;
-		sl->iov[0].iov_len = xm_spans_copy(pl, n, 0, f->payload_len, sl->staging);
-		iovcnt = 1;
-		ctr(s)->wr_bounce++;
-	}
-	sl->state = SL_WRITING;
-	sl->gen = s->gen;
-	sl->fua = f->flags & XM_F_FUA;
-	sl->ci.durable = on_durable;
-	merge_add(s, sl, f->arg0, iovcnt);
-	ctr(s)->rx_data++;
-	ctr(s)->rx_data_bytes += f->payload_len;
 }
 
 static void end_session(struct xm_secondary *s, const char *why)
@@ -394,8 +122,7 @@ static void end_session(struct xm_secondary *s, const char *why)
 	s->gen++;
 	s->ack_pending = s->rcvd_pending = false;
 	if (s->state != S_FAILED)
-		s->state =
-			s->io_inflight || !xm_commit_idle(s->env->commit) ? S_DRAINING : S_LISTEN;
+		s->state = writer_idle(s) ? S_LISTEN : S_DRAINING;
 }
 
 static void violation(struct xm_secondary *s, const char *what)
@@ -411,40 +138,32 @@ static void violation(struct xm_secondary *s, const char *what)
 static void on_numbered(struct xm_secondary *s, const struct xm_frame *f, struct xm_xsk *x,
 			struct xm_rx_pkt *pkt, const struct xm_span *spans, __u32 n, __u32 hdr_off)
 {
+	bool barrier = f->type == XM_T_FLUSH || f->type == XM_T_SETGEN;
 	struct xm_span pl[XM_MAX_SPANS];
-	struct sslot *sl;
 	__u32 np;
 
-	if (f->seq < s->cumack) {
-		ctr(s)->rx_dup_done++;
-		if (f->type == XM_T_FLUSH || f->type == XM_T_SETGEN)
+	switch (xm_receiver_accept(&s->rcv, f->seq)) {
+	case XM_RX_NEW:
+		break;
+	case XM_RX_DUP_PASSED:
+		if (barrier)
 			send_flush_ack(s, f->seq);
+		/* fall through */
+	case XM_RX_DUP_DONE:
 		s->ack_pending = true;
 		return;
-	}
-	if (f->seq >= right_edge(s)) {
-		ctr(s)->rx_out_of_window++;
+	default: /* a duplicate under way, or beyond the window */
 		return;
 	}
-	sl = slot(s, f->seq);
-	if (sl->seq == f->seq && sl->state != SL_EMPTY) {
-		if (sl->state == SL_DURABLE) {
-			ctr(s)->rx_dup_done++;
-			s->ack_pending = true;
-		} else {
-			ctr(s)->rx_dup_inflight++;
-		}
-		return;
-	}
-	if (f->type == XM_T_FLUSH || f->type == XM_T_SETGEN) {
+	if (barrier) {
 		if (f->payload_len || (f->type == XM_T_SETGEN && !f->arg0)) {
 			ctr(s)->rx_bad_len++;
 			return;
 		}
 		ctr(s)->rx_flush++;
-		sl->seq = f->seq;
-		sl->state = f->type == XM_T_FLUSH ? SL_FLUSH_WAIT : SL_SETGEN_WAIT;
-		sl->setgen = f->arg0;
+		s->ring[xm_receiver_index(&s->rcv, f->seq)].setgen =
+			f->type == XM_T_SETGEN ? f->arg0 : 0;
+		xm_receiver_take(&s->rcv, f->seq, XM_RS_BARRIER);
 		s->rcvd_pending = true;
 		advance(s);
 		return;
@@ -469,12 +188,11 @@ static void on_numbered(struct xm_secondary *s, const struct xm_frame *f, struct
 		ctr(s)->rx_bad_len++;
 		return;
 	}
-	sl->seq = f->seq;
 	if (f->flags & XM_F_RESYNC) {
 		ctr(s)->rx_resync++;
 		ctr(s)->rx_resync_bytes += f->payload_len;
 	}
-	apply_data(s, sl, f, x, pkt, pl, np);
+	writer_apply(s, f->seq, f, x, pkt, pl, np);
 	/* Received-acks drive the primary's loss detection in every protocol (§6.1). */
 	s->rcvd_pending = true;
 }
@@ -652,7 +370,7 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f,
 			s->session = (__u32)f->arg0;
 			s->last_refusal = XM_REFUSE_NONE;
 			s->gen++;
-			s->cumack = f->seq;
+			xm_receiver_start(&s->rcv, f->seq);
 			s->block = block;
 			s->max_payload = maxp;
 			s->export_size = size;
@@ -660,10 +378,6 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f,
 			/* We send received-acks, so B runs as B (§6.1). */
 			s->protocol = (char)h->h.repl_protocol;
 			memcpy(s->peer_uuid, h->h.node_uuid, sizeof(s->peer_uuid));
-			for (__u32 i = 0; i < WINDOW; i++) {
-				s->ring[i].state = SL_EMPTY;
-				s->ring[i].seq = UINT64_MAX;
-			}
 			s->state = S_CONNECTED;
 			s->reason[0] = 0;
 			s->last_rx_ns = xm_now_ns();
@@ -677,9 +391,9 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f,
 	fill_hello(s, &mine, refusal ? (char)s->env->cfg->protocol : s->protocol);
 	if (!refusal || ack_gen.decision)
 		mine.g = ack_gen;
-	ack.arg0 = refusal ? 0 : s->cumack;
+	ack.arg0 = refusal ? 0 : cumack(s);
 	ack.arg1 = refusal;
-	ack.credit = refusal ? 0 : (__u32)(right_edge(s) - s->cumack);
+	ack.credit = refusal ? 0 : (__u32)(right_edge(s) - cumack(s));
 	ack.payload_len = sizeof(mine);
 	if (!xm_env_send(s->env, &ack, &span, 1, 0))
 		ctr(s)->tx_hello++;
@@ -709,88 +423,6 @@ static void on_hello(struct xm_secondary *s, const struct xm_frame *f, const str
 		return;
 	}
 	answer_hello(s, f, &h);
-}
-
-/* BMREQ: a slice of this box's out-of-sync bitmap (docs/resync.md §4.1). */
-static void on_bmreq(struct xm_secondary *s, const struct xm_frame *f)
-{
-	const struct xm_bitmap *bm = &s->env->meta->bm;
-	__u64 words[XM_MAX_FRAME / 8];
-	__u64 n = s->max_payload / 8, i;
-	struct xm_frame a = {
-		.type = XM_T_BITMAP, .session = s->session, .arg0 = f->arg0, .arg1 = bm->nbits};
-	struct xm_span span = {.data = (const __u8 *)words};
-
-	if (f->payload_len || f->arg0 >= bm->nwords) {
-		ctr(s)->rx_bad_len++;
-		return;
-	}
-	if (n > sizeof(words) / 8)
-		n = sizeof(words) / 8;
-	n = xm_bitmap_get_oos_words(bm, f->arg0, words, n);
-	for (i = 0; i < n; i++)
-		words[i] = htobe64(words[i]);
-	span.len = (__u32)(n * 8);
-	a.payload_len = span.len;
-	ctr(s)->rx_bmreq++;
-	xm_env_send(s->env, &a, &span, 1, 0);
-}
-
-static void on_csum_read(struct xm_io *io, int res, __u32 flags)
-{
-	struct csum_op *op = xm_container_of(io, struct csum_op, io);
-	struct xm_secondary *s = op->s;
-	__u32 sums[CSUM_MAX / XM_CSUM_BLOCK], i, n = op->len / XM_CSUM_BLOCK;
-	struct xm_frame a = {
-		.type = XM_T_CSUM, .session = s->session, .arg0 = op->off, .arg1 = op->len};
-	struct xm_span span = {.data = (const __u8 *)sums, .len = n * 4};
-
-	op->busy = false;
-	s->csum_inflight--;
-	if (op->gen != s->gen || s->state != S_CONNECTED)
-		return;
-	if (res != (int)op->len) {
-		fail_disk(s, res < 0 ? res : -EIO);
-		return;
-	}
-	for (i = 0; i < n; i++)
-		sums[i] = htobe32(xm_crc32c(0, op->buf + (size_t)i * XM_CSUM_BLOCK, XM_CSUM_BLOCK));
-	a.payload_len = span.len;
-	xm_env_send(s->env, &a, &span, 1, 0);
-}
-
-/* CSUMREQ: read the range, answer a CRC32C per 4 KiB (docs/resync.md §5). */
-static void on_csumreq(struct xm_secondary *s, const struct xm_frame *f)
-{
-	struct csum_op *op = NULL;
-	struct io_uring_sqe *sqe;
-	__u32 i;
-
-	if (f->payload_len || !f->arg1 || f->arg1 > CSUM_MAX || f->arg1 % XM_CSUM_BLOCK ||
-	    f->arg0 % XM_CSUM_BLOCK || f->arg1 / XM_CSUM_BLOCK * 4 > s->max_payload ||
-	    f->arg0 > s->export_size || f->arg1 > s->export_size - f->arg0) {
-		ctr(s)->rx_bad_len++;
-		return;
-	}
-	for (i = 0; i < CSUM_OPS && !op; i++)
-		if (!s->csum[i].busy)
-			op = &s->csum[i];
-	if (!op)
-		return; /* the primary asks again */
-	if (!op->buf && posix_memalign((void **)&op->buf, 4096, CSUM_MAX))
-		return;
-	op->s = s;
-	op->off = f->arg0;
-	op->len = (__u32)f->arg1;
-	op->gen = s->gen;
-	op->io.fn = on_csum_read;
-	sqe = xm_loop_sqe(s->env->loop, &op->io);
-	if (!sqe)
-		return;
-	io_uring_prep_read(sqe, s->env->disk->fd, op->buf, op->len, op->off);
-	op->busy = true;
-	s->csum_inflight++;
-	ctr(s)->rx_csumreq++;
 }
 
 static void secondary_rx(void *r, const struct xm_rx *rx)
@@ -832,7 +464,7 @@ static void secondary_rx(void *r, const struct xm_rx *rx)
 			ctr(s)->rx_bad_len++;
 			break;
 		}
-		xm_env_answer_ping(s->env, f, s->cumack, (__u32)(right_edge(s) - s->cumack));
+		xm_env_answer_ping(s->env, f, cumack(s), (__u32)(right_edge(s) - cumack(s)));
 		break;
 	case XM_T_PONG:
 		if (f->payload_len) {
@@ -851,7 +483,7 @@ static __u64 secondary_tick(void *r, __u64 now)
 	struct xm_secondary *s = r;
 	__u64 timeout = (__u64)s->env->cfg->timeout_ms * NS_PER_MS, next = UINT64_MAX;
 
-	if (s->state == S_DRAINING && !s->io_inflight && xm_commit_idle(s->env->commit)) {
+	if (s->state == S_DRAINING && writer_idle(s)) {
 		s->state = S_LISTEN;
 		if (s->hello_saved) {
 			s->hello_saved = false;
@@ -873,7 +505,7 @@ static __u64 secondary_tick(void *r, __u64 now)
 		s->ack_pending = false;
 		send_ack(s, false);
 	}
-	xm_env_heartbeat(s->env, s->session, s->cumack, (__u32)(right_edge(s) - s->cumack), now);
+	xm_env_heartbeat(s->env, s->session, cumack(s), (__u32)(right_edge(s) - cumack(s)), now);
 	next = s->last_rx_ns + timeout;
 	if (xm_heartbeat_next(s->env->hb) < next)
 		next = xm_heartbeat_next(s->env->hb);
@@ -891,7 +523,7 @@ static bool secondary_drained(const void *r, __u64 now)
 {
 	const struct xm_secondary *s = r;
 
-	return !s->io_inflight && !s->csum_inflight && xm_commit_idle(s->env->commit);
+	return writer_idle(s) && !s->csum_inflight;
 }
 
 static void secondary_finish(void *r, __u64 why)
@@ -926,7 +558,7 @@ static void secondary_destroy(void *r);
 static void *secondary_create(const struct xm_role_env *env)
 {
 	struct xm_secondary *s = calloc(1, sizeof(*s));
-	__u32 i, block = env->disk->dio_offset_align, mtu_payload;
+	__u32 block = env->disk->dio_offset_align, mtu_payload;
 
 	if (!s)
 		return NULL;
@@ -948,15 +580,10 @@ static void *secondary_create(const struct xm_role_env *env)
 	s->max_payload_local = s->max_payload_local / block * block;
 	s->zero_copy_possible =
 		env->disk->dio_offset_align <= 512 && env->disk->dio_mem_align <= 512;
-	for (i = 0; i < WINDOW; i++) {
-		s->ring[i].s = s;
-		s->ring[i].seq = UINT64_MAX;
-		if (posix_memalign((void **)&s->ring[i].staging, 4096,
-				   s->max_payload_local ? s->max_payload_local : 4096)) {
-			secondary_destroy(s);
-			errno = ENOMEM;
-			return NULL;
-		}
+	if (xm_receiver_init(&s->rcv, WINDOW, env->ctr) || writer_init(s)) {
+		secondary_destroy(s);
+		errno = ENOMEM;
+		return NULL;
 	}
 	return s;
 }
@@ -964,14 +591,12 @@ static void *secondary_create(const struct xm_role_env *env)
 static void secondary_destroy(void *r)
 {
 	struct xm_secondary *s = r;
-	__u32 i;
 
 	if (!s)
 		return;
-	for (i = 0; i < WINDOW; i++)
-		free(s->ring[i].staging);
-	for (i = 0; i < CSUM_OPS; i++)
-		free(s->csum[i].buf);
+	writer_free(s);
+	answers_free(s);
+	xm_receiver_free(&s->rcv);
 	free(s);
 }
 
@@ -982,56 +607,9 @@ __u32 xm_secondary_headroom(__u32 mtu)
 	return mtu >= 4096 + 512 ? 256 : 192;
 }
 
-static void secondary_status_json(const void *r, struct xm_json *j)
+static void secondary_rx_done(void *r)
 {
-	const struct xm_secondary *s = r;
-	char proto[2] = {s->protocol, 0};
-
-	xm_json_open(j, "replication", '{');
-	xm_json_str(j, "state", sstate_names[s->state]);
-	xm_json_str(j, "reason", s->reason);
-	xm_json_u64(j, "session", s->session);
-	xm_json_str(j, "protocol", s->state == S_CONNECTED ? proto : "");
-	xm_json_u64(j, "block_size", s->block);
-	xm_json_u64(j, "max_payload", s->max_payload);
-	xm_json_u64(j, "window", WINDOW);
-	xm_json_u64(j, "export_size", s->export_size);
-	xm_json_u64(j, "cumack", s->cumack);
-	xm_json_u64(j, "writes_in_flight", s->io_inflight);
-	xm_json_str(j, "connection",
-		    s->refused_decision && s->state != S_CONNECTED
-			    ? xm_sync_decision_name(s->refused_decision)
-			    : sstate_names[s->state]);
-	xm_json_str(j, "decision", xm_sync_decision_name(s->decision));
-	xm_json_str(j, "sync",
-		    s->state != S_CONNECTED			      ? "none"
-		    : s->env->meta->sb.disk_state == XM_DISK_UPTODATE ? "in_sync"
-								      : "resync_target");
-	xm_json_bool(j, "discard_local_pending", s->discard_local);
-	xm_json_close(j, '}');
-	xm_json_open(j, "writer", '{');
-	xm_json_str(j, "path", s->zero_copy_possible ? "zero-copy" : "bounce");
-	xm_json_str(j, "layout", s->layout);
-	xm_json_u64(j, "payload_align", s->payload_align);
-	xm_json_close(j, '}');
-}
-
-static void secondary_status_text(const void *r, FILE *out)
-{
-	const struct xm_secondary *s = r;
-
-	fprintf(out, "  mirror   %s", sstate_names[s->state]);
-	if (s->state == S_CONNECTED)
-		fprintf(out, ", protocol %c, block %u, %u bytes/frame, window %u", s->protocol,
-			s->block, s->max_payload, WINDOW);
-	if (s->reason[0])
-		fprintf(out, " (%s)", s->reason);
-	if (s->state == S_CONNECTED && s->env->meta->sb.disk_state != XM_DISK_UPTODATE)
-		fprintf(out, ", resync target (%s)", xm_sync_decision_name(s->decision));
-	fprintf(out, "\n  writer   %s (UMEM layout %s), %llu zero-copy / %llu bounced writes\n",
-		s->zero_copy_possible ? "zero-copy" : "bounce", s->layout,
-		(unsigned long long)s->env->ctr->wr_zero_copy,
-		(unsigned long long)s->env->ctr->wr_bounce);
+	writer_submit(r);
 }
 
 static const char *secondary_control(void *r, const struct xm_ctl_req *req)

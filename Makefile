@@ -105,11 +105,12 @@ install: $(BIN) ## install the binary and pair-setup script under PREFIX (defaul
 format: ## reformat C sources with clang-format
 	$(Q)clang-format -i bpf/*.c user/*/*.[ch] include/*.h tests/unit/*.[ch] tests/tools/*.c tests/bpf/*.c
 
-lint: ## clang-format check and cppcheck
+lint: ## clang-format check, cppcheck, and the layout rules of user/ (scripts/check-layout.py)
 	$(Q)clang-format --dry-run --Werror bpf/*.c user/*/*.[ch] include/*.h tests/unit/*.[ch] \
 		tests/tools/*.c tests/bpf/*.c
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--suppress=missingIncludeSystem -Iinclude -Iuser -itests/bpf user/ tests/
+	$(Q)scripts/check-layout.py
 
 clean: ## remove build output
 	$(call msg,CLEAN,$(OUT))

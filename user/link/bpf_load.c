@@ -136,3 +136,17 @@ void xm_bpf_close(struct xm_bpf *b)
 		xdpmirror_bpf__destroy(b->skel);
 	b->skel = NULL;
 }
+
+const char *xm_bpf_attach_mode_name(__u32 mode)
+{
+	switch (mode) {
+	case XDP_ATTACHED_DRV:
+		return "native";
+	case XDP_ATTACHED_SKB:
+		return "skb";
+	case XDP_ATTACHED_HW:
+		return "offload";
+	default:
+		return "unknown";
+	}
+}

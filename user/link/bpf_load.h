@@ -33,4 +33,7 @@ int xm_bpf_xsks_fd(const struct xm_bpf *b);
 /* Detaches, unpins nothing, frees everything.  Safe on a zeroed or half-set-up struct. */
 void xm_bpf_close(struct xm_bpf *b);
 
+/* "native", "skb", "offload" or "unknown": an XDP_ATTACHED_* mode by name. */
+const char *xm_bpf_attach_mode_name(__u32 mode);
+
 #endif

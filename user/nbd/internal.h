@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the NBD server's two files share: the wire format, the limits, a connection and the server.
+ *   server.c  listeners, connections, replies out, requests handed to the export and answered
+ *   conn.c    what a connection reads: the handshake's options, requests and WRITE payloads
+ */
+#ifndef XM_NBD_INTERNAL_H
+#define XM_NBD_INTERNAL_H
+
+#include <endian.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/uio.h>
+#include <linux/types.h>
+
+#include "nbd/nbd.h"
+
+/*
+ * Wire format (NetworkBlockDevice/nbd doc/proto.md).  Every field is big-endian; the structs are
+ * packed and only ever copied whole to and from the byte stream.
+ */
+#define NBD_INIT_MAGIC 0x4e42444d41474943ull /* "NBDMAGIC" */
+#define NBD_OPTS_MAGIC 0x49484156454f5054ull /* "IHAVEOPT" */
+#define NBD_REP_MAGIC  0x0003e889045565a9ull
+
+/* Handshake flags (server) and client flags. */
+#define NBD_FLAG_FIXED_NEWSTYLE	  (1u << 0)
+#define NBD_FLAG_NO_ZEROES	  (1u << 1)
+#define NBD_FLAG_C_FIXED_NEWSTYLE (1u << 0)
+#define NBD_FLAG_C_NO_ZEROES	  (1u << 1)
+
+/* Transmission flags. */
+#define NBD_FLAG_HAS_FLAGS	   (1u << 0)
+#define NBD_FLAG_SEND_FLUSH	   (1u << 2)
+#define NBD_FLAG_SEND_FUA	   (1u << 3)
+#define NBD_FLAG_SEND_TRIM	   (1u << 5)
+#define NBD_FLAG_SEND_WRITE_ZEROES (1u << 6)
+#define NBD_FLAG_CAN_MULTI_CONN	   (1u << 8)
+#define XM_NBD_TRANS_FLAGS                                                                         \
+	(NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |       \
+	 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN)
+
+/* Options and option replies. */
+#define NBD_OPT_EXPORT_NAME 1u
+#define NBD_OPT_ABORT	    2u
+#define NBD_OPT_LIST	    3u
+#define NBD_OPT_INFO	    6u
+#define NBD_OPT_GO	    7u
+
+#define NBD_REP_ACK	    1u
+#define NBD_REP_SERVER	    2u
+#define NBD_REP_INFO	    3u
+#define NBD_REP_FLAG_ERROR  (1u << 31)
+#define NBD_REP_ERR_UNSUP   (NBD_REP_FLAG_ERROR | 1u)
+#define NBD_REP_ERR_INVALID (NBD_REP_FLAG_ERROR | 3u)
+
+#define NBD_INFO_EXPORT	    0u
+#define NBD_INFO_NAME	    1u
+#define NBD_INFO_BLOCK_SIZE 3u
+
+/* Transmission. */
+#define NBD_REQUEST_MAGIC      0x25609513u
+#define NBD_SIMPLE_REPLY_MAGIC 0x67446698u
+
+/* Error values on the wire: fixed by the protocol, not the host's errno. */
+#define NBD_EPERM     1u
+#define NBD_EIO	      5u
+#define NBD_ENOMEM    12u
+#define NBD_EINVAL    22u
+#define NBD_ENOSPC    28u
+#define NBD_EOVERFLOW 75u
+#define NBD_ENOTSUP   95u
+#define NBD_ESHUTDOWN 108u
+
+/* Server greeting: the first thing on every connection. */
+struct nbd_hello {
+	__be64 magic;	   /* NBD_INIT_MAGIC */
+	__be64 opts_magic; /* NBD_OPTS_MAGIC */
+	__be16 flags;	   /* handshake flags */
+} __attribute__((packed));
+
+/* Client option header, followed by len bytes of option data. */
+struct nbd_opt_hdr {
+	__be64 magic; /* NBD_OPTS_MAGIC */
+	__be32 option;
+	__be32 len;
+} __attribute__((packed));
+
+/* Server option reply header, followed by len bytes of reply data. */
+struct nbd_opt_reply {
+	__be64 magic; /* NBD_REP_MAGIC */
+	__be32 option;
+	__be32 type; /* NBD_REP_* */
+	__be32 len;
+} __attribute__((packed));
+
+/* Reply to NBD_OPT_EXPORT_NAME; the zeroes are left out when the client set NO_ZEROES. */
+struct nbd_export_reply {
+	__be64 size;
+	__be16 flags; /* transmission flags */
+	__u8 zeroes[124];
+} __attribute__((packed));
+
+/* NBD_REP_INFO payloads. */
+struct nbd_info_export {
+	__be16 info; /* NBD_INFO_EXPORT */
+	__be64 size;
+	__be16 flags;
+} __attribute__((packed));
+
+struct nbd_info_block_size {
+	__be16 info; /* NBD_INFO_BLOCK_SIZE */
+	__be32 min_block;
+	__be32 pref_block;
+	__be32 max_block;
+} __attribute__((packed));
+
+/* Transmission request, followed by len bytes of payload for NBD_CMD_WRITE. */
+struct nbd_request {
+	__be32 magic; /* NBD_REQUEST_MAGIC */
+	__be16 flags; /* XM_NBD_CMD_FLAG_* */
+	__be16 type;  /* enum xm_nbd_cmd */
+	__be64 cookie;
+	__be64 offset;
+	__be32 len;
+} __attribute__((packed));
+
+/* Simple reply, followed by len bytes of data for a successful NBD_CMD_READ. */
+struct nbd_simple_reply {
+	__be32 magic; /* NBD_SIMPLE_REPLY_MAGIC */
+	__be32 error; /* NBD_E*, 0 on success */
+	__be64 cookie;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct nbd_hello) == 18, "nbd_hello");
+_Static_assert(sizeof(struct nbd_opt_hdr) == 16, "nbd_opt_hdr");
+_Static_assert(sizeof(struct nbd_opt_reply) == 20, "nbd_opt_reply");
+_Static_assert(sizeof(struct nbd_export_reply) == 134, "nbd_export_reply");
+_Static_assert(sizeof(struct nbd_info_export) == 12, "nbd_info_export");
+_Static_assert(sizeof(struct nbd_info_block_size) == 14, "nbd_info_block_size");
+_Static_assert(sizeof(struct nbd_request) == 28, "nbd_request");
+_Static_assert(sizeof(struct nbd_simple_reply) == 16, "nbd_simple_reply");
+
+/* Limits. */
+#define XM_NBD_MAX_OPT_LEN     (64u * 1024)  /* longer option data: drop the client */
+#define XM_NBD_MAX_OUTSTANDING 64u	     /* per connection, at the export */
+#define XM_NBD_MAX_WRITE_BYTES (64ull << 20) /* per server, WRITE payloads in memory */
+#define XM_NBD_MAX_QUEUED      (8u << 20)    /* per connection, replies not yet sent */
+#define XM_NBD_INBUF	       (16u * 1024)  /* per connection, received and not parsed */
+#define XM_NBD_RECV_BUDGET     64	     /* recv() calls per turn before yielding */
+#define XM_NBD_KNOWN_CMD_FLAGS (XM_NBD_CMD_FLAG_FUA | XM_NBD_CMD_FLAG_NO_HOLE)
+#define XM_NBD_NAME_LOG_MAX    64 /* export name characters shown in logs */
+
+enum conn_state {
+	ST_CLIENT_FLAGS, /* waiting for the client's 32-bit flags */
+	ST_OPT_HDR,	 /* option haggling: next option header */
+	ST_OPT_DATA,	 /* option data into opt_data */
+	ST_REQ_HDR,	 /* transmission: next request header */
+	ST_REQ_PAYLOAD,	 /* WRITE payload into cur->req.data */
+	ST_REQ_DISCARD,	 /* WRITE payload of a refused request, thrown away */
+};
+
+/* Reply bytes that send() did not take yet. */
+struct out_chunk {
+	struct out_chunk *next;
+	size_t len;
+	size_t off;
+	char data[];
+};
+
+struct nbd_ireq {
+	struct xm_nbd_req req;
+	struct nbd_conn *conn;
+	size_t charged; /* bytes counted in srv->write_bytes */
+};
+
+struct nbd_conn {
+	struct xm_nbd_server *srv;
+	struct nbd_conn *prev, *next; /* srv->conns, while open */
+	__u64 id;
+	int fd;
+	struct xm_watch in_watch; /* POLLIN, multishot */
+	struct xm_io pollout_io;  /* one-shot POLLOUT while replies are queued */
+	struct xm_io kick_io;	  /* NOP: run the input side again from the loop */
+	bool in_watched;
+	bool pollout_armed;
+	bool kick_armed;
+	bool in_input; /* conn_input() is on the stack: do not free */
+	bool closed;
+	bool draining; /* read nothing more; close once everything is replied */
+	bool paused;   /* stopped at a limit; a kick resumes it */
+	bool no_zeroes;
+	enum conn_state state;
+
+	/* Received bytes not parsed yet: inbuf[in_start, in_end). */
+	char *inbuf;
+	size_t in_start, in_end;
+
+	/* The data state's target (NULL: discard) and how much is still to come. */
+	char *dst;
+	size_t got, need;
+	__u32 opt;
+	char *opt_data;
+	struct nbd_ireq *cur; /* WRITE whose payload is being read */
+	__u64 discard_cookie; /* refused WRITE whose payload is being discarded */
+	__u32 discard_err;
+
+	struct out_chunk *out_head, *out_tail;
+	size_t out_bytes;
+	__u32 outstanding; /* requests at the export */
+};
+
+struct nbd_listener {
+	struct xm_watch watch;
+	struct xm_nbd_server *srv;
+	int fd;
+	bool tcp;
+	bool watched;
+};
+
+struct xm_nbd_server {
+	struct xm_loop *loop;
+	struct xm_nbd_config cfg; /* strings point at the copies below */
+	char *unix_path;
+	char *export_name;
+	struct xm_nbd_ops ops;
+	void *ctx;
+	struct nbd_listener lis[2]; /* Unix, TCP */
+	bool unix_bound;	    /* we created cfg.unix_path */
+	struct nbd_conn *conns;	    /* open connections */
+	__u32 nconns;		    /* connection structs not freed yet, open or not */
+	__u32 outstanding;
+	__u64 write_bytes;
+	bool stopped;
+	bool in_stop;
+	struct xm_nbd_counters counters;
+};
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* server.c */
+void conn_close(struct nbd_conn *c, const char *why);
+void conn_send(struct nbd_conn *c, const struct iovec *iov, int iovcnt);
+void conn_send_buf(struct nbd_conn *c, const void *buf, size_t len);
+void conn_flush(struct nbd_conn *c);
+void conn_simple_reply(struct nbd_conn *c, __u64 cookie, __u32 error);
+void conn_kick(struct nbd_conn *c);
+void conn_progress(struct nbd_conn *c);
+void srv_uncharge(struct xm_nbd_server *s, size_t bytes);
+bool conn_over_limit(const struct nbd_conn *c);
+void conn_maybe_free(struct nbd_conn *c);
+
+/* conn.c */
+void conn_input(struct nbd_conn *c);
+void conn_on_readable(struct xm_watch *w, int revents);
+
+#endif

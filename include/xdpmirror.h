@@ -57,6 +57,8 @@ enum xm_frame_type {
 
 /* Checksums (CSUM) cover this many bytes each; a CSUMREQ length is a multiple of it. */
 #define XM_CSUM_BLOCK 4096u
+/* The longest range one CSUMREQ may ask for (its answer: 4 bytes per XM_CSUM_BLOCK). */
+#define XM_CSUM_MAX_LEN (1u << 20)
 
 /* XM_T_CLOSE arg0 */
 enum xm_close_reason {
@@ -161,6 +163,14 @@ struct xm_hello_gen {
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct xm_hello_gen) == 48, "xm_hello_gen is 48 bytes on the wire");
+
+/* The whole HELLO and HELLO_ACK payload of protocol revision 2. */
+struct xm_hello2 {
+	struct xm_hello h;
+	struct xm_hello_gen g;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct xm_hello2) == 96, "xm_hello2 is 96 bytes on the wire");
 
 /* HELLO_ACK: the operator told the secondary to drop its changes (resolve --discard-local). */
 #define XM_HG_DISCARD_MINE 0x01

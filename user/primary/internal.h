@@ -17,11 +17,9 @@
 #include "nbd/nbd.h"
 #include "repl/gen.h"
 #include "repl/role.h"
+#include "util/clock.h"
 #include "repl/sender.h"
 #include "util/list.h"
-
-#define NS_PER_US 1000ull
-#define NS_PER_MS 1000000ull
 
 #define SEND_RING	4096 /* frames in flight at most; a power of two */
 #define NBD_MAX_REQUEST (32u << 20)
@@ -30,7 +28,7 @@
 #define RESYNC_CHUNK	 (256u << 10)	    /* largest resync chunk */
 #define RESYNC_CHUNKS	 64u		    /* chunks in the active set at once */
 #define CSUM_OPS	 8u
-#define CSUM_MAX	 (1u << 20)
+#define XM_CSUM_MAX_LEN	 (1u << 20)
 #define CSUM_RETRY_QUEUE 1024u
 
 enum pstate { P_DISCONNECTED, P_HELLO_SENT, P_CONNECTED, P_REFUSED };
@@ -110,9 +108,10 @@ struct csum_op {
 	bool used, reading, have_local, have_remote;
 	__u32 gen, len, tries;
 	__u64 off, sent_ns;
-	__u64 busy[CSUM_MAX / XM_CSUM_BLOCK / 64]; /* blocks whose region was busy at the request */
+	__u64 busy[XM_CSUM_MAX_LEN / XM_CSUM_BLOCK /
+		   64]; /* blocks whose region was busy at the request */
 	__u8 *buf;
-	__u32 local[CSUM_MAX / XM_CSUM_BLOCK], remote[CSUM_MAX / XM_CSUM_BLOCK];
+	__u32 local[XM_CSUM_MAX_LEN / XM_CSUM_BLOCK], remote[XM_CSUM_MAX_LEN / XM_CSUM_BLOCK];
 };
 
 struct csum_retry {

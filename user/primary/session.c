@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "primary/internal.h"
+#include "repl/hello.h"
 #include "primary/primary.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -202,26 +203,19 @@ static void violation(struct xm_primary *p, const char *what, __u64 now)
 	end_session(p, why, now);
 }
 
-static void fill_hello(struct xm_primary *p, struct xm_hello2 *h2)
+static void fill_hello(struct xm_primary *p, struct xm_hello2 *h)
 {
 	const struct xm_role_env *env = p->env;
 	__u32 block = env->disk->dio_offset_align;
-	struct xm_hello *h = &h2->h;
-	struct xm_gen_info g;
+	const struct xm_hello_offer offer = {
+		.role = XM_ROLE_PRIMARY,
+		.protocol = (char)env->cfg->protocol,
+		.max_payload = (env->mtu - (__u32)sizeof(struct xm_hdr)) / block * block,
+		.window = SEND_RING / 2,
+		.payload_align = 64,
+	};
 
-	memset(h2, 0, sizeof(*h2));
-	xm_gen_of_meta(p->m, &g);
-	xm_gen_to_wire(&g, p->m->sb.bitmap_block, 0, 0, &h2->g);
-	memcpy(h->node_uuid, env->node_uuid, sizeof(h->node_uuid));
-	h->disk_size = htobe64(env->disk->size);
-	h->block_size = htobe32(block);
-	h->max_payload = htobe32((env->mtu - (__u32)sizeof(struct xm_hdr)) / block * block);
-	h->window = htobe32(SEND_RING / 2);
-	h->payload_align = htobe16(64);
-	h->proto_min = htobe16(XM_PROTO_MIN);
-	h->proto_max = htobe16(XM_PROTO_MAX);
-	h->role = XM_ROLE_PRIMARY;
-	h->repl_protocol = (__u8)env->cfg->protocol;
+	xm_hello_fill(env, &offer, h);
 }
 
 static void send_hello(struct xm_primary *p, __u64 now)
@@ -306,32 +300,18 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 		return;
 	}
 	/* Repeat the secondary's checks (§4.3): both sides must agree. */
-	block = be32toh(h.block_size);
-	if (block < p->env->disk->dio_offset_align)
-		block = p->env->disk->dio_offset_align;
 	align = be16toh(h.payload_align);
-	maxp = be32toh(h.max_payload);
-	if (!is_pow2(block) || block > 65536 || !is_pow2(align) || align > 4096 ||
-	    h.role != XM_ROLE_SECONDARY || !f->credit) {
-		snprintf(p->reason, sizeof(p->reason), "peer accepted incompatible parameters");
-		p->state = P_REFUSED;
-		p->hello_due = now + REFUSED_RETRY_NS;
-		return;
-	}
+	if (!is_pow2(align) || align > 4096 || h.role != XM_ROLE_SECONDARY || !f->credit)
+		goto incompatible;
 	p->payload_off =
 		((XM_ETH_HLEN + (__u32)sizeof(struct xm_hdr) + align - 1) / align) * align -
 		XM_ETH_HLEN;
 	mtu_payload = p->env->mtu > p->payload_off ? p->env->mtu - p->payload_off : 0;
-	if (maxp > mtu_payload)
-		maxp = mtu_payload;
-	maxp = maxp / block * block;
-	p->export_size = p->env->disk->size / block * block;
-	if (maxp < block || be64toh(h.disk_size) < p->export_size) {
-		snprintf(p->reason, sizeof(p->reason), "peer accepted incompatible parameters");
-		p->state = P_REFUSED;
-		p->hello_due = now + REFUSED_RETRY_NS;
-		return;
-	}
+	if (xm_hello_terms(be32toh(h.block_size), p->env->disk->dio_offset_align,
+			   be32toh(h.max_payload), mtu_payload, p->env->disk->size, &block, &maxp,
+			   &p->export_size) ||
+	    !is_pow2(block) || block > 65536 || be64toh(h.disk_size) < p->export_size)
+		goto incompatible;
 	p->block = block;
 	p->max_payload = maxp;
 	p->window = f->credit < SEND_RING / 2 ? f->credit : SEND_RING / 2;
@@ -350,6 +330,11 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 		p->env->cfg->dev, p->session, p->running, p->block, p->max_payload, p->window,
 		xm_sync_decision_name(h2.g.decision));
 	session_start(p, &h2.g, now);
+	return;
+incompatible:
+	snprintf(p->reason, sizeof(p->reason), "peer accepted incompatible parameters");
+	p->state = P_REFUSED;
+	p->hello_due = now + REFUSED_RETRY_NS;
 }
 
 /* ---- acknowledgements (§5) ---- */

@@ -16,8 +16,8 @@ __u64 csum_req_len(const struct xm_primary *p)
 {
 	__u64 len = (__u64)(p->max_payload / 4) * XM_CSUM_BLOCK, region = p->m->bm.block;
 
-	if (len > CSUM_MAX)
-		len = CSUM_MAX;
+	if (len > XM_CSUM_MAX_LEN)
+		len = XM_CSUM_MAX_LEN;
 	/* Whole regions per request, so a region is judged on one answer. */
 	return len >= region ? len / region * region : 0;
 }
@@ -245,7 +245,7 @@ void csum_pump(struct xm_primary *p, __u64 now)
 		} else {
 			continue;
 		}
-		if (!op->buf && posix_memalign((void **)&op->buf, 4096, CSUM_MAX)) {
+		if (!op->buf && posix_memalign((void **)&op->buf, 4096, XM_CSUM_MAX_LEN)) {
 			csum_retry(p, op->off, op->len, op->tries);
 			continue;
 		}

@@ -32,12 +32,6 @@ enum xm_sync_decision xm_sync_decide(const struct xm_gen_info *pri, const struct
 				     bool discard_secondary);
 const char *xm_sync_decision_name(enum xm_sync_decision d);
 
-/* HELLO and HELLO_ACK payload, protocol revision 2. */
-struct xm_hello2 {
-	struct xm_hello h;
-	struct xm_hello_gen g;
-} __attribute__((packed));
-
 /* This box's generations, disk state and out-of-sync bit count, from its metadata. */
 void xm_gen_of_meta(const struct xm_meta *m, struct xm_gen_info *g);
 

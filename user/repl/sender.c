@@ -5,9 +5,8 @@
 #include <string.h>
 
 #include "repl/sender.h"
+#include "util/clock.h"
 
-#define NS_PER_US 1000ull
-#define NS_PER_MS 1000000ull
 /* Floor: a loaded 2-vCPU VM delays acks by up to ~1 ms with nothing lost (make demo showed 0.5%
  * spurious timeouts at 200 µs); RACK repairs real losses well before this. */
 #define RTO_MIN_NS     (1 * NS_PER_MS)

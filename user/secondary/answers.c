@@ -35,7 +35,7 @@ static void on_csum_read(struct xm_io *io, int res, __u32 flags)
 {
 	struct csum_op *op = xm_container_of(io, struct csum_op, io);
 	struct xm_secondary *s = op->s;
-	__u32 sums[CSUM_MAX / XM_CSUM_BLOCK], i, n = op->len / XM_CSUM_BLOCK;
+	__u32 sums[XM_CSUM_MAX_LEN / XM_CSUM_BLOCK], i, n = op->len / XM_CSUM_BLOCK;
 	struct xm_frame a = {
 		.type = XM_T_CSUM, .session = s->session, .arg0 = op->off, .arg1 = op->len};
 	struct xm_span span = {.data = (const __u8 *)sums, .len = n * 4};
@@ -61,7 +61,7 @@ void on_csumreq(struct xm_secondary *s, const struct xm_frame *f)
 	struct io_uring_sqe *sqe;
 	__u32 i;
 
-	if (f->payload_len || !f->arg1 || f->arg1 > CSUM_MAX || f->arg1 % XM_CSUM_BLOCK ||
+	if (f->payload_len || !f->arg1 || f->arg1 > XM_CSUM_MAX_LEN || f->arg1 % XM_CSUM_BLOCK ||
 	    f->arg0 % XM_CSUM_BLOCK || f->arg1 / XM_CSUM_BLOCK * 4 > s->max_payload ||
 	    f->arg0 > s->export_size || f->arg1 > s->export_size - f->arg0) {
 		ctr(s)->rx_bad_len++;
@@ -72,7 +72,7 @@ void on_csumreq(struct xm_secondary *s, const struct xm_frame *f)
 			op = &s->csum[i];
 	if (!op)
 		return; /* the primary asks again */
-	if (!op->buf && posix_memalign((void **)&op->buf, 4096, CSUM_MAX))
+	if (!op->buf && posix_memalign((void **)&op->buf, 4096, XM_CSUM_MAX_LEN))
 		return;
 	op->s = s;
 	op->off = f->arg0;

@@ -16,12 +16,11 @@
 #include "repl/gen.h"
 #include "repl/receiver.h"
 #include "repl/role.h"
+#include "util/clock.h"
 #include "util/list.h"
 
-#define NS_PER_MS 1000000ull
-#define WINDOW	  1024u /* per-seq states, and staging buffers (§10.2); a power of two */
-#define CSUM_OPS  8u	/* checksum reads in flight (docs/resync.md §5) */
-#define CSUM_MAX  (1u << 20)
+#define WINDOW	 1024u /* per-seq states, and staging buffers (§10.2); a power of two */
+#define CSUM_OPS 8u    /* checksum reads in flight (docs/resync.md §5) */
 
 enum sstate { S_LISTEN, S_CONNECTED, S_DRAINING, S_FAILED };
 

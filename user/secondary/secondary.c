@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "repl/hello.h"
 #include "secondary/internal.h"
 #include "secondary/secondary.h"
 #include "util/clock.h"
@@ -197,29 +198,25 @@ static void on_numbered(struct xm_secondary *s, const struct xm_frame *f, struct
 	s->rcvd_pending = true;
 }
 
-static __u8 check_hello(struct xm_secondary *s, const struct xm_frame *f, const struct xm_hello *h,
-			__u32 *block, __u32 *maxp, __u64 *export_size)
+static __u8 check_hello(struct xm_secondary *s, const struct xm_hello *h, __u32 *block, __u32 *maxp,
+			__u64 *export_size)
 {
-	__u32 pblock = be32toh(h->block_size), lblock = s->env->disk->dio_offset_align;
-	__u16 pmin = be16toh(h->proto_min), pmax = be16toh(h->proto_max);
-	__u16 vmax = pmax < XM_PROTO_MAX ? pmax : XM_PROTO_MAX;
+	__u8 refusal;
 
 	if (s->state == S_FAILED)
 		return XM_REFUSE_DISK_FAILED;
-	if (vmax < pmin || vmax < XM_PROTO_MIN)
-		return XM_REFUSE_VERSION;
+	refusal = xm_hello_check(h);
+	if (refusal == XM_REFUSE_VERSION)
+		return refusal;
 	if (h->role != XM_ROLE_PRIMARY)
 		return XM_REFUSE_ROLE;
-	if (!pblock || pblock & (pblock - 1) || pblock < 512 || pblock > 65536 ||
-	    (h->repl_protocol != 'A' && h->repl_protocol != 'B' && h->repl_protocol != 'C'))
-		return XM_REFUSE_PARAM;
-	*block = pblock > lblock ? pblock : lblock;
-	*maxp = be32toh(h->max_payload) < s->max_payload_local ? be32toh(h->max_payload)
-							       : s->max_payload_local;
-	*maxp = *maxp / *block * *block;
-	if (*maxp < *block)
-		return XM_REFUSE_BLOCK_SIZE;
-	*export_size = be64toh(h->disk_size) / *block * *block;
+	if (refusal)
+		return refusal;
+	refusal = xm_hello_terms(be32toh(h->block_size), s->env->disk->dio_offset_align,
+				 be32toh(h->max_payload), s->max_payload_local,
+				 be64toh(h->disk_size), block, maxp, export_size);
+	if (refusal)
+		return refusal;
 	if (s->env->disk->size < *export_size)
 		return XM_REFUSE_DISK_SIZE;
 	return XM_REFUSE_NONE;
@@ -227,21 +224,15 @@ static __u8 check_hello(struct xm_secondary *s, const struct xm_frame *f, const 
 
 static void fill_hello(struct xm_secondary *s, struct xm_hello2 *h, char protocol)
 {
-	struct xm_gen_info g;
+	const struct xm_hello_offer offer = {
+		.role = XM_ROLE_SECONDARY,
+		.protocol = protocol,
+		.max_payload = s->max_payload_local,
+		.window = WINDOW,
+		.payload_align = (__u16)s->payload_align,
+	};
 
-	memset(h, 0, sizeof(*h));
-	memcpy(h->h.node_uuid, s->env->node_uuid, sizeof(h->h.node_uuid));
-	h->h.disk_size = htobe64(s->env->disk->size);
-	h->h.block_size = htobe32(s->env->disk->dio_offset_align);
-	h->h.max_payload = htobe32(s->max_payload_local);
-	h->h.window = htobe32(WINDOW);
-	h->h.payload_align = htobe16((__u16)s->payload_align);
-	h->h.proto_min = htobe16(XM_PROTO_MIN);
-	h->h.proto_max = htobe16(XM_PROTO_MAX);
-	h->h.role = XM_ROLE_SECONDARY;
-	h->h.repl_protocol = (__u8)protocol;
-	xm_gen_of_meta(s->env->meta, &g);
-	xm_gen_to_wire(&g, s->env->meta->sb.bitmap_block, 0, 0, &h->g);
+	xm_hello_fill(s->env, &offer, h);
 }
 
 static __u8 refusal_of(enum xm_sync_decision dec)
@@ -358,9 +349,8 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f,
 		refusal = XM_REFUSE_NONE;
 		ack_gen = s->ack_gen;
 	} else {
-		refusal = f->payload_len < sizeof(*h)
-				  ? XM_REFUSE_VERSION
-				  : check_hello(s, f, &h->h, &block, &maxp, &size);
+		refusal = f->payload_len < sizeof(*h) ? XM_REFUSE_VERSION
+						      : check_hello(s, &h->h, &block, &maxp, &size);
 		if (!refusal)
 			refusal = decide(s, h, &ack_gen);
 		if (refusal) {

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0
+/* HELLO payloads: one builder, one set of checks, one negotiation, for both roles (§4.3). */
+#include <endian.h>
+#include <string.h>
+
+#include "repl/gen.h"
+#include "repl/hello.h"
+
+void xm_hello_fill(const struct xm_role_env *env, const struct xm_hello_offer *o,
+		   struct xm_hello2 *h)
+{
+	struct xm_gen_info g;
+
+	memset(h, 0, sizeof(*h));
+	memcpy(h->h.node_uuid, env->node_uuid, sizeof(h->h.node_uuid));
+	h->h.disk_size = htobe64(env->disk->size);
+	h->h.block_size = htobe32(env->disk->dio_offset_align);
+	h->h.max_payload = htobe32(o->max_payload);
+	h->h.window = htobe32(o->window);
+	h->h.payload_align = htobe16(o->payload_align);
+	h->h.proto_min = htobe16(XM_PROTO_MIN);
+	h->h.proto_max = htobe16(XM_PROTO_MAX);
+	h->h.role = (__u8)o->role;
+	h->h.repl_protocol = (__u8)o->protocol;
+	xm_gen_of_meta(env->meta, &g);
+	xm_gen_to_wire(&g, env->meta->sb.bitmap_block, 0, 0, &h->g);
+}
+
+static bool is_pow2(__u32 v)
+{
+	return v && !(v & (v - 1));
+}
+
+__u8 xm_hello_check(const struct xm_hello *peer)
+{
+	__u32 block = be32toh(peer->block_size);
+	__u16 pmin = be16toh(peer->proto_min), pmax = be16toh(peer->proto_max);
+	__u16 vmax = pmax < XM_PROTO_MAX ? pmax : XM_PROTO_MAX;
+
+	if (vmax < pmin || vmax < XM_PROTO_MIN)
+		return XM_REFUSE_VERSION;
+	if (!is_pow2(block) || block < 512 || block > 65536 ||
+	    (peer->repl_protocol != 'A' && peer->repl_protocol != 'B' &&
+	     peer->repl_protocol != 'C'))
+		return XM_REFUSE_PARAM;
+	return XM_REFUSE_NONE;
+}
+
+__u8 xm_hello_terms(__u32 block_a, __u32 block_b, __u32 maxp_a, __u32 maxp_b, __u64 primary_disk,
+		    __u32 *block, __u32 *max_payload, __u64 *export_size)
+{
+	*block = block_a > block_b ? block_a : block_b;
+	*max_payload = (maxp_a < maxp_b ? maxp_a : maxp_b) / *block * *block;
+	*export_size = primary_disk / *block * *block;
+	return *max_payload < *block ? XM_REFUSE_BLOCK_SIZE : XM_REFUSE_NONE;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The handshake's HELLO payload, built and judged the same way by both roles (§4.3). */
+#ifndef XM_HELLO_H
+#define XM_HELLO_H
+
+#include <linux/types.h>
+
+#include "repl/role.h"
+#include "xdpmirror.h"
+
+/* What this box offers in its HELLO or HELLO_ACK, besides what its disk and metadata say. */
+struct xm_hello_offer {
+	enum xm_role role;
+	char protocol;	     /* 'A', 'B' or 'C' */
+	__u32 max_payload;   /* the largest DATA payload this box takes in one frame */
+	__u32 window;	     /* frames it grants at the start */
+	__u16 payload_align; /* where it wants DATA payloads to start in a frame */
+};
+
+/* This box's HELLO payload: its disk, its offer and its generations (from the metadata). */
+void xm_hello_fill(const struct xm_role_env *env, const struct xm_hello_offer *o,
+		   struct xm_hello2 *h);
+
+/* The peer's HELLO fields that must hold whatever the roles (returns enum xm_refusal): a common
+ * protocol revision, a block that is a power of two in 512..64K, a protocol letter. */
+__u8 xm_hello_check(const struct xm_hello *peer);
+
+/*
+ * The terms both sides derive from the two offers: the block is the larger of the two disks'
+ * blocks, a frame carries the smaller of the two payloads in whole blocks, and the export is the
+ * primary's disk in whole blocks.  Returns XM_REFUSE_BLOCK_SIZE when no block fits a frame.
+ */
+__u8 xm_hello_terms(__u32 block_a, __u32 block_b, __u32 maxp_a, __u32 maxp_b, __u64 primary_disk,
+		    __u32 *block, __u32 *max_payload, __u64 *export_size);
+
+#endif

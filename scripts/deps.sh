@@ -9,7 +9,7 @@ set -euo pipefail
 # FUA writes, pauses or fails a disk, and is the bench's local NBD peer), FUSE, fio, tc.
 PKGS=(
 	clang llvm gcc make pkg-config
-	libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev liburing-dev
+	libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev liburing-dev libjson-c-dev
 	libcmocka-dev
 	iproute2 iputils-ping ethtool kmod
 	libnbd-bin python3-libnbd nbdkit fuse3 fio e2fsprogs util-linux jq python3

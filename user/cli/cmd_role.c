@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "cli/commands.h"
 #include "util/log.h"
 #include "util/runstate.h"
@@ -42,32 +44,52 @@ static int request(const char *cmd, const char *dev, const char *req)
 	return XM_EXIT_OK;
 }
 
-/* The daemon's status JSON; 0 when it does not answer. */
-static int status(const char *dev, char *buf)
+/* The daemon's status, parsed; NULL when it does not answer (or answers nonsense). */
+static struct json_object *status(const char *dev)
 {
-	int n = xm_ctl_request(dev, "status", buf, STATUS_BYTES);
+	static char buf[STATUS_BYTES];
+	int n = xm_ctl_request(dev, "status", buf, sizeof(buf));
 
-	return n > 0 ? n : 0;
+	return n > 0 ? json_tokener_parse(buf) : NULL;
 }
 
-/* A string field of the status, found by its key (the status is ours: flat enough for this). */
-static bool field_is(const char *json, const char *key, const char *val)
+/* The member at a dotted path ("replication.verify.percent"), or NULL. */
+static struct json_object *member(struct json_object *o, const char *path)
 {
-	char pat[128];
+	char key[64];
+	const char *dot;
 
-	snprintf(pat, sizeof(pat), "\"%s\":\"%s\"", key, val);
-	return strstr(json, pat) != NULL;
+	while (o && *path) {
+		dot = strchr(path, '.');
+		snprintf(key, sizeof(key), "%.*s", dot ? (int)(dot - path) : (int)strlen(path),
+			 path);
+		if (!json_object_object_get_ex(o, key, &o))
+			return NULL;
+		path = dot ? dot + 1 : "";
+	}
+	return o;
 }
 
-/* A number field of the first object that has it; -1 if absent. */
-static double field_num(const char *json, const char *key)
+static const char *member_str(struct json_object *o, const char *path)
 {
-	char pat[128];
-	const char *at;
+	struct json_object *m = member(o, path);
 
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	at = strstr(json, pat);
-	return at ? strtod(at + strlen(pat), NULL) : -1;
+	return m && json_object_is_type(m, json_type_string) ? json_object_get_string(m) : "";
+}
+
+/* A number member; -1 if absent. */
+static double member_num(struct json_object *o, const char *path)
+{
+	struct json_object *m = member(o, path);
+
+	return m ? json_object_get_double(m) : -1;
+}
+
+static bool member_true(struct json_object *o, const char *path)
+{
+	struct json_object *m = member(o, path);
+
+	return m && json_object_get_boolean(m);
 }
 
 static int parse_dev(const char *cmd, int argc, char **argv, const char **dev, bool *flag,
@@ -112,15 +134,19 @@ static int parse_dev(const char *cmd, int argc, char **argv, const char **dev, b
 /* Waits until the daemon runs as the wanted role. */
 static int wait_role(const char *cmd, const char *dev, const char *role)
 {
-	static char buf[STATUS_BYTES];
+	struct json_object *st;
 	int waited;
+	bool done;
 
 	for (waited = 0; waited < ROLE_WAIT_MS; waited += POLL_MS) {
-		if (!status(dev, buf)) {
+		st = status(dev);
+		if (!st) {
 			pr_warn("%s '%s': the daemon went away", cmd, dev);
 			return XM_EXIT_FAIL;
 		}
-		if (field_is(buf, "role", role)) {
+		done = !strcmp(member_str(st, "role"), role);
+		json_object_put(st);
+		if (done) {
 			printf("%s: %s\n", dev, role);
 			return XM_EXIT_OK;
 		}
@@ -177,10 +203,9 @@ int cmd_resolve(int argc, char **argv)
 	return ret;
 }
 
-static void progress(const char *buf, bool tty)
+static void progress(struct json_object *v, bool tty)
 {
-	double pct = field_num(strstr(buf, "\"verify\":") ?: buf, "percent");
-	double differ = field_num(strstr(buf, "\"verify\":") ?: buf, "regions_differ");
+	double pct = member_num(v, "percent"), differ = member_num(v, "regions_differ");
 
 	if (tty)
 		fprintf(stderr, "\rverify %5.1f%%, %.0f region(s) differ", pct < 0 ? 0 : pct,
@@ -189,9 +214,10 @@ static void progress(const char *buf, bool tty)
 
 int cmd_verify(int argc, char **argv)
 {
-	static char buf[STATUS_BYTES];
-	const char *dev = NULL, *v;
+	const char *dev = NULL;
+	struct json_object *st = NULL, *v;
 	bool mark = false, tty = isatty(2);
+	double differ;
 	int ret = parse_dev("verify", argc, argv, &dev, &mark, "mark",
 			    "verify --dev IF [--mark]   (on the primary; --mark resyncs what "
 			    "differs)");
@@ -203,28 +229,33 @@ int cmd_verify(int argc, char **argv)
 		return ret;
 	for (;;) {
 		sleep_ms(POLL_MS * 4);
-		if (!status(dev, buf)) {
+		json_object_put(st);
+		st = status(dev);
+		if (!st) {
 			pr_warn("verify '%s': the daemon went away", dev);
 			return XM_EXIT_FAIL;
 		}
-		v = strstr(buf, "\"verify\":");
+		v = member(st, "replication.verify");
 		if (!v) {
 			pr_warn("verify '%s': no verify status", dev);
+			json_object_put(st);
 			return XM_EXIT_FAIL;
 		}
-		progress(buf, tty);
-		if (strstr(v, "\"running\":false"))
+		progress(v, tty);
+		if (!member_true(v, "running"))
 			break;
 	}
 	if (tty)
 		fprintf(stderr, "\n");
-	if (!strstr(v, "\"finished\":true")) {
+	if (!member_true(v, "finished")) {
 		pr_warn("verify '%s': interrupted (the session ended)", dev);
+		json_object_put(st);
 		return XM_EXIT_FAIL;
 	}
-	printf("%s: verify done: %.0f region(s) differ, %.0f equal, %.0f skipped%s\n", dev,
-	       field_num(v, "regions_differ"), field_num(v, "regions_equal"),
-	       field_num(v, "regions_skipped"),
-	       mark && field_num(v, "regions_differ") > 0 ? " (marked for resync)" : "");
-	return field_num(v, "regions_differ") > 0 ? XM_EXIT_FAIL : XM_EXIT_OK;
+	differ = member_num(v, "regions_differ");
+	printf("%s: verify done: %.0f region(s) differ, %.0f equal, %.0f skipped%s\n", dev, differ,
+	       member_num(v, "regions_equal"), member_num(v, "regions_skipped"),
+	       mark && differ > 0 ? " (marked for resync)" : "");
+	json_object_put(st);
+	return differ > 0 ? XM_EXIT_FAIL : XM_EXIT_OK;
 }

@@ -38,7 +38,7 @@ more_hellos() {
 text_says() {
 	local out
 	out=$("$XM" status --dev "$1") || fail "status --dev $1 failed"
-	[[ $out == *"$2"* ]] || fail "text status of $1 does not say '$2': $(grep "^  mirror" <<<"$out")"
+	[[ $out == *"$2"* ]] || fail "text status of $1 does not say '$2': $(grep "reason" <<<"$out")"
 }
 # logged_once BOX TEXT: the box's daemon log says TEXT, once (a refusal repeats every second).
 logged_once() {
@@ -118,8 +118,8 @@ for dev in "$P" "$S"; do
 	peer_is_primary "$dev"
 	assert_eq "$(counter "$dev" sessions)" 0 "$dev's sessions"
 	out=$("$XM" status --dev "$dev") || fail "status --dev $dev"
-	[[ $out == *"(peer claims primary)"* || $out == *"(refused by peer: peer is not a secondary)"* ]] ||
-		fail "text status of $dev does not say the peer is a primary: $(grep "^  mirror" <<<"$out")"
+	[[ $out =~ reason\ +(peer\ claims\ primary|refused\ by\ peer:\ peer\ is\ not\ a\ secondary) ]] ||
+		fail "text status of $dev does not say the peer is a primary: $(grep "reason" <<<"$out")"
 done
 logged_once primary "refused by peer: peer is not a secondary"
 logged_once secondary "refused by peer: peer is not a secondary"

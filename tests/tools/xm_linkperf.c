@@ -19,8 +19,8 @@
 #include "link/bpf_load.h"
 #include "conf/config.h"
 #include "link/frame.h"
-#include "util/json.h"
 #include "util/log.h"
+#include "util/report.h"
 #include "link/netdev.h"
 #include "conf/params.h"
 #include "util/runstate.h"
@@ -381,18 +381,18 @@ static void teardown(struct linkperf *lp)
 	lp->lock_fd = -1;
 }
 
-static void write_rates(struct xm_json *j, __u64 frames, __u64 bytes, __u64 ns, __u32 frame_len,
+static void write_rates(struct xm_report *j, __u64 frames, __u64 bytes, __u64 ns, __u32 frame_len,
 			bool zerocopy)
 {
 	double secs = (double)ns / NS_PER_S;
 
-	xm_json_u64(j, "frames", frames);
-	xm_json_u64(j, "bytes", bytes);
-	xm_json_double(j, "secs", secs);
-	xm_json_double(j, "fps", secs > 0 ? (double)frames / secs : 0);
-	xm_json_double(j, "bytes_per_s", secs > 0 ? (double)bytes / secs : 0);
-	xm_json_u64(j, "frame_len", frame_len);
-	xm_json_str(j, "mode", zerocopy ? "zerocopy" : "copy");
+	xm_report_u64(j, "frames", NULL, frames);
+	xm_report_u64(j, "bytes", NULL, bytes);
+	xm_report_dbl(j, "secs", NULL, secs);
+	xm_report_dbl(j, "fps", NULL, secs > 0 ? (double)frames / secs : 0);
+	xm_report_dbl(j, "bytes_per_s", NULL, secs > 0 ? (double)bytes / secs : 0);
+	xm_report_u64(j, "frame_len", NULL, frame_len);
+	xm_report_str(j, "mode", NULL, zerocopy ? "zerocopy" : "copy");
 }
 
 /* Counts from the descriptors only: the payload is never read, so RX does no per-byte work. */
@@ -412,7 +412,7 @@ static int run_rx(struct linkperf *lp)
 	struct xdp_statistics st0, st1;
 	struct rx_count c = {0};
 	struct xm_stats xs;
-	struct xm_json j;
+	struct xm_report j;
 	struct timespec idle = {0, 100 * 1000};
 	__u64 t0 = 0, t1 = 0, last = 0, now;
 	int err;
@@ -477,15 +477,14 @@ static int run_rx(struct linkperf *lp)
 			PROG ": no frames for the last %.3f s of the window: the sender stopped "
 			     "early, rates are averaged over the whole window\n",
 			(double)(t1 - last) / NS_PER_S);
-	xm_json_init(&j, stdout);
-	xm_json_open(&j, NULL, '{');
+	xm_report_begin(&j, XM_REPORT_JSON, stdout);
 	write_rates(&j, c.frames, c.bytes, t1 - t0, c.frame_len, lp->xsk.zerocopy);
-	xm_json_u64(&j, "rx_dropped", st1.rx_dropped - st0.rx_dropped);
-	xm_json_u64(&j, "rx_invalid", st1.rx_invalid_descs - st0.rx_invalid_descs);
-	xm_json_u64(&j, "rx_ring_full", st1.rx_ring_full - st0.rx_ring_full);
-	xm_json_u64(&j, "rx_fill_empty",
-		    st1.rx_fill_ring_empty_descs - st0.rx_fill_ring_empty_descs);
-	xm_json_close(&j, '}');
+	xm_report_u64(&j, "rx_dropped", NULL, st1.rx_dropped - st0.rx_dropped);
+	xm_report_u64(&j, "rx_invalid", NULL, st1.rx_invalid_descs - st0.rx_invalid_descs);
+	xm_report_u64(&j, "rx_ring_full", NULL, st1.rx_ring_full - st0.rx_ring_full);
+	xm_report_u64(&j, "rx_fill_empty", NULL,
+		      st1.rx_fill_ring_empty_descs - st0.rx_fill_ring_empty_descs);
+	xm_report_end(&j);
 	fflush(stdout);
 	return 0;
 }
@@ -526,7 +525,7 @@ static int run_tx(struct linkperf *lp)
 	struct rtnl_link_stats ls0 = {0}, ls1 = {0};
 	struct xdp_statistics st;
 	struct iovec iov;
-	struct xm_json j;
+	struct xm_report j;
 	__u64 t0, t1, done = 0;
 	int len, budget = XM_XSK_TX_FRAMES, err;
 	bool have_ls;
@@ -572,14 +571,13 @@ static int run_tx(struct linkperf *lp)
 	 * drops our EtherType far more cheaply and this side runs faster: the link's ceiling is
 	 * what rx reports.
 	 */
-	xm_json_init(&j, stdout);
-	xm_json_open(&j, NULL, '{');
+	xm_report_begin(&j, XM_REPORT_JSON, stdout);
 	write_rates(&j, done, done * (__u64)len, t1 - t0, (__u32)len, lp->xsk.zerocopy);
-	xm_json_u64(&j, "tx_invalid", st.tx_invalid_descs);
-	xm_json_u64(&j, "tx_budget", (__u64)budget);
+	xm_report_u64(&j, "tx_invalid", NULL, st.tx_invalid_descs);
+	xm_report_u64(&j, "tx_budget", NULL, (__u64)budget);
 	if (have_ls)
-		xm_json_u64(&j, "dev_tx_dropped", (__u32)(ls1.tx_dropped - ls0.tx_dropped));
-	xm_json_close(&j, '}');
+		xm_report_u64(&j, "dev_tx_dropped", NULL, (__u32)(ls1.tx_dropped - ls0.tx_dropped));
+	xm_report_end(&j);
 	fflush(stdout);
 	return 0;
 }

@@ -8,8 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "cli/commands.h"
-#include "util/json.h"
 #include "util/log.h"
 #include "conf/params.h"
 #include "util/runstate.h"
@@ -31,34 +32,39 @@ int xm_require_dev(const char *cmd, const char *dev)
 	return 0;
 }
 
-/* Dotted counter names become nested objects: "rx.data" is {"rx":{"data":{...}}}. */
-static void write_xdp_stats(struct xm_json *j, const struct xm_stats *s)
+static struct json_object *counter_json(const struct xm_counter *c)
 {
-	char group[16] = "";
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "frames", json_object_new_uint64(c->frames));
+	json_object_object_add(o, "bytes", json_object_new_uint64(c->bytes));
+	return o;
+}
+
+/* Dotted counter names become nested objects: "rx.data" is {"rx":{"data":{...}}}. */
+static struct json_object *xdp_stats_json(const struct xm_stats *s)
+{
+	struct json_object *root = json_object_new_object(), *group = NULL;
+	char gname[16] = "";
 	unsigned int i;
 
-	xm_json_open(j, "xdp_stats", '{');
 	for (i = 0; i < XM_STATS_NFIELDS; i++) {
-		const struct xm_counter *c = xm_stats_field(s, i);
 		const char *name = xm_stats_field_name(i), *dot = strchr(name, '.');
 		size_t glen = dot ? (size_t)(dot - name) : 0;
 
-		if (group[0] && (glen != strlen(group) || strncmp(name, group, glen))) {
-			xm_json_close(j, '}');
-			group[0] = '\0';
+		if (!dot) {
+			json_object_object_add(root, name, counter_json(xm_stats_field(s, i)));
+			group = NULL;
+			continue;
 		}
-		if (dot && !group[0]) {
-			snprintf(group, sizeof(group), "%.*s", (int)glen, name);
-			xm_json_open(j, group, '{');
+		if (!group || glen != strlen(gname) || strncmp(name, gname, glen)) {
+			snprintf(gname, sizeof(gname), "%.*s", (int)glen, name);
+			group = json_object_new_object();
+			json_object_object_add(root, gname, group);
 		}
-		xm_json_open(j, dot ? dot + 1 : name, '{');
-		xm_json_u64(j, "frames", c->frames);
-		xm_json_u64(j, "bytes", c->bytes);
-		xm_json_close(j, '}');
+		json_object_object_add(group, dot + 1, counter_json(xm_stats_field(s, i)));
 	}
-	if (group[0])
-		xm_json_close(j, '}');
-	xm_json_close(j, '}');
+	return root;
 }
 
 /* Attached interfaces: those whose lock a live daemon holds. */
@@ -84,46 +90,45 @@ static int list_attached(char names[][16], int max)
 	return n;
 }
 
-/* Prints one interface; returns XM_EXIT_NOT_ATTACHED when no daemon answers. */
-static int status_one(const char *dev, bool json, struct xm_json *j)
+/* One interface: its JSON object into devices (json), or its text on stdout.  Returns
+ * XM_EXIT_NOT_ATTACHED when no daemon answers. */
+static int status_one(const char *dev, struct json_object *devices)
 {
 	static char answer[65536];
+	struct json_object *o, *daemon;
 	struct xm_stats s;
 	bool have_stats;
 	int n;
 
-	n = xm_ctl_request(dev, json ? "status" : "status text", answer, sizeof(answer));
+	n = xm_ctl_request(dev, devices ? "status" : "status text", answer, sizeof(answer));
 	have_stats = !xm_stats_read_pinned(dev, &s);
-	if (n <= 0) {
-		if (json) {
-			xm_json_open(j, NULL, '{');
-			xm_json_str(j, "dev", dev);
-			xm_json_bool(j, "attached", false);
-			xm_json_close(j, '}');
-		} else {
+	if (!devices) {
+		if (n <= 0) {
 			printf("%s: not attached\n", dev);
+			return XM_EXIT_NOT_ATTACHED;
 		}
-		return XM_EXIT_NOT_ATTACHED;
-	}
-	if (json) {
-		xm_json_open(j, NULL, '{');
-		xm_json_str(j, "dev", dev);
-		xm_json_bool(j, "attached", true);
-		/* The daemon's object goes in verbatim: it is JSON already. */
-		fprintf(j->out, ",\"daemon\":%.*s", answer[n - 1] == '\n' ? n - 1 : n, answer);
+		fputs(answer, stdout);
 		if (have_stats)
-			write_xdp_stats(j, &s);
-		xm_json_close(j, '}');
+			printf("xdp counters             seen %llu, to AF_XDP %llu, passed %llu, "
+			       "dropped %llu ('xdpmirror stats --dev %s' for detail)\n",
+			       (unsigned long long)s.seen.frames,
+			       (unsigned long long)s.redirected.frames,
+			       (unsigned long long)s.pass.frames,
+			       (unsigned long long)(s.seen.frames - s.redirected.frames -
+						    s.pass.frames),
+			       dev);
 		return XM_EXIT_OK;
 	}
-	fputs(answer, stdout);
+	o = json_object_new_object();
+	json_object_array_add(devices, o);
+	json_object_object_add(o, "dev", json_object_new_string(dev));
+	daemon = n > 0 ? json_tokener_parse(answer) : NULL;
+	json_object_object_add(o, "attached", json_object_new_boolean(daemon != NULL));
+	if (!daemon)
+		return XM_EXIT_NOT_ATTACHED;
+	json_object_object_add(o, "daemon", daemon);
 	if (have_stats)
-		printf("  xdp      seen %llu, to AF_XDP %llu, passed %llu, dropped %llu "
-		       "('xdpmirror stats --dev %s' for detail)\n",
-		       (unsigned long long)s.seen.frames, (unsigned long long)s.redirected.frames,
-		       (unsigned long long)s.pass.frames,
-		       (unsigned long long)(s.seen.frames - s.redirected.frames - s.pass.frames),
-		       dev);
+		json_object_object_add(o, "xdp_stats", xdp_stats_json(&s));
 	return XM_EXIT_OK;
 }
 
@@ -137,8 +142,8 @@ int cmd_status(int argc, char **argv)
 	};
 	char names[MAX_DEVICES][16];
 	const char *dev = NULL;
+	struct json_object *root = NULL, *devices = NULL;
 	bool json = false;
-	struct xm_json j;
 	int c, i, n, ret = XM_EXIT_OK;
 
 	opterr = 0;
@@ -160,24 +165,26 @@ int cmd_status(int argc, char **argv)
 	}
 	if (dev && xm_require_dev("status", dev))
 		return XM_EXIT_USAGE;
-	xm_json_init(&j, stdout);
 	if (json) {
-		xm_json_open(&j, NULL, '{');
-		xm_json_u64(&j, "version", STATUS_JSON_VERSION);
-		xm_json_open(&j, "devices", '[');
+		root = json_object_new_object();
+		devices = json_object_new_array();
+		json_object_object_add(root, "version", json_object_new_int(STATUS_JSON_VERSION));
+		json_object_object_add(root, "devices", devices);
 	}
 	if (dev) {
-		ret = status_one(dev, json, &j);
+		ret = status_one(dev, devices);
 	} else {
 		n = list_attached(names, MAX_DEVICES);
 		if (!n && !json)
 			printf("no interface attached\n");
 		for (i = 0; i < n; i++)
-			status_one(names[i], json, &j);
+			status_one(names[i], devices);
 	}
 	if (json) {
-		xm_json_close(&j, ']');
-		xm_json_close(&j, '}');
+		printf("%s\n",
+		       json_object_to_json_string_ext(
+			       root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(root);
 	}
 	return ret;
 }

@@ -21,7 +21,6 @@
 #include "primary/primary.h"
 #include "secondary/secondary.h"
 #include "util/clock.h"
-#include "util/json.h"
 #include "util/list.h"
 #include "util/log.h"
 #include "util/runstate.h"
@@ -505,10 +504,7 @@ static void ctl_answer(struct xm_daemon *d, int fd, const char *line)
 	if (!answer && !strcmp(req.verb, "status")) {
 		out = fdopen(dup(fd), "w");
 		if (out) {
-			if (req.text)
-				xm_daemon_write_status_text(d, out);
-			else
-				xm_daemon_write_status(d, out);
+			xm_daemon_report(d, req.text ? XM_REPORT_TEXT : XM_REPORT_JSON, out);
 			fclose(out);
 			return;
 		}

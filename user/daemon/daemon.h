@@ -19,6 +19,7 @@
 #include "store/disk.h"
 #include "store/meta.h"
 #include "util/loop.h"
+#include "util/report.h"
 
 struct xm_daemon {
 	struct xm_config cfg;
@@ -57,9 +58,8 @@ int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg);
 /* Runs until SIGTERM/SIGINT and the role has drained; returns 0 or -errno. */
 int xm_daemon_run(struct xm_daemon *d);
 void xm_daemon_teardown(struct xm_daemon *d);
-/* Writes the daemon's status object (the "daemon" part of `status --json`). */
-void xm_daemon_write_status(const struct xm_daemon *d, FILE *out);
-/* The same for people: a few aligned lines. */
-void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out);
+/* Writes the daemon's status: the "daemon" object of `status --json` (XM_REPORT_JSON), or the
+ * same for people (XM_REPORT_TEXT). */
+void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE *out);
 
 #endif

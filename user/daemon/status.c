@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The daemon's part of `xdpmirror status`: JSON (the v1 fields) and the text form; the role adds
- * its own (repl/role.h). */
+/* The daemon's part of `xdpmirror status`, written once for JSON (the v1 fields) and text
+ * (util/report.h); the role adds its own (repl/role.h). */
 #include <stdio.h>
 #include <unistd.h>
 
@@ -8,22 +8,29 @@
 #include "daemon/daemon.h"
 #include "link/stats.h"
 #include "util/clock.h"
-#include "util/json.h"
+#include "util/report.h"
 
-static void write_counters(struct xm_json *j, const struct xm_daemon *d)
+static void report_counters(struct xm_report *r, const struct xm_daemon *d)
 {
 	const struct xm_counters *c = &d->ctr;
 
-	xm_json_open(j, "counters", '{');
-#define XM_COUNTER_JSON(name, what) xm_json_u64(j, #name, c->name);
-	XM_COUNTER_LIST(XM_COUNTER_JSON)
-#undef XM_COUNTER_JSON
-	xm_json_u64(j, "commits", d->commit.commits);
-	xm_json_u64(j, "commit_writes", d->commit.commit_writes);
-	xm_json_close(j, '}');
+	/* Every counter in JSON; people get the few that tell how the link goes. */
+	xm_report_open(r, "counters", "counters");
+#define XM_COUNTER_REPORT(name, what) xm_report_u64(r, #name, NULL, c->name);
+	XM_COUNTER_LIST(XM_COUNTER_REPORT)
+#undef XM_COUNTER_REPORT
+	xm_report_u64(r, "commits", NULL, d->commit.commits);
+	xm_report_u64(r, "commit_writes", NULL, d->commit.commit_writes);
+	xm_report_u64(r, NULL, "frames received", c->rx_frames);
+	xm_report_u64(r, NULL, "bad CRC", c->rx_bad_crc);
+	xm_report_u64(r, NULL, "frames sent", c->tx_frames);
+	xm_report_u64(r, NULL, "no TX buffer", c->tx_ring_full);
+	xm_report_u64(r, NULL, "sessions", c->sessions);
+	xm_report_u64(r, NULL, "peer timeouts", c->peer_timeouts);
+	xm_report_close(r);
 }
 
-static void write_xsk_stats(struct xm_json *j, const struct xm_daemon *d)
+static void report_xsk_stats(struct xm_report *r, const struct xm_daemon *d)
 {
 	struct xdp_statistics sum = {0}, st;
 	__u32 q;
@@ -38,25 +45,25 @@ static void write_xsk_stats(struct xm_json *j, const struct xm_daemon *d)
 		sum.rx_fill_ring_empty_descs += st.rx_fill_ring_empty_descs;
 		sum.tx_ring_empty_descs += st.tx_ring_empty_descs;
 	}
-	xm_json_open(j, "socket", '{');
-	xm_json_u64(j, "rx_dropped", sum.rx_dropped);
-	xm_json_u64(j, "rx_invalid_descs", sum.rx_invalid_descs);
-	xm_json_u64(j, "tx_invalid_descs", sum.tx_invalid_descs);
-	xm_json_u64(j, "rx_ring_full", sum.rx_ring_full);
-	xm_json_u64(j, "rx_fill_ring_empty", sum.rx_fill_ring_empty_descs);
-	xm_json_u64(j, "tx_ring_empty", sum.tx_ring_empty_descs);
-	xm_json_close(j, '}');
+	xm_report_open(r, "socket", NULL);
+	xm_report_u64(r, "rx_dropped", NULL, sum.rx_dropped);
+	xm_report_u64(r, "rx_invalid_descs", NULL, sum.rx_invalid_descs);
+	xm_report_u64(r, "tx_invalid_descs", NULL, sum.tx_invalid_descs);
+	xm_report_u64(r, "rx_ring_full", NULL, sum.rx_ring_full);
+	xm_report_u64(r, "rx_fill_ring_empty", NULL, sum.rx_fill_ring_empty_descs);
+	xm_report_u64(r, "tx_ring_empty", NULL, sum.tx_ring_empty_descs);
+	xm_report_close(r);
 }
 
-static void write_gen(struct xm_json *j, const char *key, __u64 gen)
+static void report_gen(struct xm_report *r, const char *key, const char *label, __u64 gen)
 {
 	char hex[17];
 
 	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)gen);
-	xm_json_str(j, key, hex);
+	xm_report_str(r, key, label, hex);
 }
 
-static void write_meta(struct xm_json *j, const struct xm_daemon *d)
+static void report_meta(struct xm_report *r, const struct xm_daemon *d)
 {
 	const struct xm_meta *m = &d->meta;
 	char uuid[33];
@@ -64,130 +71,95 @@ static void write_meta(struct xm_json *j, const struct xm_daemon *d)
 
 	for (i = 0; i < 16; i++)
 		snprintf(uuid + 2 * i, 3, "%02x", m->sb.node_uuid[i]);
-	xm_json_open(j, "metadata", '{');
-	xm_json_str(j, "path", m->path);
-	xm_json_str(j, "node_uuid", uuid);
-	xm_json_str(j, "disk_state", xm_disk_state_name(m->sb.disk_state));
-	xm_json_open(j, "generations", '{');
-	write_gen(j, "current", m->sb.current_gen);
-	write_gen(j, "bitmap", m->sb.bitmap_gen);
-	write_gen(j, "history0", m->sb.history[0]);
-	write_gen(j, "history1", m->sb.history[1]);
-	xm_json_close(j, '}');
-	xm_json_open(j, "bitmap", '{');
-	xm_json_u64(j, "block", m->bm.block);
-	xm_json_u64(j, "bits", m->bm.nbits);
-	xm_json_u64(j, "dirty_bits", m->bm.oos_count);
-	xm_json_u64(j, "intent_bits", m->bm.intent_count);
-	xm_json_u64(j, "flushes", m->cycles);
-	xm_json_u64(j, "pages_written", m->pages_written);
-	xm_json_close(j, '}');
-	xm_json_close(j, '}');
+	xm_report_open(r, "metadata", "data");
+	xm_report_str(r, "path", "metadata", m->path);
+	xm_report_str(r, "node_uuid", NULL, uuid);
+	xm_report_str(r, "disk_state", "disk state", xm_disk_state_name(m->sb.disk_state));
+	xm_report_open(r, "generations", NULL);
+	report_gen(r, "current", NULL, m->sb.current_gen);
+	report_gen(r, "bitmap", NULL, m->sb.bitmap_gen);
+	report_gen(r, "history0", NULL, m->sb.history[0]);
+	report_gen(r, "history1", NULL, m->sb.history[1]);
+	xm_report_close(r);
+	report_gen(r, NULL, "generation", m->sb.current_gen);
+	xm_report_open(r, "bitmap", NULL);
+	xm_report_u64(r, "block", NULL, m->bm.block);
+	xm_report_u64(r, "bits", NULL, m->bm.nbits);
+	xm_report_u64(r, "dirty_bits", NULL, m->bm.oos_count);
+	xm_report_u64(r, "intent_bits", NULL, m->bm.intent_count);
+	xm_report_u64(r, "flushes", NULL, m->cycles);
+	xm_report_u64(r, "pages_written", NULL, m->pages_written);
+	xm_report_close(r);
+	xm_report_u64(r, NULL, "bitmap bytes per bit", m->bm.block);
+	xm_report_u64(r, NULL, "regions out of sync", m->bm.oos_count);
+	xm_report_close(r);
 }
 
-void xm_daemon_write_status(const struct xm_daemon *d, FILE *out)
+/* The daemon's status object: `status --json` (form JSON) or `status` (form TEXT). */
+void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE *out)
 {
 	__u64 now = xm_now_ns(), dead_ns = (__u64)d->cfg.timeout_ms * 1000000ull;
 	bool reachable = d->last_rx_ns && now - d->last_rx_ns < dead_ns;
 	char mac[XM_MAC_STRLEN], ethertype[8];
-	struct xm_json j;
+	struct xm_report r;
 
-	xm_json_init(&j, out);
-	xm_json_open(&j, NULL, '{');
-	xm_json_str(&j, "dev", d->cfg.dev);
-	xm_json_str(&j, "role", xm_role_name(d->cfg.role));
-	xm_json_i64(&j, "pid", (long long)getpid());
-	xm_json_u64(&j, "uptime_ms", (now - d->start_ns) / 1000000);
+	xm_report_begin(&r, form, out);
+	xm_report_str(&r, "dev", "device", d->cfg.dev);
+	xm_report_str(&r, "role", "role", xm_role_name(d->cfg.role));
+	xm_report_i64(&r, "pid", "pid", (long long)getpid());
+	xm_report_u64(&r, "uptime_ms", NULL, (now - d->start_ns) / 1000000);
+	xm_report_u64(&r, NULL, "uptime s", (now - d->start_ns) / 1000000000ull);
 	xm_format_mac(d->nd.mac, mac);
-	xm_json_str(&j, "mac", mac);
-	xm_json_u64(&j, "mtu", d->nd.mtu);
+	xm_report_str(&r, "mac", NULL, mac);
+	xm_report_u64(&r, "mtu", "mtu", d->nd.mtu);
 	snprintf(ethertype, sizeof(ethertype), "0x%04x", d->cfg.ethertype);
-	xm_json_str(&j, "ethertype", ethertype);
+	xm_report_str(&r, "ethertype", NULL, ethertype);
 
-	xm_json_open(&j, "peer", '{');
+	xm_report_open(&r, "peer", "peer");
 	xm_format_mac(d->cfg.peer_mac, mac);
-	xm_json_str(&j, "mac", mac);
-	xm_json_bool(&j, "reachable", reachable);
+	xm_report_str(&r, "mac", "mac", mac);
+	xm_report_bool(&r, "reachable", "reachable", reachable);
 	if (d->last_rx_ns)
-		xm_json_u64(&j, "last_seen_ms", (now - d->last_rx_ns) / 1000000);
-	xm_json_u64(&j, "heartbeat_ms", d->cfg.ping_ms);
-	xm_json_u64(&j, "timeout_ms", d->cfg.timeout_ms);
-	xm_json_double(&j, "rtt_last_us", d->hb.rtt_last_ns / 1e3);
-	xm_json_double(&j, "rtt_min_us", d->hb.rtt_min_ns / 1e3);
-	xm_json_double(&j, "rtt_avg_us", d->hb.rtt_avg_ns / 1e3);
-	xm_json_close(&j, '}');
+		xm_report_u64(&r, "last_seen_ms", NULL, (now - d->last_rx_ns) / 1000000);
+	xm_report_u64(&r, "heartbeat_ms", NULL, d->cfg.ping_ms);
+	xm_report_u64(&r, "timeout_ms", "timeout ms", d->cfg.timeout_ms);
+	xm_report_dbl(&r, "rtt_last_us", "rtt us", d->hb.rtt_last_ns / 1e3);
+	xm_report_dbl(&r, "rtt_min_us", "rtt min us", d->hb.rtt_min_ns / 1e3);
+	xm_report_dbl(&r, "rtt_avg_us", "rtt avg us", d->hb.rtt_avg_ns / 1e3);
+	xm_report_close(&r);
 
-	xm_json_open(&j, "xdp", '{');
-	xm_json_str(&j, "mode", xm_bpf_attach_mode_name(d->bpf.attach_mode));
-	xm_json_str(&j, "program", XM_PROG_NAME);
-	xm_json_str(&j, "pin_dir", d->bpf.pin_dir);
-	xm_json_close(&j, '}');
+	xm_report_open(&r, "xdp", "xdp");
+	xm_report_str(&r, "mode", "mode", xm_bpf_attach_mode_name(d->bpf.attach_mode));
+	xm_report_str(&r, "program", "program", XM_PROG_NAME);
+	xm_report_str(&r, "pin_dir", NULL, d->bpf.pin_dir);
+	xm_report_str(&r, NULL, "ethertype", ethertype);
+	xm_report_close(&r);
 
-	xm_json_open(&j, "afxdp", '{');
-	xm_json_str(&j, "mode", d->nxsks && d->xsks[0].zerocopy ? "zerocopy" : "copy");
-	xm_json_str(&j, "requested", xm_xsk_mode_name(d->cfg.xsk_mode));
-	xm_json_u64(&j, "queues", d->nxsks);
-	xm_json_u64(&j, "frame_size", XM_XSK_FRAME_SIZE);
-	write_xsk_stats(&j, d);
-	xm_json_close(&j, '}');
+	xm_report_open(&r, "afxdp", "af_xdp");
+	xm_report_str(&r, "mode", "mode", d->nxsks && d->xsks[0].zerocopy ? "zerocopy" : "copy");
+	xm_report_str(&r, "requested", "asked", xm_xsk_mode_name(d->cfg.xsk_mode));
+	xm_report_u64(&r, "queues", "queues", d->nxsks);
+	xm_report_u64(&r, "frame_size", NULL, XM_XSK_FRAME_SIZE);
+	report_xsk_stats(&r, d);
+	xm_report_close(&r);
 
-	xm_json_open(&j, "disk", '{');
-	xm_json_str(&j, "path", d->cfg.disk);
-	xm_json_str(&j, "kind", d->disk.is_blockdev ? "block" : "file");
-	xm_json_u64(&j, "size", d->disk.size);
-	xm_json_u64(&j, "dio_mem_align", d->disk.dio_mem_align);
-	xm_json_u64(&j, "dio_offset_align", d->disk.dio_offset_align);
-	xm_json_close(&j, '}');
+	xm_report_open(&r, "disk", "disk");
+	xm_report_str(&r, "path", "path", d->cfg.disk);
+	xm_report_str(&r, "kind", "kind", d->disk.is_blockdev ? "block" : "file");
+	xm_report_u64(&r, "size", "bytes", d->disk.size);
+	xm_report_u64(&r, "dio_mem_align", NULL, d->disk.dio_mem_align);
+	xm_report_u64(&r, "dio_offset_align", "O_DIRECT alignment", d->disk.dio_offset_align);
+	xm_report_close(&r);
 
-	xm_json_open(&j, "durability", '{');
-	xm_json_str(&j, "mode", xm_durability_name(d->commit.mode));
-	xm_json_str(&j, "write_cache", d->commit.cache);
-	xm_json_bool(&j, "fua", d->commit.fua);
-	xm_json_close(&j, '}');
-	write_meta(&j, d);
+	xm_report_open(&r, "durability", "durability");
+	xm_report_str(&r, "mode", "mode", xm_durability_name(d->commit.mode));
+	xm_report_str(&r, "write_cache", "write cache", d->commit.cache);
+	xm_report_bool(&r, "fua", "fua", d->commit.fua);
+	xm_report_u64(&r, NULL, "commits", d->commit.commits);
+	xm_report_close(&r);
+	report_meta(&r, d);
 	if (d->role)
-		d->ops->status_json(d->role, &j);
-	write_counters(&j, d);
-	xm_json_close(&j, '}');
-}
-
-void xm_daemon_write_status_text(const struct xm_daemon *d, FILE *out)
-{
-	__u64 now = xm_now_ns(), dead_ns = (__u64)d->cfg.timeout_ms * 1000000ull;
-	bool reachable = d->last_rx_ns && now - d->last_rx_ns < dead_ns;
-	char mac[XM_MAC_STRLEN];
-
-	fprintf(out, "%s: %s, attached (pid %d, up %llu s)\n", d->cfg.dev,
-		xm_role_name(d->cfg.role), (int)getpid(),
-		(unsigned long long)((now - d->start_ns) / 1000000000ull));
-	xm_format_mac(d->cfg.peer_mac, mac);
-	fprintf(out, "  peer     %s  %s", mac, reachable ? "reachable" : "unreachable");
-	if (d->hb.rtt_last_ns)
-		fprintf(out, ", rtt %.1f us (min %.1f, avg %.1f)", d->hb.rtt_last_ns / 1e3,
-			d->hb.rtt_min_ns / 1e3, d->hb.rtt_avg_ns / 1e3);
-	fprintf(out, "\n");
-	fprintf(out, "  xdp      %s mode, program %s, EtherType 0x%04x\n",
-		xm_bpf_attach_mode_name(d->bpf.attach_mode), XM_PROG_NAME, d->cfg.ethertype);
-	fprintf(out, "  af_xdp   %s mode (asked: %s), %u queue(s)\n",
-		d->nxsks && d->xsks[0].zerocopy ? "zero-copy" : "copy",
-		xm_xsk_mode_name(d->cfg.xsk_mode), d->nxsks);
-	fprintf(out, "  mtu      %u\n", d->nd.mtu);
-	fprintf(out, "  disk     %s (%s, %llu bytes, O_DIRECT alignment %u)\n", d->cfg.disk,
-		d->disk.is_blockdev ? "block device" : "file", (unsigned long long)d->disk.size,
-		d->disk.dio_offset_align);
-	fprintf(out,
-		"  frames   rx %llu (bad crc %llu), tx %llu (no buffer %llu), pings %llu, "
-		"pongs %llu\n",
-		(unsigned long long)d->ctr.rx_frames, (unsigned long long)d->ctr.rx_bad_crc,
-		(unsigned long long)d->ctr.tx_frames, (unsigned long long)d->ctr.tx_ring_full,
-		(unsigned long long)d->ctr.tx_ping, (unsigned long long)d->ctr.rx_pong);
-	fprintf(out, "  durable  %s (write cache: %s, fua %d), %llu commits\n",
-		xm_durability_name(d->commit.mode), d->commit.cache, d->commit.fua,
-		(unsigned long long)d->commit.commits);
-	fprintf(out, "  data     %s, generation %016llx, %llu region(s) of %u bytes out of sync\n",
-		xm_disk_state_name(d->meta.sb.disk_state),
-		(unsigned long long)d->meta.sb.current_gen,
-		(unsigned long long)d->meta.bm.oos_count, d->meta.bm.block);
-	if (d->role)
-		d->ops->status_text(d->role, out);
+		d->ops->status(d->role, &r);
+	report_counters(&r, d);
+	xm_report_end(&r);
 }

@@ -216,7 +216,6 @@ bool csum_reading(const struct xm_primary *p);
 const char *start_verify(struct xm_primary *p, bool mark);
 
 /* status.c */
-void primary_status_json(const void *r, struct xm_json *j);
-void primary_status_text(const void *r, FILE *out);
+void primary_status(const void *r, struct xm_report *rep);
 
 #endif

@@ -669,6 +669,5 @@ const struct xm_role_ops xm_primary_role = {
 	.stop = primary_stop,
 	.drained = primary_drained,
 	.finish = primary_finish,
-	.status_json = primary_status_json,
-	.status_text = primary_status_text,
+	.status = primary_status,
 };

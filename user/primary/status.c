@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The primary's part of `xdpmirror status`: JSON (the v1 fields) and the text form. */
+/* The primary's part of `xdpmirror status`, written once for JSON (the v1 fields) and text. */
 #include <stdio.h>
 
 #include "primary/internal.h"
@@ -63,150 +63,119 @@ static void resync_progress(const struct xm_primary *p, struct progress *pr)
 	pr->eta_s = pr->rate ? (double)pr->left / pr->rate : -1;
 }
 
-void primary_status_json(const void *r, struct xm_json *j)
+/* Text only: a bar of 40 for the resync's percent. */
+static void progress_bar(double percent, char bar[41])
+{
+	int i, fill = (int)(percent * 40 / 100);
+
+	for (i = 0; i < 40; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[40] = 0;
+}
+
+void primary_status(const void *r, struct xm_report *rep)
 {
 	const struct xm_primary *p = r;
 	const struct xm_counters *c = p->env->ctr;
 	const struct csum_job *cj = &p->cj;
+	bool connected = p->state == P_CONNECTED;
+	bool resyncing = p->phase == PH_RESYNC || p->phase == PH_BITMAP_XFER ||
+			 p->phase == PH_CHECKSUM || p->phase == PH_SETGEN;
 	__u64 now = xm_now_ns();
 	struct progress pr;
+	char bar[41];
 	__u32 i;
 
 	resync_progress(p, &pr);
-	xm_json_open(j, "replication", '{');
-	xm_json_str(j, "state", state_name(p));
-	xm_json_str(j, "connection", connection_name(p));
-	xm_json_str(j, "sync", phase_names[p->phase]);
-	xm_json_str(j, "decision",
-		    p->state == P_CONNECTED ? xm_sync_decision_name(p->decision) : "");
-	xm_json_str(j, "disk", xm_disk_state_name(p->m->sb.disk_state));
-	xm_json_str(j, "peer_disk",
-		    p->state != P_CONNECTED ? "DUnknown"
-		    : p->synced		    ? "UpToDate"
-					    : "Inconsistent");
-	xm_json_bool(j, "degraded", p->state != P_CONNECTED);
-	xm_json_str(j, "reason", p->reason);
-	xm_json_u64(j, "session", p->session);
-	xm_json_str(j, "protocol", p->state == P_CONNECTED ? (char[]){p->running, 0} : "");
-	xm_json_str(j, "requested_protocol", (char[]){p->env->cfg->protocol, 0});
-	xm_json_u64(j, "block_size", p->block);
-	xm_json_u64(j, "max_payload", p->max_payload);
-	xm_json_u64(j, "payload_off", p->payload_off);
-	xm_json_u64(j, "window", p->window);
-	xm_json_u64(j, "export_size", p->export_size);
-	xm_json_u64(j, "in_flight", xm_sender_in_flight(&p->snd));
-	xm_json_u64(j, "active_writes", p->nactive);
-	xm_json_u64(j, "out_of_sync_bytes", oos_bytes(p));
-	xm_json_double(j, "srtt_us", xm_sender_srtt(&p->snd) / 1e3);
-	xm_json_double(j, "rto_us", xm_sender_rto(&p->snd) / 1e3);
-	xm_json_u64(j, "degraded_writes", c->writes_degraded);
-	xm_json_open(j, "resync", '{');
-	xm_json_bool(j, "active",
-		     p->phase == PH_RESYNC || p->phase == PH_BITMAP_XFER ||
-			     p->phase == PH_CHECKSUM || p->phase == PH_SETGEN);
-	xm_json_u64(j, "done_bytes", pr.done);
-	xm_json_u64(j, "remaining_bytes", pr.left);
-	xm_json_double(j, "percent", pr.percent);
-	xm_json_u64(j, "rate_bytes_per_s", pr.rate);
-	xm_json_double(j, "eta_s", pr.eta_s);
-	xm_json_u64(j, "rate_limit_mib", p->env->cfg->resync_mib);
-	xm_json_u64(j, "chunks_active", p->rs_chunks);
+	xm_report_open(rep, "replication", "mirror");
+	xm_report_str(rep, "state", "state", state_name(p));
+	xm_report_str(rep, "connection", "connection", connection_name(p));
+	xm_report_str(rep, "sync", "sync", phase_names[p->phase]);
+	xm_report_str(rep, "decision", "decision",
+		      connected ? xm_sync_decision_name(p->decision) : "");
+	xm_report_str(rep, "disk", NULL, xm_disk_state_name(p->m->sb.disk_state));
+	xm_report_str(rep, "peer_disk", "peer disk",
+		      !connected  ? "DUnknown"
+		      : p->synced ? "UpToDate"
+				  : "Inconsistent");
+	xm_report_bool(rep, "degraded", NULL, !connected);
+	xm_report_str(rep, "reason", "reason", p->reason);
+	xm_report_u64(rep, "session", NULL, p->session);
+	xm_report_str(rep, "protocol", "protocol", connected ? (char[]){p->running, 0} : "");
+	xm_report_str(rep, "requested_protocol", NULL, (char[]){p->env->cfg->protocol, 0});
+	xm_report_u64(rep, "block_size", connected ? "block" : NULL, p->block);
+	xm_report_u64(rep, "max_payload", connected ? "bytes per frame" : NULL, p->max_payload);
+	xm_report_u64(rep, "payload_off", NULL, p->payload_off);
+	xm_report_u64(rep, "window", connected ? "window" : NULL, p->window);
+	xm_report_u64(rep, "export_size", NULL, p->export_size);
+	xm_report_u64(rep, "in_flight", NULL, xm_sender_in_flight(&p->snd));
+	xm_report_u64(rep, "active_writes", NULL, p->nactive);
+	xm_report_u64(rep, "out_of_sync_bytes", "out of sync bytes", oos_bytes(p));
+	xm_report_dbl(rep, "srtt_us", connected ? "srtt us" : NULL, xm_sender_srtt(&p->snd) / 1e3);
+	xm_report_dbl(rep, "rto_us", NULL, xm_sender_rto(&p->snd) / 1e3);
+	xm_report_u64(rep, "degraded_writes", "degraded writes", c->writes_degraded);
+	xm_report_open(rep, "resync", connected && resyncing ? "resync" : NULL);
+	xm_report_bool(rep, "active", NULL, resyncing);
+	xm_report_u64(rep, "done_bytes", "done bytes", pr.done);
+	xm_report_u64(rep, "remaining_bytes", "remaining bytes", pr.left);
+	xm_report_dbl(rep, "percent", "percent", pr.percent);
+	progress_bar(pr.percent, bar);
+	xm_report_str(rep, NULL, "progress", bar);
+	xm_report_u64(rep, "rate_bytes_per_s", "bytes/s", pr.rate);
+	xm_report_dbl(rep, "eta_s", pr.eta_s >= 0 ? "eta s" : NULL, pr.eta_s);
+	xm_report_u64(rep, "rate_limit_mib", "rate limit MiB/s", p->env->cfg->resync_mib);
+	xm_report_u64(rep, "chunks_active", NULL, p->rs_chunks);
 	/* The last completed sync, from the handshake to the peer's adoption of our generation. */
-	xm_json_open(j, "last", '{');
-	xm_json_u64(j, "bytes", p->last_rs_bytes);
-	xm_json_double(j, "elapsed_s", p->last_rs_ns / 1e9);
-	xm_json_u64(j, "rate_bytes_per_s",
-		    p->last_rs_ns ? (__u64)(p->last_rs_bytes * 1e9 / p->last_rs_ns) : 0);
-	xm_json_close(j, '}');
-	xm_json_close(j, '}');
-	xm_json_open(j, "verify", '{');
-	xm_json_str(j, "kind", cj->verify ? "verify" : "checksum_sync");
-	xm_json_bool(j, "running", cj->active);
-	xm_json_bool(j, "finished", cj->finished);
-	xm_json_bool(j, "mark", cj->mark);
-	xm_json_u64(j, "checked_bytes", cj->bytes_done);
-	xm_json_u64(j, "total_bytes", cj->end);
-	xm_json_double(j, "percent", cj->end ? 100.0 * cj->bytes_done / cj->end : 0);
-	xm_json_u64(j, "regions_differ", cj->regions_differ);
-	xm_json_u64(j, "regions_equal", cj->regions_equal);
-	xm_json_u64(j, "regions_skipped", cj->skipped);
-	xm_json_open(j, "first_differing_offsets", '[');
+	xm_report_open(rep, "last", NULL);
+	xm_report_u64(rep, "bytes", NULL, p->last_rs_bytes);
+	xm_report_dbl(rep, "elapsed_s", NULL, p->last_rs_ns / 1e9);
+	xm_report_u64(rep, "rate_bytes_per_s", NULL,
+		      p->last_rs_ns ? (__u64)(p->last_rs_bytes * 1e9 / p->last_rs_ns) : 0);
+	xm_report_close(rep);
+	xm_report_close(rep);
+	xm_report_open(rep, "verify", cj->active ? "verify" : NULL);
+	xm_report_str(rep, "kind", "kind", cj->verify ? "verify" : "checksum_sync");
+	xm_report_bool(rep, "running", NULL, cj->active);
+	xm_report_bool(rep, "finished", NULL, cj->finished);
+	xm_report_bool(rep, "mark", "mark", cj->mark);
+	xm_report_u64(rep, "checked_bytes", NULL, cj->bytes_done);
+	xm_report_u64(rep, "total_bytes", NULL, cj->end);
+	xm_report_dbl(rep, "percent", "checked percent",
+		      cj->end ? 100.0 * cj->bytes_done / cj->end : 0);
+	xm_report_u64(rep, "regions_differ", "regions differ", cj->regions_differ);
+	xm_report_u64(rep, "regions_equal", NULL, cj->regions_equal);
+	xm_report_u64(rep, "regions_skipped", NULL, cj->skipped);
+	xm_report_list(rep, "first_differing_offsets", NULL);
 	for (i = 0; i < cj->ndiff; i++)
-		xm_json_u64(j, NULL, cj->first_diff[i]);
-	xm_json_close(j, ']');
-	xm_json_u64(j, "elapsed_ms",
-		    cj->started_ns ? ((cj->finished_ns ? cj->finished_ns : now) - cj->started_ns) /
-					     NS_PER_MS
-				   : 0);
-	xm_json_close(j, '}');
-	xm_json_open(j, "last_failure", '{');
-	xm_json_str(j, "reason", p->fail_reason);
-	xm_json_double(j, "silence_ms", p->fail_silence_ns / 1e6);
-	xm_json_u64(j, "ago_ms", p->fail_at_ns ? (now - p->fail_at_ns) / NS_PER_MS : 0);
-	xm_json_close(j, '}');
-	xm_json_close(j, '}');
-	xm_json_open(j, "nbd", '{');
-	xm_json_str(j, "socket", p->nbd_path);
-	xm_json_u64(j, "tcp_port", p->env->cfg->nbd_tcp_port);
+		xm_report_u64(rep, NULL, NULL, cj->first_diff[i]);
+	xm_report_close(rep);
+	xm_report_u64(rep, "elapsed_ms", NULL,
+		      cj->started_ns
+			      ? ((cj->finished_ns ? cj->finished_ns : now) - cj->started_ns) /
+					NS_PER_MS
+			      : 0);
+	xm_report_close(rep);
+	xm_report_open(rep, "last_failure", p->fail_at_ns ? "last failure" : NULL);
+	xm_report_str(rep, "reason", "reason", p->fail_reason);
+	xm_report_dbl(rep, "silence_ms", "silence ms", p->fail_silence_ns / 1e6);
+	xm_report_u64(rep, "ago_ms", "ms ago",
+		      p->fail_at_ns ? (now - p->fail_at_ns) / NS_PER_MS : 0);
+	xm_report_close(rep);
+	xm_report_close(rep);
+	xm_report_open(rep, "nbd", "nbd");
+	xm_report_str(rep, "socket", "socket", p->nbd_path);
+	xm_report_u64(rep, "tcp_port", p->env->cfg->nbd_tcp_port ? "tcp port" : NULL,
+		      p->env->cfg->nbd_tcp_port);
 	if (p->nbd) {
 		const struct xm_nbd_counters *n = xm_nbd_server_counters(p->nbd);
 
-		xm_json_u64(j, "connections", n->active);
-		xm_json_u64(j, "connections_total", n->connections);
-		xm_json_u64(j, "requests", n->requests);
-		xm_json_u64(j, "bad_requests", n->bad_requests);
-		xm_json_u64(j, "error_replies", n->replies_err);
-		xm_json_u64(j, "bytes_written", n->bytes_written);
-		xm_json_u64(j, "bytes_read", n->bytes_read);
+		xm_report_u64(rep, "connections", "connections", n->active);
+		xm_report_u64(rep, "connections_total", NULL, n->connections);
+		xm_report_u64(rep, "requests", NULL, n->requests);
+		xm_report_u64(rep, "bad_requests", NULL, n->bad_requests);
+		xm_report_u64(rep, "error_replies", NULL, n->replies_err);
+		xm_report_u64(rep, "bytes_written", NULL, n->bytes_written);
+		xm_report_u64(rep, "bytes_read", NULL, n->bytes_read);
 	}
-	xm_json_close(j, '}');
-}
-
-static void write_sync_text(const struct xm_primary *p, FILE *out)
-{
-	struct progress pr;
-	char bar[41];
-	int i, fill;
-
-	resync_progress(p, &pr);
-	if (p->state == P_CONNECTED && p->phase != PH_IN_SYNC) {
-		fill = (int)(pr.percent * 40 / 100);
-		for (i = 0; i < 40; i++)
-			bar[i] = i < fill ? '#' : '.';
-		bar[40] = 0;
-		fprintf(out, "  sync     %s [%s] %5.1f%%, %.1f MiB/s, %llu bytes left",
-			phase_names[p->phase], bar, pr.percent, pr.rate / 1048576.0,
-			(unsigned long long)pr.left);
-		if (pr.eta_s >= 0)
-			fprintf(out, ", eta %.1f s", pr.eta_s);
-		fprintf(out, "\n");
-	} else if (p->state == P_CONNECTED) {
-		fprintf(out, "  sync     in sync\n");
-	} else if (pr.left) {
-		fprintf(out, "  sync     %s, %llu bytes out of sync\n", connection_name(p),
-			(unsigned long long)pr.left);
-	}
-	if (p->cj.active)
-		fprintf(out, "  verify   %.1f%% checked, %llu region(s) differ\n",
-			p->cj.end ? 100.0 * p->cj.bytes_done / p->cj.end : 0.0,
-			(unsigned long long)p->cj.regions_differ);
-}
-
-void primary_status_text(const void *r, FILE *out)
-{
-	const struct xm_primary *p = r;
-
-	fprintf(out, "  mirror   %s", state_name(p));
-	if (p->state == P_CONNECTED)
-		fprintf(out, ", protocol %c, block %u, %u bytes/frame, window %u, srtt %.1f us",
-			p->running, p->block, p->max_payload, p->window,
-			xm_sender_srtt(&p->snd) / 1e3);
-	if (p->reason[0])
-		fprintf(out, " (%s)", p->reason);
-	fprintf(out, "\n");
-	write_sync_text(p, out);
-	fprintf(out, "  nbd      %s", p->nbd_path);
-	if (p->env->cfg->nbd_tcp_port)
-		fprintf(out, ", 127.0.0.1:%u", p->env->cfg->nbd_tcp_port);
-	fprintf(out, "\n");
+	xm_report_close(rep);
 }

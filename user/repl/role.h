@@ -15,7 +15,7 @@
 #include "store/commit.h"
 #include "store/disk.h"
 #include "store/meta.h"
-#include "util/json.h"
+#include "util/report.h"
 #include "util/loop.h"
 
 /*
@@ -102,8 +102,8 @@ struct xm_role_ops {
 	bool (*drained)(const void *r, __u64 now);
 	/* After draining: CLOSE to the peer (enum xm_close_reason), clean metadata. */
 	void (*finish)(void *r, __u64 why);
-	void (*status_json)(const void *r, struct xm_json *j);
-	void (*status_text)(const void *r, FILE *out);
+	/* Its part of the status report (util/report.h), the same for JSON and text. */
+	void (*status)(const void *r, struct xm_report *rep);
 };
 
 #endif

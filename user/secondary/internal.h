@@ -123,7 +123,6 @@ void on_csumreq(struct xm_secondary *s, const struct xm_frame *f);
 void answers_free(struct xm_secondary *s);
 
 /* status.c */
-void secondary_status_json(const void *r, struct xm_json *j);
-void secondary_status_text(const void *r, FILE *out);
+void secondary_status(const void *r, struct xm_report *rep);
 
 #endif

@@ -621,6 +621,5 @@ const struct xm_role_ops xm_secondary_role = {
 	.stop = secondary_stop,
 	.drained = secondary_drained,
 	.finish = secondary_finish,
-	.status_json = secondary_status_json,
-	.status_text = secondary_status_text,
+	.status = secondary_status,
 };

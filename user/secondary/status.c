@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The secondary's part of `xdpmirror status`: JSON (the v1 fields) and the text form. */
+/* The secondary's part of `xdpmirror status`, written once for JSON (the v1 fields) and text. */
 #include <stdio.h>
 
 #include "secondary/internal.h"
@@ -11,54 +11,40 @@ static const char *const sstate_names[] = {
 	[S_FAILED] = "failed",
 };
 
-void secondary_status_json(const void *r, struct xm_json *j)
+void secondary_status(const void *r, struct xm_report *rep)
 {
 	const struct xm_secondary *s = r;
+	bool connected = s->state == S_CONNECTED;
 	char proto[2] = {s->protocol, 0};
 
-	xm_json_open(j, "replication", '{');
-	xm_json_str(j, "state", sstate_names[s->state]);
-	xm_json_str(j, "reason", s->reason);
-	xm_json_u64(j, "session", s->session);
-	xm_json_str(j, "protocol", s->state == S_CONNECTED ? proto : "");
-	xm_json_u64(j, "block_size", s->block);
-	xm_json_u64(j, "max_payload", s->max_payload);
-	xm_json_u64(j, "window", WINDOW);
-	xm_json_u64(j, "export_size", s->export_size);
-	xm_json_u64(j, "cumack", xm_receiver_cumack(&s->rcv));
-	xm_json_u64(j, "writes_in_flight", s->io_inflight);
-	xm_json_str(j, "connection",
-		    s->refused_decision && s->state != S_CONNECTED
-			    ? xm_sync_decision_name(s->refused_decision)
-			    : sstate_names[s->state]);
-	xm_json_str(j, "decision", xm_sync_decision_name(s->decision));
-	xm_json_str(j, "sync",
-		    s->state != S_CONNECTED			      ? "none"
-		    : s->env->meta->sb.disk_state == XM_DISK_UPTODATE ? "in_sync"
-								      : "resync_target");
-	xm_json_bool(j, "discard_local_pending", s->discard_local);
-	xm_json_close(j, '}');
-	xm_json_open(j, "writer", '{');
-	xm_json_str(j, "path", s->zero_copy_possible ? "zero-copy" : "bounce");
-	xm_json_str(j, "layout", s->layout);
-	xm_json_u64(j, "payload_align", s->payload_align);
-	xm_json_close(j, '}');
-}
-
-void secondary_status_text(const void *r, FILE *out)
-{
-	const struct xm_secondary *s = r;
-
-	fprintf(out, "  mirror   %s", sstate_names[s->state]);
-	if (s->state == S_CONNECTED)
-		fprintf(out, ", protocol %c, block %u, %u bytes/frame, window %u", s->protocol,
-			s->block, s->max_payload, WINDOW);
-	if (s->reason[0])
-		fprintf(out, " (%s)", s->reason);
-	if (s->state == S_CONNECTED && s->env->meta->sb.disk_state != XM_DISK_UPTODATE)
-		fprintf(out, ", resync target (%s)", xm_sync_decision_name(s->decision));
-	fprintf(out, "\n  writer   %s (UMEM layout %s), %llu zero-copy / %llu bounced writes\n",
-		s->zero_copy_possible ? "zero-copy" : "bounce", s->layout,
-		(unsigned long long)s->env->ctr->wr_zero_copy,
-		(unsigned long long)s->env->ctr->wr_bounce);
+	xm_report_open(rep, "replication", "mirror");
+	xm_report_str(rep, "state", "state", sstate_names[s->state]);
+	xm_report_str(rep, "reason", "reason", s->reason);
+	xm_report_u64(rep, "session", NULL, s->session);
+	xm_report_str(rep, "protocol", "protocol", connected ? proto : "");
+	xm_report_u64(rep, "block_size", connected ? "block" : NULL, s->block);
+	xm_report_u64(rep, "max_payload", connected ? "bytes per frame" : NULL, s->max_payload);
+	xm_report_u64(rep, "window", connected ? "window" : NULL, WINDOW);
+	xm_report_u64(rep, "export_size", NULL, s->export_size);
+	xm_report_u64(rep, "cumack", NULL, xm_receiver_cumack(&s->rcv));
+	xm_report_u64(rep, "writes_in_flight", NULL, s->io_inflight);
+	xm_report_str(rep, "connection", "connection",
+		      s->refused_decision && !connected ? xm_sync_decision_name(s->refused_decision)
+							: sstate_names[s->state]);
+	xm_report_str(rep, "decision", connected ? "decision" : NULL,
+		      xm_sync_decision_name(s->decision));
+	xm_report_str(rep, "sync", "sync",
+		      !connected					? "none"
+		      : s->env->meta->sb.disk_state == XM_DISK_UPTODATE ? "in_sync"
+									: "resync_target");
+	xm_report_bool(rep, "discard_local_pending", s->discard_local ? "discard local" : NULL,
+		       s->discard_local);
+	xm_report_close(rep);
+	xm_report_open(rep, "writer", "writer");
+	xm_report_str(rep, "path", "path", s->zero_copy_possible ? "zero-copy" : "bounce");
+	xm_report_str(rep, "layout", "UMEM layout", s->layout);
+	xm_report_u64(rep, "payload_align", NULL, s->payload_align);
+	xm_report_u64(rep, NULL, "zero-copy writes", s->env->ctr->wr_zero_copy);
+	xm_report_u64(rep, NULL, "bounced writes", s->env->ctr->wr_bounce);
+	xm_report_close(rep);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Description: hostile input on both faces: bad NBD requests get the protocol's error answer (or a
+# Description: hostile input on all faces: bad NBD requests get the protocol's error answer (or a
 # disconnect) without disturbing other clients; forged mirror frames are dropped, and DATA beyond
-# the export ends the session without touching the disk; the pair reconnects and mirrors on.
+# the export ends the session without touching the disk; the pair reconnects and mirrors on;
+# garbage on the control socket gets an error line and idle control clients are closed.
 # SPDX-License-Identifier: GPL-2.0
 source "$(dirname "$0")/../lib.sh"
 require_root
@@ -116,6 +117,61 @@ assert_eq "$(stat -c %s "$XM_SECONDARY_DISK")" "$disk_bytes" "secondary disk siz
 assert_eq "$(count_ee "$XM_SECONDARY_DISK")" 0 "0xEE bytes on the secondary"
 assert_eq "$(status_json "$P" | jq .daemon.replication.out_of_sync_bytes)" 0 "out of sync bytes"
 assert_disks_identical "after the forged frames"
+kill -0 "$pid" || fail "primary daemon died"
+
+log "control socket: garbage gets an error line, idle clients cannot take every slot"
+ctl_path="/run/xdpmirror/$P.ctl"
+/usr/bin/python3 - "$ctl_path" >"$WORK/ctl.out" 2>&1 <<'PY' || fail "control socket: $(cat "$WORK/ctl.out")"
+import socket, sys, time
+path = sys.argv[1]
+
+def ask(line, timeout=2.0):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    out = b""
+    try:  # a daemon with no free slot closes the connection at once
+        s.connect(path)
+        s.sendall(line)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    except (socket.timeout, ConnectionResetError, BrokenPipeError):
+        pass
+    s.close()
+    return out.decode(errors="replace")
+
+for line, want in [(b"frobnicate\n", "error: unknown request"),
+                   (b"\xff\xfe\x00\x01garbage\n", "error: unknown request"),
+                   (b"status a b c d e\n", "error: too many words"),
+                   (b"status mark\n", "error: 'status' takes no 'mark'"),
+                   (b"\n", "error: empty request"),
+                   (b"promote\n", "error: not a secondary"),
+                   (b"resolve discard-local\n", "error: only a secondary")]:
+    got = ask(line)
+    if not got.startswith(want):
+        sys.exit(f"{line!r}: answered {got!r}, expected {want!r}")
+# More idle clients than the daemon has slots: each is accepted and sends nothing.
+idle = []
+for _ in range(24):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    idle.append(s)
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    if ask(b"status\n", 1.0).startswith("{"):
+        break
+    time.sleep(0.2)
+else:
+    sys.exit("no status answer while idle control clients were open")
+# The daemon closed the idle ones (EOF), they did not hold their slots.
+for s in idle[:16]:
+    s.settimeout(5)
+    if s.recv(1) != b"":
+        sys.exit("an idle control client got data")
+print("ok")
+PY
 kill -0 "$pid" || fail "primary daemon died"
 
 log "a real write after all that is mirrored"

@@ -397,14 +397,15 @@ static void on_packet(void *ctx, struct xm_xsk *x, struct xm_rx_pkt *pkt)
 			    .hdr_off = hdr_off,
 			    .xsk = x,
 			    .pkt = pkt};
-	d->ops->rx(d->role, &rx);
+	if (d->role) /* none after a role switch that failed: the daemon is leaving */
+		d->ops->rx(d->role, &rx);
 }
 
 static void on_tx_done(void *ctx, __u64 tag)
 {
 	struct xm_daemon *d = ctx;
 
-	if (d->ops->tx_done)
+	if (d->role && d->ops->tx_done)
 		d->ops->tx_done(d->role, tag);
 }
 
@@ -415,7 +416,7 @@ static void on_xsk_ready(struct xm_watch *w, int revents)
 
 	while (xm_xsk_rx(x, 64, on_packet, d))
 		;
-	if (d->ops->rx_done)
+	if (d->role && d->ops->rx_done)
 		d->ops->rx_done(d->role);
 }
 
@@ -445,6 +446,8 @@ static const char *ctl_role_change(struct xm_daemon *d, const struct xm_ctl_req 
 		pr_info("%s: demoting to secondary", d->cfg.dev);
 		return "ok: demoting";
 	}
+	if (strcmp(req->verb, "promote"))
+		return "error: unknown request";
 	if (d->ops->role != XM_ROLE_SECONDARY)
 		return "error: not a secondary";
 	if (d->ops->connected(d->role))
@@ -464,6 +467,8 @@ static const char *ctl_command(struct xm_daemon *d, const struct xm_ctl_req *req
 {
 	const char *answer = NULL;
 
+	if (!d->role)
+		return "error: the daemon is leaving";
 	if (req->role == XM_ROLE_NONE)
 		return ctl_role_change(d, req);
 	if (req->role != d->ops->role || d->next_role)
@@ -474,20 +479,40 @@ static const char *ctl_command(struct xm_daemon *d, const struct xm_ctl_req *req
 }
 
 /* One control client: its request line is read when it arrives, so a client that is slow to send
- * (a loaded box) neither stalls the loop nor goes unanswered. */
-#define CTL_CLIENTS_MAX 16
-struct ctl_client {
+ * (a loaded box) neither stalls the loop nor goes unanswered; one that sends nothing is closed
+ * after CTL_CLIENT_IDLE_NS, so idle connections cannot use up the slots. */
+#define CTL_CLIENTS_MAX	   16
+#define CTL_CLIENT_IDLE_NS (2 * NS_PER_SEC)
+struct xm_ctl_client {
 	struct xm_watch watch;
 	struct xm_daemon *d;
 	int fd;
+	bool closing;
+	__u64 accepted_ns;
+	struct xm_ctl_client *next, **pprev; /* d->ctl_client_list */
 };
 
 static void ctl_client_released(struct xm_watch *w)
 {
-	struct ctl_client *c = xm_container_of(w, struct ctl_client, watch);
+	struct xm_ctl_client *c = xm_container_of(w, struct xm_ctl_client, watch);
 
+	*c->pprev = c->next;
+	if (c->next)
+		c->next->pprev = c->pprev;
 	c->d->ctl_clients--;
 	free(c);
+}
+
+/* c is freed once the kernel has dropped its poll.  Should the cancel not go out (a full ring),
+ * the shutdown wakes the poll, and that completion releases c (util/loop.h). */
+static void ctl_client_close(struct xm_ctl_client *c)
+{
+	c->closing = true;
+	if (xm_loop_unwatch(&c->d->loop, &c->watch, ctl_client_released)) {
+		pr_warn("%s: cannot drop a control client's poll", c->d->cfg.dev);
+		shutdown(c->fd, SHUT_RDWR);
+	}
+	close(c->fd);
 }
 
 static void ctl_answer(struct xm_daemon *d, int fd, const char *line)
@@ -496,18 +521,23 @@ static void ctl_answer(struct xm_daemon *d, int fd, const char *line)
 	struct xm_ctl_req req;
 	const char *answer;
 	FILE *out;
+	int out_fd;
 
 	/* The answer is written blocking, but never for long: the client is reading. */
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	answer = xm_ctl_parse(line, &req);
 	if (!answer && !strcmp(req.verb, "status")) {
-		out = fdopen(dup(fd), "w");
+		out_fd = dup(fd);
+		out = out_fd >= 0 ? fdopen(out_fd, "w") : NULL;
 		if (out) {
 			xm_daemon_report(d, req.text ? XM_REPORT_TEXT : XM_REPORT_JSON, out);
 			fclose(out);
 			return;
 		}
+		if (out_fd >= 0)
+			close(out_fd);
+		answer = "error: out of memory";
 	}
 	if (!answer)
 		answer = ctl_command(d, &req);
@@ -517,7 +547,7 @@ static void ctl_answer(struct xm_daemon *d, int fd, const char *line)
 
 static void on_ctl_client(struct xm_watch *w, int revents)
 {
-	struct ctl_client *c = xm_container_of(w, struct ctl_client, watch);
+	struct xm_ctl_client *c = xm_container_of(w, struct xm_ctl_client, watch);
 	char line[64] = "";
 	ssize_t n;
 
@@ -526,15 +556,27 @@ static void on_ctl_client(struct xm_watch *w, int revents)
 		return; /* armed again */
 	if (n > 0)
 		ctl_answer(c->d, c->fd, line);
-	close(c->fd);
-	if (xm_loop_unwatch(w->loop, w, ctl_client_released))
-		pr_warn("%s: cannot drop a control client's poll", c->d->cfg.dev);
+	ctl_client_close(c);
+}
+
+/* Closes control clients that connected but did not send a request in time. */
+static void ctl_reap_idle(struct xm_daemon *d, __u64 now)
+{
+	struct xm_ctl_client *c, *next;
+
+	for (c = d->ctl_client_list; c; c = next) {
+		next = c->next;
+		if (c->closing || now - c->accepted_ns < CTL_CLIENT_IDLE_NS)
+			continue;
+		pr_debug("%s: control client sent no request in time, closing it", d->cfg.dev);
+		ctl_client_close(c);
+	}
 }
 
 static void on_ctl(struct xm_watch *w, int revents)
 {
 	struct xm_daemon *d = xm_container_of(w, struct xm_daemon, ctl_watch);
-	struct ctl_client *c;
+	struct xm_ctl_client *c;
 	int fd;
 
 	while ((fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
@@ -545,11 +587,17 @@ static void on_ctl(struct xm_watch *w, int revents)
 		}
 		c->d = d;
 		c->fd = fd;
+		c->accepted_ns = xm_now_ns();
 		if (xm_loop_watch_oneshot(&d->loop, &c->watch, fd, 0, on_ctl_client)) {
 			close(fd);
 			free(c);
 			continue;
 		}
+		c->next = d->ctl_client_list;
+		if (c->next)
+			c->next->pprev = &c->next;
+		c->pprev = &d->ctl_client_list;
+		d->ctl_client_list = c;
 		d->ctl_clients++;
 	}
 }
@@ -614,6 +662,7 @@ static __u64 tick(struct xm_daemon *d)
 	for (q = 0; q < d->nxsks; q++)
 		xm_xsk_tx_reclaim(&d->xsks[q], on_tx_done, d);
 	xm_commit_poll(&d->commit, now);
+	ctl_reap_idle(d, now);
 	next = d->ops->tick(d->role, now);
 	if (xm_commit_deadline(&d->commit) < next)
 		next = xm_commit_deadline(&d->commit);
@@ -672,7 +721,8 @@ int xm_daemon_run(struct xm_daemon *d)
 			err = n;
 		if (d->stop && !stopping) {
 			stopping = true;
-			d->ops->stop(d->role);
+			if (d->role)
+				d->ops->stop(d->role);
 		}
 	}
 	if (err)

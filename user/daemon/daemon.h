@@ -21,6 +21,8 @@
 #include "util/loop.h"
 #include "util/report.h"
 
+struct xm_ctl_client;
+
 struct xm_daemon {
 	struct xm_config cfg;
 	struct xm_netdev nd;
@@ -36,8 +38,9 @@ struct xm_daemon {
 	struct xm_watch signal_watch, ctl_watch;
 	struct xm_watch *xsk_watch;
 	__u32 ctl_clients; /* control connections waiting for their request */
-	bool stop;	   /* detach requested */
-	bool finished;	   /* the role has drained: leave the loop */
+	struct xm_ctl_client *ctl_client_list;
+	bool stop;     /* detach requested */
+	bool finished; /* the role has drained: leave the loop */
 	__u64 start_ns;
 	__u8 node_uuid[16];
 	__u64 last_tx_ns; /* any frame sent */

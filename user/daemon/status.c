@@ -108,7 +108,7 @@ void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE 
 	xm_report_str(&r, "role", "role", xm_role_name(d->cfg.role));
 	xm_report_i64(&r, "pid", "pid", (long long)getpid());
 	xm_report_u64(&r, "uptime_ms", NULL, (now - d->start_ns) / 1000000);
-	xm_report_u64(&r, NULL, "uptime s", (now - d->start_ns) / 1000000000ull);
+	xm_report_u64(&r, NULL, "uptime s", (now - d->start_ns) / NS_PER_SEC);
 	xm_format_mac(d->nd.mac, mac);
 	xm_report_str(&r, "mac", NULL, mac);
 	xm_report_u64(&r, "mtu", "mtu", d->nd.mtu);

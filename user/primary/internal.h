@@ -28,7 +28,6 @@
 #define RESYNC_CHUNK	 (256u << 10)	    /* largest resync chunk */
 #define RESYNC_CHUNKS	 64u		    /* chunks in the active set at once */
 #define CSUM_OPS	 8u
-#define XM_CSUM_MAX_LEN	 (1u << 20)
 #define CSUM_RETRY_QUEUE 1024u
 
 enum pstate { P_DISCONNECTED, P_HELLO_SENT, P_CONNECTED, P_REFUSED };
@@ -49,7 +48,8 @@ enum slot_kind { SLOT_EMPTY, SLOT_DATA, SLOT_FLUSH };
  *   W_ACTIVE   active; local write (a resync chunk: read) and frames     -> W_ANSWERED, retired
  *   W_ANSWERED the NBD client has its answer; the rest settles           -> retired
  *
- * Local:  L_NONE -> L_PENDING -> L_DONE (written; durable once answered) or L_FAILED.
+ * Local:  L_NONE -> L_PENDING -> L_WRITTEN (completed) -> L_DURABLE (group commit; a resync
+ *         chunk's read is done on completion), or L_FAILED.
  * Remote: R_NONE -> R_QUEUED (frames left to send) -> R_FLYING (all sent) -> R_DURABLE, or
  *         R_LOST from any of them (the peer may lack it: its regions are marked out of sync).
  */

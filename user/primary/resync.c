@@ -132,7 +132,7 @@ static bool resync_tokens(struct xm_primary *p, __u64 len, __u64 now)
 
 	if (!rate)
 		return true;
-	p->rs_tokens += (now - p->rs_refill_ns) * rate / 1000000000ull;
+	p->rs_tokens += (now - p->rs_refill_ns) * rate / NS_PER_SEC;
 	p->rs_refill_ns = now;
 	if (p->rs_tokens > burst)
 		p->rs_tokens = burst;
@@ -224,7 +224,7 @@ void sync_work(struct xm_primary *p, __u64 now)
 	struct xm_meta *m = p->m;
 
 	if (now - p->rate_ns >= RATE_SAMPLE_NS) {
-		__u64 bps = (p->rs_done_bytes - p->rate_bytes) * 1000000000ull / (now - p->rate_ns);
+		__u64 bps = (p->rs_done_bytes - p->rate_bytes) * NS_PER_SEC / (now - p->rate_ns);
 
 		p->rate_bps = p->rate_bps ? (3 * p->rate_bps + bps) / 4 : bps;
 		p->rate_ns = now;

@@ -269,7 +269,8 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 {
 	struct xm_hello2 h2;
 	struct xm_hello h;
-	__u32 block, maxp, align, mtu_payload;
+	__u32 block, maxp, align, mtu_payload, payload_off;
+	__u64 export_size;
 
 	if (f->session != p->session || p->state == P_DISCONNECTED) {
 		ctr(p)->rx_wrong_session++;
@@ -303,15 +304,16 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	align = be16toh(h.payload_align);
 	if (!is_pow2(align) || align > 4096 || h.role != XM_ROLE_SECONDARY || !f->credit)
 		goto incompatible;
-	p->payload_off =
-		((XM_ETH_HLEN + (__u32)sizeof(struct xm_hdr) + align - 1) / align) * align -
-		XM_ETH_HLEN;
-	mtu_payload = p->env->mtu > p->payload_off ? p->env->mtu - p->payload_off : 0;
+	payload_off = ((XM_ETH_HLEN + (__u32)sizeof(struct xm_hdr) + align - 1) / align) * align -
+		      XM_ETH_HLEN;
+	mtu_payload = p->env->mtu > payload_off ? p->env->mtu - payload_off : 0;
 	if (xm_hello_terms(be32toh(h.block_size), p->env->disk->dio_offset_align,
 			   be32toh(h.max_payload), mtu_payload, p->env->disk->size, &block, &maxp,
-			   &p->export_size) ||
-	    !is_pow2(block) || block > 65536 || be64toh(h.disk_size) < p->export_size)
+			   &export_size) ||
+	    !is_pow2(block) || block > 65536 || be64toh(h.disk_size) < export_size)
 		goto incompatible;
+	p->payload_off = payload_off;
+	p->export_size = export_size;
 	p->block = block;
 	p->max_payload = maxp;
 	p->window = f->credit < SEND_RING / 2 ? f->credit : SEND_RING / 2;

@@ -247,7 +247,7 @@ void write_event(struct pwrite *w, enum wevent ev, int arg)
 		}
 		activate(w);
 		return;
-	case WE_INTENT_READY: /* W_NEW (activate) or W_INTENT */
+	case WE_INTENT_READY: /* W_NEW or W_WAITING (through activate), or W_INTENT */
 		if (w->state == W_INTENT)
 			xm_list_del(&w->meta_node);
 		if (arg) {

@@ -23,8 +23,9 @@ enum xm_rslot {
 /* What a numbered frame is to the receiver. */
 enum xm_rx_verdict {
 	XM_RX_NEW,	    /* take it: xm_receiver_take() */
-	XM_RX_DUP_DONE,	    /* already durable (before the cumulative ack, or in the window) */
-	XM_RX_DUP_PASSED,   /* already passed by the cumulative ack: answer a barrier again */
+	XM_RX_DUP_DONE,	    /* durable already, in the window past the cumulative ack */
+	XM_RX_DUP_PASSED,   /* before the cumulative ack: durable or a passed barrier; answer
+			     * a barrier again */
 	XM_RX_DUP_INFLIGHT, /* its write is under way: ignore */
 	XM_RX_BEYOND,	    /* at or past the window's right edge: dropped */
 };

@@ -39,8 +39,7 @@ int xm_sender_init(struct xm_sender *s, __u32 ring_size, const struct xm_sender_
 	s->ops = ops;
 	s->ctx = ctx;
 	s->ctr = ctr;
-	s->rto = s->rto_base = RTO_INITIAL_NS;
-	return 0;
+	return 0; /* rto stays 0 (shown in status) until xm_sender_start */
 }
 
 void xm_sender_free(struct xm_sender *s)

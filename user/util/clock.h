@@ -6,8 +6,9 @@
 #include <time.h>
 #include <linux/types.h>
 
-#define NS_PER_US 1000ull
-#define NS_PER_MS 1000000ull
+#define NS_PER_US  1000ull
+#define NS_PER_MS  1000000ull
+#define NS_PER_SEC 1000000000ull
 
 static inline __u64 xm_now_ns(void)
 {

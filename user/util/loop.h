@@ -57,7 +57,9 @@ int xm_loop_watch_oneshot(struct xm_loop *l, struct xm_watch *w, int fd, unsigne
 			  xm_watch_fn fn);
 int xm_loop_watch(struct xm_loop *l, struct xm_watch *w, int fd, unsigned int events,
 		  xm_watch_fn fn);
-/* Stops watching; released(w) runs when w may be freed (the fd may be closed at once). */
+/* Stops watching; released(w) runs when w may be freed (the fd may be closed at once).  On error
+ * (no room in the ring for the cancel) the handler is not called again either, and released(w)
+ * runs when the poll next completes. */
 int xm_loop_unwatch(struct xm_loop *l, struct xm_watch *w, void (*released)(struct xm_watch *w));
 
 /* Submits, waits for at least one completion or timeout_ns, dispatches every completion.

@@ -87,8 +87,9 @@ static void push(struct xm_report *r, const char *key, const char *label, bool l
 	if (r->form == XM_REPORT_JSON) {
 		struct json_object *o = list ? json_object_new_array() : json_object_new_object();
 
-		json_put(r, key, o);
+		/* Our reference first: json_put drops its own if o has no place in the parent. */
 		r->node[r->depth + 1] = json_object_get(o);
+		json_put(r, key, o);
 	}
 	r->depth++;
 	r->shown[r->depth] = shown;

@@ -37,20 +37,6 @@ static int cancel_request(struct xm_loop *loop, struct xm_io *target)
 	return 0;
 }
 
-/*
- * xm_loop_unwatch, plus an ASYNC_CANCEL behind it: its POLL_REMOVE fails with -EALREADY when a
- * wakeup of the poll is already queued (say the peer hung up just then), and the poll would live
- * on, never released.  ASYNC_CANCEL handles that case; whichever comes second finds nothing.
- */
-static int unwatch(struct xm_loop *loop, struct xm_watch *w, void (*released)(struct xm_watch *w))
-{
-	int err = xm_loop_unwatch(loop, w, released);
-
-	if (!err)
-		err = cancel_request(loop, &w->io);
-	return err;
-}
-
 static void srv_maybe_free(struct xm_nbd_server *s)
 {
 	if (!s->stopped || s->in_stop || s->nconns || s->lis[0].watched || s->lis[1].watched)
@@ -310,7 +296,7 @@ void conn_close(struct nbd_conn *c, const char *why)
 	c->prev = c->next = NULL;
 	s->counters.active--;
 
-	if (c->in_watched && unwatch(s->loop, &c->in_watch, on_in_released))
+	if (c->in_watched && xm_loop_unwatch(s->loop, &c->in_watch, on_in_released))
 		pr_warn("nbd: cannot stop watching connection %llu", (unsigned long long)c->id);
 	/* The poll's own completion (-ECANCELED) releases pollout_io. */
 	if (c->pollout_armed && cancel_request(s->loop, &c->pollout_io))
@@ -521,7 +507,7 @@ static void srv_close_listeners(struct xm_nbd_server *s)
 	for (i = 0; i < 2; i++) {
 		struct nbd_listener *l = &s->lis[i];
 
-		if (l->watched && unwatch(s->loop, &l->watch, on_listener_released))
+		if (l->watched && xm_loop_unwatch(s->loop, &l->watch, on_listener_released))
 			pr_warn("nbd: cannot stop watching a listener");
 		if (l->fd >= 0)
 			close(l->fd);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* XDP program on the dedicated NIC: mirror frames from the peer go to the AF_XDP socket, all else
- * passes. */
+ * passes.  It also answers the peer's PROBEs itself and records when the peer was last heard
+ * (docs/protocol.md §9.1). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -11,6 +12,8 @@
 const volatile __u16 cfg_ethertype = XM_ETH_P_MIRROR;
 const volatile __u8 cfg_local_mac[XM_ETH_ALEN];
 const volatile __u8 cfg_peer_mac[XM_ETH_ALEN];
+/* What turning a PROBE into a PROBE_ACK does to its CRC, big-endian (xm_probe_crc_delta()). */
+const volatile __u32 cfg_probe_crc_delta;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -27,6 +30,15 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct xm_alive);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} alive SEC(".maps");
 
 struct eth_hdr {
 	__u8 dst[XM_ETH_ALEN];
@@ -81,6 +93,22 @@ static __always_inline enum xm_drop_reason check_hdr(const struct xm_hdr *h, __u
 	return XM_DROP_REASON_MAX;
 }
 
+/* Sends the PROBE back as a PROBE_ACK: MACs swapped, type changed, CRC adjusted (§9.1). */
+static __always_inline int answer_probe(struct xm_stats *s, struct eth_hdr *eth, struct xm_hdr *h,
+					__u64 len, __u32 type_idx)
+{
+	__u8 mac[XM_ETH_ALEN];
+
+	__builtin_memcpy(mac, eth->dst, XM_ETH_ALEN);
+	__builtin_memcpy(eth->dst, eth->src, XM_ETH_ALEN);
+	__builtin_memcpy(eth->src, mac, XM_ETH_ALEN);
+	h->type = XM_T_PROBE_ACK;
+	h->crc ^= cfg_probe_crc_delta;
+	count(&s->answered, len);
+	count((struct xm_counter *)&s->rx + type_idx, len);
+	return XDP_TX;
+}
+
 SEC("xdp.frags")
 int xm_steer(struct xdp_md *ctx)
 {
@@ -90,9 +118,10 @@ int xm_steer(struct xdp_md *ctx)
 	struct eth_hdr *eth = data;
 	enum xm_drop_reason why;
 	struct xm_stats *s;
+	struct xm_alive *a;
 	struct xm_hdr *h;
 	__u32 key = 0, qid, type_idx;
-	__u64 off;
+	__u64 off, now;
 	__u16 proto;
 	int verdict;
 
@@ -133,6 +162,32 @@ int xm_steer(struct xdp_md *ctx)
 	type_idx = (__u32)h->type - XM_T_HELLO;
 	if (type_idx >= XM_T_MAX - XM_T_HELLO)
 		return drop(s, XM_DROP_BAD_TYPE, len);
+
+	/* The answer's CRC is the probe's changed by a constant: only for a bare header. */
+	if (h->type == XM_T_PROBE && h->payload_len)
+		return drop(s, XM_DROP_BAD_LENGTH, len);
+
+	/*
+	 * Failure detection (docs/protocol.md §9.1), on any RX queue: a PROBE_ACK may land on a
+	 * queue without a socket (veth puts an XDP_TX'd frame on the queue of the sending CPU).  No
+	 * socket check is needed for liveness either: the program runs only while its daemon holds
+	 * the BPF link, which the kernel drops when the daemon exits.
+	 */
+	a = bpf_map_lookup_elem(&alive, &key);
+	if (!a)
+		return drop(s, XM_DROP_NO_SOCKET, len); /* cannot happen for an array map */
+	now = bpf_ktime_get_ns();
+	a->peer_rx_ns = now;
+	if (h->type == XM_T_PROBE_ACK) {
+		a->probe_echo_ns = bpf_be64_to_cpu(h->arg0);
+		a->probe_ack_ns = now;
+		count(&s->consumed, len);
+		count((struct xm_counter *)&s->rx + type_idx, len);
+		return XDP_DROP;
+	}
+	a->daemon_rx_ns = now;
+	if (h->type == XM_T_PROBE)
+		return answer_probe(s, eth, h, len, type_idx);
 
 	qid = ctx->rx_queue_index;
 	if (!bpf_map_lookup_elem(&xsks, &qid))

@@ -52,7 +52,11 @@ enum xm_frame_type {
 	XM_T_SETGEN = 13,  /* numbered, like FLUSH: resync complete, arg0 = generation to adopt;
 			    * answered by FLUSH_ACK once durable and written to the metadata */
 	XM_T_CLOSE = 14,   /* the sender ends the session on purpose: arg0 = enum xm_close_reason */
-	XM_T_MAX = 15,	   /* first invalid type */
+	/* Failure detection (revision 3, docs/protocol.md §9): the peer's XDP program answers a
+	 * PROBE itself, so the answer does not wait for the peer's daemon to be scheduled. */
+	XM_T_PROBE = 15,     /* arg0 = sender's clock in ns; header only */
+	XM_T_PROBE_ACK = 16, /* the PROBE with type and MACs changed, sent back by XDP_TX */
+	XM_T_MAX = 17,	     /* first invalid type */
 };
 
 /* Checksums (CSUM) cover this many bytes each; a CSUMREQ length is a multiple of it. */
@@ -122,9 +126,10 @@ struct xm_hello {
 _Static_assert(sizeof(struct xm_hello) == 48, "xm_hello is 48 bytes on the wire");
 
 /* Protocol revisions this code speaks (xm_hello.proto_min/max); not the header version.
- * Revision 2: HELLO and HELLO_ACK carry struct xm_hello_gen after struct xm_hello. */
-#define XM_PROTO_MIN 2
-#define XM_PROTO_MAX 2
+ * Revision 2: HELLO and HELLO_ACK carry struct xm_hello_gen after struct xm_hello.
+ * Revision 3: PROBE and PROBE_ACK, answered by the XDP program (docs/protocol.md §9). */
+#define XM_PROTO_MIN 3
+#define XM_PROTO_MAX 3
 
 /* Disk states (DRBD's names): what a box knows about its own copy. */
 enum xm_disk_state {
@@ -233,6 +238,8 @@ struct xm_type_counters {
 	struct xm_counter csum;
 	struct xm_counter setgen;
 	struct xm_counter close;
+	struct xm_counter probe;
+	struct xm_counter probe_ack;
 };
 
 /* Dropped mirror frames per reason, in enum xm_drop_reason order. */
@@ -249,15 +256,17 @@ struct xm_drop_counters {
 
 /*
  * The value of the per-CPU stats map (one element, key 0).  Every frame the program sees is counted
- * exactly once in pass, redirected or one drop reason; redirect_fail counts frames whose redirect
- * the kernel refused (they are dropped).
+ * exactly once in pass, redirected, redirect_fail (the kernel refused the redirect; dropped),
+ * answered, consumed or one drop reason.
  */
 struct xm_stats {
 	struct xm_counter seen;		 /* every frame the program ran on */
 	struct xm_counter pass;		 /* other EtherTypes, handed to the stack */
 	struct xm_counter redirected;	 /* mirror frames handed to the AF_XDP socket */
 	struct xm_counter redirect_fail; /* bpf_redirect_map() failed */
-	struct xm_type_counters rx;	 /* redirected frames by type */
+	struct xm_counter answered;	 /* PROBEs turned into PROBE_ACKs and sent back (XDP_TX) */
+	struct xm_counter consumed;	 /* PROBE_ACKs: recorded in the alive map, then dropped */
+	struct xm_type_counters rx;	 /* redirected, answered and consumed frames by type */
 	struct xm_drop_counters drop;	 /* dropped mirror frames by reason */
 	struct xm_counter rx_resync; /* redirected DATA frames with XM_F_RESYNC (also in rx.data) */
 };
@@ -267,9 +276,23 @@ _Static_assert(sizeof(struct xm_type_counters) == (XM_T_MAX - 1) * sizeof(struct
 _Static_assert(sizeof(struct xm_drop_counters) == XM_DROP_REASON_MAX * sizeof(struct xm_counter),
 	       "one drop counter per reason");
 
+/*
+ * The value of the alive map (one element, key 0; mmap-able, so the daemon reads it without a
+ * system call): when frames from the peer arrived, in bpf_ktime_get_ns() time (CLOCK_MONOTONIC).
+ * Written with plain stores from any CPU; a reader may see one field of an answer older than the
+ * other, which costs at most one probe interval (docs/protocol.md §9.1).
+ */
+struct xm_alive {
+	__u64 peer_rx_ns;    /* any frame from the peer that passed the checks */
+	__u64 daemon_rx_ns;  /* the same, but not a PROBE_ACK: the peer's daemon sent it */
+	__u64 probe_echo_ns; /* arg0 of the latest PROBE_ACK: when we sent that PROBE */
+	__u64 probe_ack_ns;  /* when that PROBE_ACK arrived */
+};
+
 /* Map and program names (<= 15 characters: the kernel truncates object names there). */
 #define XM_MAP_STATS "stats"
 #define XM_MAP_XSKS  "xsks"
+#define XM_MAP_ALIVE "alive"
 #define XM_PROG_NAME "xm_steer"
 
 /* Pinned maps live in one bpffs directory per interface. */

@@ -129,7 +129,7 @@ def ask(line, timeout=2.0):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     out = b""
-    try:  # a daemon with no free slot closes the connection at once
+    try:  # a daemon with no free slot closes the connection at once; a full backlog: EAGAIN
         s.connect(path)
         s.sendall(line)
         while True:
@@ -137,7 +137,7 @@ def ask(line, timeout=2.0):
             if not b:
                 break
             out += b
-    except (socket.timeout, ConnectionResetError, BrokenPipeError):
+    except (socket.timeout, ConnectionResetError, BrokenPipeError, BlockingIOError):
         pass
     s.close()
     return out.decode(errors="replace")

@@ -63,7 +63,9 @@ send_q1
 wait_until 5 bpf_reaches drop.no_socket $((nosock0 + 5)) ||
 	fail "drop.no_socket: $(($(bpf_counter "$S" drop.no_socket) - nosock0)) of 5"
 assert_eq "$(($(bpf_counter "$S" drop.no_socket) - nosock0))" 5 "frames without a socket"
-assert_eq "$(($(rxq1 xdp_drops) - drops0))" 5 "frames dropped on RX queue 1 (veth's ethtool -S)"
+# veth's own count of drops on queue 1 also holds PROBE_ACKs the program took (XDP_DROP): veth
+# puts an answer on the queue of the CPU that sent it.
+assert_ge "$(($(rxq1 xdp_drops) - drops0))" 5 "frames dropped on RX queue 1 (veth's ethtool -S)"
 # rx_wrong_session is no witness here: a peer timeout under load makes the primary's pings count.
 assert_eq "$(($(bpf_counter "$S" rx.data) - data0))" 0 "DATA frames steered to a socket"
 

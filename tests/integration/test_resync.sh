@@ -18,14 +18,16 @@ load_running() {
 }
 
 # check_failure: the primary says why the session ended and how long the peer had been silent:
-# never less than the timeout (a busy peer is not declared dead early).
+# never less than the detector's timeout T (docs/protocol.md §9.2; a busy peer is not declared
+# dead early).
 check_failure() {
-	local f
+	local f t
 	f=$(status_json "$P" | jq .daemon.replication.last_failure)
-	log "failure detected: $(jq -r .reason <<<"$f") after $(jq .silence_ms <<<"$f") ms of silence"
-	assert_eq "$(jq -r .reason <<<"$f")" "peer timeout" "failure reason"
-	jq -e --argjson t $TIMEOUT_MS '.silence_ms >= $t' <<<"$f" >/dev/null ||
-		fail "declared dead after $(jq .silence_ms <<<"$f") ms of silence (timeout $TIMEOUT_MS ms)"
+	t=$(status_json "$P" | jq .daemon.peer.detect_timeout_ms)
+	log "failure detected: $(jq -r .reason <<<"$f") after $(jq .silence_ms <<<"$f") ms of silence (T $t ms)"
+	assert_eq "$(jq -r .reason <<<"$f")" "peer not answering" "failure reason"
+	jq -e --argjson t "$t" '.silence_ms >= $t' <<<"$f" >/dev/null ||
+		fail "declared dead after $(jq .silence_ms <<<"$f") ms of silence (T $t ms)"
 }
 
 # check_resync WHAT DIRTY_BITS RESYNC_BYTES_BEFORE: the resync moved exactly the dirty regions.

@@ -150,6 +150,16 @@ static bool resync_rate_applied(const struct xm_config *c)
 	return c->resync_mib == 200;
 }
 
+static bool ko_applied(const struct xm_config *c)
+{
+	return c->ko_ms == 750;
+}
+
+static bool realtime_applied(const struct xm_config *c)
+{
+	return c->realtime;
+}
+
 static bool force_applied(const struct xm_config *c)
 {
 	return c->force;
@@ -166,6 +176,8 @@ static const struct key_case key_cases[] = {
 	{"xdp-mode", "skb", xdp_mode_applied, "generic"},
 	{"ping-interval", "250", ping_applied, "0"},
 	{"timeout", "80", timeout_applied, "1"},
+	{"ko-timeout", "750", ko_applied, "5"},
+	{"realtime", "yes", realtime_applied, "sometimes"},
 	{"protocol", "A", protocol_applied, "D"},
 	{"nbd-socket", "/run/mirror.sock", nbd_socket_applied,
 	 "/run/a-path-much-longer-than-a-unix-socket-address-can-hold-because-sun_path-has-only-"

@@ -117,7 +117,7 @@ static void test_field_names_are_unique_and_non_empty(void **state)
 {
 	unsigned int i, j;
 
-	assert_int_equal(XM_STATS_NFIELDS, 4 + (XM_T_MAX - 1) + XM_DROP_REASON_MAX + 1);
+	assert_int_equal(XM_STATS_NFIELDS, 6 + (XM_T_MAX - 1) + XM_DROP_REASON_MAX + 1);
 	for (i = 0; i < XM_STATS_NFIELDS; i++) {
 		const char *name = xm_stats_field_name(i);
 
@@ -158,6 +158,8 @@ static void test_field_names_match_struct_layout(void **state)
 		FIELD(pass),
 		FIELD(redirected),
 		FIELD(redirect_fail),
+		FIELD(answered),
+		FIELD(consumed),
 		FIELD(rx.hello),
 		FIELD(rx.hello_ack),
 		FIELD(rx.data),
@@ -172,6 +174,8 @@ static void test_field_names_match_struct_layout(void **state)
 		FIELD(rx.csum),
 		FIELD(rx.setgen),
 		FIELD(rx.close),
+		FIELD(rx.probe),
+		FIELD(rx.probe_ack),
 		FIELD(drop.not_for_us),
 		FIELD(drop.bad_peer),
 		FIELD(drop.truncated),
@@ -212,8 +216,9 @@ static void test_counters_follow_enum_order(void **state)
 	assert_ptr_equal(&s.rx.hello + (XM_T_PONG - XM_T_HELLO), &s.rx.pong);
 	assert_ptr_equal(&s.drop.not_for_us + XM_DROP_BAD_LENGTH, &s.drop.bad_length);
 	assert_ptr_equal(&s.drop.not_for_us + XM_DROP_NO_SOCKET, &s.drop.no_socket);
-	assert_string_equal(xm_stats_field_name(4 + XM_T_FLUSH_ACK - XM_T_HELLO), "rx.flush_ack");
-	assert_string_equal(xm_stats_field_name(4 + (XM_T_MAX - 1) + XM_DROP_BAD_PEER),
+	assert_ptr_equal(&s.rx.hello + (XM_T_PROBE_ACK - XM_T_HELLO), &s.rx.probe_ack);
+	assert_string_equal(xm_stats_field_name(6 + XM_T_FLUSH_ACK - XM_T_HELLO), "rx.flush_ack");
+	assert_string_equal(xm_stats_field_name(6 + (XM_T_MAX - 1) + XM_DROP_BAD_PEER),
 			    "drop.bad_peer");
 }
 

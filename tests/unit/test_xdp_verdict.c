@@ -31,6 +31,7 @@
 
 #include "xdpmirror.h"
 #include "xdpmirror.skel.h"
+#include "link/frame.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -38,6 +39,8 @@
 #define MIN_FRAME (XM_ETH_HLEN + HDR_LEN) /* untagged header-only frame: 62 */
 #define VLAN_VID  100
 #define META_ROOM 16 /* XDP metadata in front of a runt, see run_prog() */
+/* .why of a PROBE_ACK row: no drop reason, the program took the frame (counted as consumed). */
+#define WHY_CONSUMED XM_DROP_REASON_MAX
 
 /* The pair under test: we are ...:02, the peer is ...:01. */
 static const __u8 local_mac[XM_ETH_ALEN] = {0x02, 0x58, 0x4d, 0x00, 0x00, 0x02};
@@ -124,6 +127,21 @@ static const struct xm_case cases[] = {
 	{.name = "close, header only",
 	 .frame = {.len = MIN_FRAME, .type = XM_T_CLOSE},
 	 .verdict = XDP_REDIRECT},
+	/* Answered in the kernel (docs/protocol.md §9.1); test_probe_answer checks the bytes. */
+	{.name = "probe, header only",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_PROBE},
+	 .verdict = XDP_TX},
+	{.name = "probe, 802.1Q",
+	 .frame = {.len = MIN_FRAME + XM_VLAN_HLEN, .vlan = true, .type = XM_T_PROBE},
+	 .verdict = XDP_TX},
+	{.name = "probe with a payload",
+	 .frame = {.len = MIN_FRAME + 8, .type = XM_T_PROBE},
+	 .verdict = XDP_DROP,
+	 .why = XM_DROP_BAD_LENGTH},
+	{.name = "probe_ack, header only: recorded and consumed",
+	 .frame = {.len = MIN_FRAME, .type = XM_T_PROBE_ACK},
+	 .verdict = XDP_DROP,
+	 .why = WHY_CONSUMED},
 	{.name = "resync data, 512-byte payload",
 	 .frame = {.len = MIN_FRAME + 512, .type = XM_T_DATA, .flags = XM_F_RESYNC},
 	 .verdict = XDP_REDIRECT},
@@ -166,7 +184,7 @@ static const struct xm_case cases[] = {
 	 .frame = {.len = MIN_FRAME, .type = 0},
 	 .verdict = XDP_DROP,
 	 .why = XM_DROP_BAD_TYPE},
-	{.name = "type 15 (XM_T_MAX)",
+	{.name = "type 17 (XM_T_MAX)",
 	 .frame = {.len = MIN_FRAME, .type = XM_T_MAX},
 	 .verdict = XDP_DROP,
 	 .why = XM_DROP_BAD_TYPE},
@@ -226,6 +244,8 @@ static const struct {
 	COUNTER(pass),
 	COUNTER(redirected),
 	COUNTER(redirect_fail),
+	COUNTER(answered),
+	COUNTER(consumed),
 	COUNTER(rx.hello),
 	COUNTER(rx.hello_ack),
 	COUNTER(rx.data),
@@ -240,6 +260,8 @@ static const struct {
 	COUNTER(rx.csum),
 	COUNTER(rx.setgen),
 	COUNTER(rx.close),
+	COUNTER(rx.probe),
+	COUNTER(rx.probe_ack),
 	COUNTER(drop.not_for_us),
 	COUNTER(drop.bad_peer),
 	COUNTER(drop.truncated),
@@ -264,6 +286,7 @@ static struct {
 	int prog_fd;
 	int stats_fd;
 	int xsks_fd;
+	int alive_fd;
 	int ncpus;
 	struct xm_stats *percpu; /* ncpus values of the stats map */
 	const char *ifname;	 /* where the socket is bound; the rows arrive there (ctx) */
@@ -454,7 +477,8 @@ static void test_row(void **state)
 	__u32 retval = ~0u;
 	int err, bad = 0;
 
-	if (verdict == XDP_REDIRECT && !r->bound) {
+	/* Without a socket nothing is delivered; probes are answered and taken on any queue. */
+	if (!r->bound && verdict == XDP_REDIRECT) {
 		verdict = XDP_DROP;
 		why = XM_DROP_NO_SOCKET;
 	}
@@ -488,6 +512,12 @@ static void test_row(void **state)
 		count((struct xm_counter *)&want.rx + (c->frame.type - XM_T_HELLO), len);
 		if (c->frame.type == XM_T_DATA && (c->frame.flags & XM_F_RESYNC))
 			count(&want.rx_resync, len);
+	} else if (verdict == XDP_TX) {
+		count(&want.answered, len);
+		count(&want.rx.probe, len);
+	} else if (why == WHY_CONSUMED) {
+		count(&want.consumed, len);
+		count(&want.rx.probe_ack, len);
 	} else {
 		count((struct xm_counter *)&want.drop + why, len);
 	}
@@ -501,6 +531,74 @@ static void test_row(void **state)
 	if (bad)
 		fail_msg("%s (xsks[0] %s, %u bytes): %d mismatch(es)", c->name,
 			 r->bound ? "bound" : "empty", len, bad);
+}
+
+static void read_alive(struct xm_alive *a)
+{
+	__u32 key = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(g.alive_fd, &key, a), 0);
+}
+
+/* Runs frame through the program and returns the verdict; out gets the frame as it left. */
+static __u32 run_out(const __u8 *frame, unsigned int len, __u8 *out, unsigned int cap)
+{
+	struct xdp_md ctx = {.data_end = len, .ingress_ifindex = g.ifindex};
+	struct bpf_test_run_opts opts = {
+		.sz = sizeof(opts),
+		.data_in = frame,
+		.data_size_in = len,
+		.data_out = out,
+		.data_size_out = cap,
+		.ctx_in = &ctx,
+		.ctx_size_in = sizeof(ctx),
+		.repeat = 1,
+	};
+
+	assert_int_equal(bpf_prog_test_run_opts(g.prog_fd, &opts), 0);
+	assert_int_equal(opts.data_size_out, len);
+	return opts.retval;
+}
+
+/*
+ * A PROBE comes back as a PROBE_ACK with the MACs swapped and a CRC the daemon accepts; the
+ * PROBE_ACK is taken by the program, which records when it came and which probe it answers.
+ */
+static void test_probe_answer(void **state)
+{
+	const struct xm_frame probe = {.type = XM_T_PROBE, .session = 0x5e55, .arg0 = 123456789};
+	__u8 frame[128], out[128];
+	struct xm_alive a0, a1, a2;
+	struct xm_frame f;
+	__u8 src[XM_ETH_ALEN];
+	int len;
+
+	len = xm_frame_build(frame, sizeof(frame), local_mac, peer_mac, XM_ETH_P_MIRROR, &probe,
+			     NULL);
+	assert_int_equal(len, MIN_FRAME);
+	read_alive(&a0);
+	assert_int_equal(run_out(frame, (unsigned int)len, out, sizeof(out)), XDP_TX);
+	read_alive(&a1);
+	assert_true(a1.peer_rx_ns > a0.peer_rx_ns);
+	assert_true(a1.daemon_rx_ns > a0.daemon_rx_ns); /* the peer's daemon sent the probe */
+	assert_memory_equal(out, peer_mac, XM_ETH_ALEN);
+	assert_memory_equal(out + XM_ETH_ALEN, local_mac, XM_ETH_ALEN);
+	assert_int_equal(xm_frame_parse(out, (size_t)len, XM_ETH_P_MIRROR, &f, NULL, src),
+			 XM_PARSE_OK);
+	assert_int_equal(f.type, XM_T_PROBE_ACK);
+	assert_int_equal(f.session, probe.session);
+	assert_int_equal(f.arg0, probe.arg0);
+	assert_memory_equal(src, local_mac, XM_ETH_ALEN);
+
+	/* The answer as the other box's program sees it: from its peer (us), to it. */
+	memcpy(out, local_mac, XM_ETH_ALEN);
+	memcpy(out + XM_ETH_ALEN, peer_mac, XM_ETH_ALEN);
+	assert_int_equal(run_out(out, (unsigned int)len, frame, sizeof(frame)), XDP_DROP);
+	read_alive(&a2);
+	assert_int_equal(a2.probe_echo_ns, probe.arg0);
+	assert_true(a2.probe_ack_ns >= a1.peer_rx_ns);
+	assert_true(a2.peer_rx_ns >= a1.peer_rx_ns);
+	assert_int_equal(a2.daemon_rx_ns, a1.daemon_rx_ns); /* no daemon sent the answer */
 }
 
 static int slot_empty(void **state)
@@ -583,6 +681,7 @@ static int load_prog(void)
 	g.skel->rodata->cfg_ethertype = XM_ETH_P_MIRROR;
 	memcpy(g.skel->rodata->cfg_local_mac, local_mac, XM_ETH_ALEN);
 	memcpy(g.skel->rodata->cfg_peer_mac, peer_mac, XM_ETH_ALEN);
+	g.skel->rodata->cfg_probe_crc_delta = htobe32(xm_probe_crc_delta());
 	/* The maps are pinned by name: without a pin path libbpf neither reuses a running
 	 * daemon's maps (and counters) nor pins ours. */
 	bpf_object__for_each_map(map, g.skel->obj)
@@ -598,6 +697,7 @@ static int load_prog(void)
 	g.prog_fd = bpf_program__fd(g.skel->progs.xm_steer);
 	g.stats_fd = bpf_map__fd(g.skel->maps.stats);
 	g.xsks_fd = bpf_map__fd(g.skel->maps.xsks);
+	g.alive_fd = bpf_map__fd(g.skel->maps.alive);
 	g.ncpus = libbpf_num_possible_cpus();
 	if (g.ncpus < 0)
 		return g.ncpus;
@@ -724,7 +824,15 @@ int main(void)
 			test_row, bound ? slot_bound : slot_empty, NULL, &runs[i]);
 		tests[i].name = names[i];
 	}
-	failed = xm_test_exit(cmocka_run_group_tests_name("xm_steer verdicts", tests, NULL, NULL));
+	failed = cmocka_run_group_tests_name("xm_steer verdicts", tests, NULL, NULL);
+	{
+		const struct CMUnitTest probe_tests[] = {
+			cmocka_unit_test_setup(test_probe_answer, slot_bound),
+		};
+
+		failed |= cmocka_run_group_tests_name("xm_steer probes", probe_tests, NULL, NULL);
+	}
+	failed = xm_test_exit(failed);
 
 out_free_names:
 	for (i = 0; i < ARRAY_SIZE(names); i++)

@@ -12,6 +12,7 @@
 
 #define XM_PING_MS_DEFAULT    10
 #define XM_TIMEOUT_MS_DEFAULT 50
+#define XM_KO_MS_DEFAULT      2000 /* docs/protocol.md §9.2: why */
 #define XM_CONFIG_MAX_BYTES   16384
 
 static int set_role(struct xm_config *c, const char *v, char *err, size_t n)
@@ -167,6 +168,25 @@ static int set_timeout_ms(struct xm_config *c, const char *v, char *err, size_t 
 	return 0;
 }
 
+static int set_ko_ms(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (xm_parse_u32(v, 10, 600000, &c->ko_ms)) {
+		snprintf(err, n, "'%s': not a peer progress timeout (want 10-600000 ms)", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_realtime(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (strcmp(v, "yes") && strcmp(v, "no")) {
+		snprintf(err, n, "'%s': want yes or no", v);
+		return -EINVAL;
+	}
+	c->realtime = v[0] == 'y';
+	return 0;
+}
+
 static int set_meta(struct xm_config *c, const char *v, char *err, size_t n)
 {
 	if (!*v || strlen(v) >= sizeof(c->meta)) {
@@ -229,8 +249,15 @@ const struct xm_config_key xm_config_keys[] = {
 	{"xsk-mode", "auto|zerocopy|copy", "AF_XDP mode (default auto)", set_xsk_mode},
 	{"xdp-mode", "native|skb", "XDP attach mode (default native)", set_xdp_mode},
 	{"ping-interval", "MS", "heartbeat interval in ms (default 10)", set_ping_ms},
-	{"timeout", "MS", "peer is dead after this long without a frame (default 50)",
+	{"timeout", "MS",
+	 "peer is dead after its link or kernel did not answer this long (default 50)",
 	 set_timeout_ms},
+	{"ko-timeout", "MS",
+	 "peer is dead after its daemon sent nothing, or finished none of our writes, this long "
+	 "(default 2000)",
+	 set_ko_ms},
+	{"realtime", "yes|no", "run the event loop SCHED_FIFO with memory locked (default no)",
+	 set_realtime},
 	{"protocol", "A|B|C", "when a write is done (default C: durable on both boxes)",
 	 set_protocol},
 	{"nbd-socket", "PATH", "primary: NBD Unix socket (default /run/xdpmirror/IF.sock)",
@@ -255,6 +282,7 @@ void xm_config_init(struct xm_config *c)
 	c->ethertype = XM_ETH_P_MIRROR;
 	c->ping_ms = XM_PING_MS_DEFAULT;
 	c->timeout_ms = XM_TIMEOUT_MS_DEFAULT;
+	c->ko_ms = XM_KO_MS_DEFAULT;
 	c->protocol = 'C';
 	c->initial_sync = 'f';
 }

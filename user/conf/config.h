@@ -32,7 +32,9 @@ struct xm_config {
 	enum xm_xsk_mode xsk_mode;
 	enum xm_xdp_mode xdp_mode;
 	__u32 ping_ms;	      /* heartbeat interval */
-	__u32 timeout_ms;     /* peer dead after this long without a frame */
+	__u32 timeout_ms;     /* peer dead after its link or kernel did not answer this long */
+	__u32 ko_ms;	      /* peer dead after its daemon made no progress this long */
+	bool realtime;	      /* SCHED_FIFO event loop, memory locked */
 	char protocol;	      /* replication protocol: 'A', 'B' or 'C' */
 	char nbd_socket[108]; /* primary: NBD Unix socket; empty: the default under XM_RUN_DIR */
 	__u16 nbd_tcp_port;   /* primary: 0 or a port on 127.0.0.1 */

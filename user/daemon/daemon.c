@@ -3,18 +3,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_link.h>
 
 #include "conf/params.h"
-#include "daemon/ctl.h"
 #include "daemon/daemon.h"
 #include "link/frame.h"
 #include "link/stats.h"
@@ -409,15 +410,21 @@ static void on_tx_done(void *ctx, __u64 tag)
 		d->ops->tx_done(d->role, tag);
 }
 
+static void drain_rx(struct xm_daemon *d, struct xm_xsk *x)
+{
+	bool any = false;
+
+	while (xm_xsk_rx(x, 64, on_packet, d))
+		any = true;
+	if (any && d->role && d->ops->rx_done)
+		d->ops->rx_done(d->role);
+}
+
 static void on_xsk_ready(struct xm_watch *w, int revents)
 {
 	struct xm_daemon *d = xm_container_of(w->loop, struct xm_daemon, loop);
-	struct xm_xsk *x = &d->xsks[w - d->xsk_watch];
 
-	while (xm_xsk_rx(x, 64, on_packet, d))
-		;
-	if (d->role && d->ops->rx_done)
-		d->ops->rx_done(d->role);
+	drain_rx(d, &d->xsks[w - d->xsk_watch]);
 }
 
 static void on_signal(struct xm_watch *w, int revents)
@@ -430,175 +437,6 @@ static void on_signal(struct xm_watch *w, int revents)
 			continue; /* nothing to reload yet; do not die of it */
 		pr_info("%s: signal %u, detaching", d->cfg.dev, si.ssi_signo);
 		d->stop = true;
-	}
-}
-
-/* promote/demote (docs/resync.md §7): checks now, switches once the old role has drained. */
-static const char *ctl_role_change(struct xm_daemon *d, const struct xm_ctl_req *req)
-{
-	if (d->next_role || d->stop)
-		return "error: a role change or detach is already under way";
-	if (!strcmp(req->verb, "demote")) {
-		if (d->ops->role != XM_ROLE_PRIMARY)
-			return "error: not a primary";
-		d->next_role = XM_ROLE_SECONDARY;
-		d->ops->stop(d->role);
-		pr_info("%s: demoting to secondary", d->cfg.dev);
-		return "ok: demoting";
-	}
-	if (strcmp(req->verb, "promote"))
-		return "error: unknown request";
-	if (d->ops->role != XM_ROLE_SECONDARY)
-		return "error: not a secondary";
-	if (d->ops->connected(d->role))
-		return "error: a primary is connected; demote it first";
-	if (d->meta.sb.disk_state != XM_DISK_UPTODATE && !req->force)
-		return d->meta.sb.disk_state == XM_DISK_INCONSISTENT
-			       ? "error: this disk is Inconsistent (a resync did not finish); "
-				 "--force promotes anyway"
-			       : "error: this disk is not UpToDate; --force promotes anyway";
-	d->next_role = XM_ROLE_PRIMARY;
-	d->ops->stop(d->role);
-	pr_info("%s: promoting to primary%s", d->cfg.dev, req->force ? " (forced)" : "");
-	return "ok: promoting";
-}
-
-static const char *ctl_command(struct xm_daemon *d, const struct xm_ctl_req *req)
-{
-	const char *answer = NULL;
-
-	if (!d->role)
-		return "error: the daemon is leaving";
-	if (req->role == XM_ROLE_NONE)
-		return ctl_role_change(d, req);
-	if (req->role != d->ops->role || d->next_role)
-		return req->wrong_role;
-	if (d->ops->control)
-		answer = d->ops->control(d->role, req);
-	return answer ? answer : "error: unknown request";
-}
-
-/* One control client: its request line is read when it arrives, so a client that is slow to send
- * (a loaded box) neither stalls the loop nor goes unanswered; one that sends nothing is closed
- * after CTL_CLIENT_IDLE_NS, so idle connections cannot use up the slots. */
-#define CTL_CLIENTS_MAX	   16
-#define CTL_CLIENT_IDLE_NS (2 * NS_PER_SEC)
-struct xm_ctl_client {
-	struct xm_watch watch;
-	struct xm_daemon *d;
-	int fd;
-	bool closing;
-	__u64 accepted_ns;
-	struct xm_ctl_client *next, **pprev; /* d->ctl_client_list */
-};
-
-static void ctl_client_released(struct xm_watch *w)
-{
-	struct xm_ctl_client *c = xm_container_of(w, struct xm_ctl_client, watch);
-
-	*c->pprev = c->next;
-	if (c->next)
-		c->next->pprev = c->pprev;
-	c->d->ctl_clients--;
-	free(c);
-}
-
-/* c is freed once the kernel has dropped its poll.  Should the cancel not go out (a full ring),
- * the shutdown wakes the poll, and that completion releases c (util/loop.h). */
-static void ctl_client_close(struct xm_ctl_client *c)
-{
-	c->closing = true;
-	if (xm_loop_unwatch(&c->d->loop, &c->watch, ctl_client_released)) {
-		pr_warn("%s: cannot drop a control client's poll", c->d->cfg.dev);
-		shutdown(c->fd, SHUT_RDWR);
-	}
-	close(c->fd);
-}
-
-static void ctl_answer(struct xm_daemon *d, int fd, const char *line)
-{
-	struct timeval tv = {.tv_usec = 200 * 1000};
-	struct xm_ctl_req req;
-	const char *answer;
-	FILE *out;
-	int out_fd;
-
-	/* The answer is written blocking, but never for long: the client is reading. */
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	answer = xm_ctl_parse(line, &req);
-	if (!answer && !strcmp(req.verb, "status")) {
-		out_fd = dup(fd);
-		out = out_fd >= 0 ? fdopen(out_fd, "w") : NULL;
-		if (out) {
-			xm_daemon_report(d, req.text ? XM_REPORT_TEXT : XM_REPORT_JSON, out);
-			fclose(out);
-			return;
-		}
-		if (out_fd >= 0)
-			close(out_fd);
-		answer = "error: out of memory";
-	}
-	if (!answer)
-		answer = ctl_command(d, &req);
-	if (write(fd, answer, strlen(answer)) < 0 || write(fd, "\n", 1) < 0)
-		pr_debug("control client went away");
-}
-
-static void on_ctl_client(struct xm_watch *w, int revents)
-{
-	struct xm_ctl_client *c = xm_container_of(w, struct xm_ctl_client, watch);
-	char line[64] = "";
-	ssize_t n;
-
-	n = read(c->fd, line, sizeof(line) - 1);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return; /* armed again */
-	if (n > 0)
-		ctl_answer(c->d, c->fd, line);
-	ctl_client_close(c);
-}
-
-/* Closes control clients that connected but did not send a request in time. */
-static void ctl_reap_idle(struct xm_daemon *d, __u64 now)
-{
-	struct xm_ctl_client *c, *next;
-
-	for (c = d->ctl_client_list; c; c = next) {
-		next = c->next;
-		if (c->closing || now - c->accepted_ns < CTL_CLIENT_IDLE_NS)
-			continue;
-		pr_debug("%s: control client sent no request in time, closing it", d->cfg.dev);
-		ctl_client_close(c);
-	}
-}
-
-static void on_ctl(struct xm_watch *w, int revents)
-{
-	struct xm_daemon *d = xm_container_of(w, struct xm_daemon, ctl_watch);
-	struct xm_ctl_client *c;
-	int fd;
-
-	while ((fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-		c = d->ctl_clients < CTL_CLIENTS_MAX ? calloc(1, sizeof(*c)) : NULL;
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->d = d;
-		c->fd = fd;
-		c->accepted_ns = xm_now_ns();
-		if (xm_loop_watch_oneshot(&d->loop, &c->watch, fd, 0, on_ctl_client)) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->next = d->ctl_client_list;
-		if (c->next)
-			c->next->pprev = &c->next;
-		c->pprev = &d->ctl_client_list;
-		d->ctl_client_list = c;
-		d->ctl_clients++;
 	}
 }
 
@@ -628,6 +466,8 @@ static int create_role(struct xm_daemon *d)
 		.meta = &d->meta,
 		.ctr = &d->ctr,
 		.hb = &d->hb,
+		.det = &d->det,
+		.alive = d->bpf.alive,
 		.send = link_send,
 		.tx_flush = link_tx_flush,
 		.link = d,
@@ -661,8 +501,11 @@ static __u64 tick(struct xm_daemon *d)
 
 	for (q = 0; q < d->nxsks; q++)
 		xm_xsk_tx_reclaim(&d->xsks[q], on_tx_done, d);
+	/* What waits in our RX rings is taken before the role judges the peer (§9.2 rule 1). */
+	for (q = 0; q < d->nxsks; q++)
+		drain_rx(d, &d->xsks[q]);
 	xm_commit_poll(&d->commit, now);
-	ctl_reap_idle(d, now);
+	xm_control_tick(d, now);
 	next = d->ops->tick(d->role, now);
 	if (xm_commit_deadline(&d->commit) < next)
 		next = xm_commit_deadline(&d->commit);
@@ -687,12 +530,54 @@ static __u64 tick(struct xm_daemon *d)
 	return next < 10000000ull ? next : 10000000ull;
 }
 
+/* A wake after the deadline the loop asked for: how late (0 when it woke early for a completion).
+ */
+static void note_lateness(struct xm_daemon *d, __u64 deadline)
+{
+	__u64 now = xm_now_ns(), late = now > deadline ? now - deadline : 0;
+
+	d->late.wakes++;
+	if (late > d->late.late_max_ns)
+		d->late.late_max_ns = late;
+	d->late.over_1ms += late > NS_PER_MS;
+	d->late.over_10ms += late > 10 * NS_PER_MS;
+	d->late.over_50ms += late > 50 * NS_PER_MS;
+}
+
+/* --realtime: SCHED_FIFO above every ordinary task (but below the kernel's interrupt threads, at
+ * 50) and no page faults on the loop's memory, the way corosync runs.  Returns 0 or -errno. */
+#define XM_RT_PRIORITY 10
+static int go_realtime(struct xm_daemon *d)
+{
+	struct sched_param sp = {.sched_priority = XM_RT_PRIORITY};
+	int err;
+
+	if (mlockall(MCL_CURRENT | MCL_FUTURE)) {
+		err = -errno;
+		pr_warn("%s: --realtime: cannot lock memory: %s", d->cfg.dev, strerror(-err));
+		return err;
+	}
+	if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp)) {
+		err = -errno;
+		pr_warn("%s: --realtime: cannot run SCHED_FIFO: %s", d->cfg.dev, strerror(-err));
+		return err;
+	}
+	pr_info("%s: event loop runs SCHED_FIFO %d with memory locked", d->cfg.dev, XM_RT_PRIORITY);
+	return 0;
+}
+
 int xm_daemon_run(struct xm_daemon *d)
 {
 	bool stopping = false;
+	__u64 deadline;
 	__u32 q;
 	int err;
 
+	if (d->cfg.realtime) {
+		err = go_realtime(d);
+		if (err)
+			return err;
+	}
 	/* The ring belongs to the task that submits, so it is made after any fork (--daemon). */
 	err = xm_loop_init(&d->loop);
 	if (err) {
@@ -706,7 +591,7 @@ int xm_daemon_run(struct xm_daemon *d)
 	if (!err)
 		err = xm_loop_watch(&d->loop, &d->signal_watch, d->signal_fd, 0, on_signal);
 	if (!err)
-		err = xm_loop_watch(&d->loop, &d->ctl_watch, d->ctl_fd, 0, on_ctl);
+		err = xm_control_start(d);
 	for (q = 0; !err && q < d->nxsks; q++)
 		err = xm_loop_watch_oneshot(&d->loop, &d->xsk_watch[q], xm_xsk_fd(&d->xsks[q]), 0,
 					    on_xsk_ready);
@@ -716,9 +601,11 @@ int xm_daemon_run(struct xm_daemon *d)
 
 		/* Whatever the handlers and the tick queued leaves before we sleep. */
 		link_tx_flush(d);
+		deadline = xm_now_ns() + timeout;
 		n = xm_loop_run_once(&d->loop, timeout);
 		if (n < 0)
 			err = n;
+		note_lateness(d, deadline);
 		if (d->stop && !stopping) {
 			stopping = true;
 			if (d->role)

@@ -46,6 +46,11 @@ struct xm_daemon {
 	__u64 last_tx_ns; /* any frame sent */
 	__u64 last_rx_ns; /* any frame from the peer with a good CRC: "reachable" in status */
 	struct xm_heartbeat hb;
+	struct xm_detector det;
+	/* How late the loop woke against the deadline it asked for (docs/protocol.md §9.2). */
+	struct {
+		__u64 wakes, late_max_ns, over_1ms, over_10ms, over_50ms;
+	} late;
 	struct xm_counters ctr;
 	struct xm_meta meta; /* generations, disk state and bitmap; shared by both roles */
 	/* The role that runs (repl/role.h) and what it is lent. */
@@ -61,6 +66,10 @@ int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg);
 /* Runs until SIGTERM/SIGINT and the role has drained; returns 0 or -errno. */
 int xm_daemon_run(struct xm_daemon *d);
 void xm_daemon_teardown(struct xm_daemon *d);
+/* The control socket (daemon/control.c): watches the listening socket d->ctl_fd on d's loop
+ * (returns 0 or -errno); once per loop pass, closes clients that sent no request in time. */
+int xm_control_start(struct xm_daemon *d);
+void xm_control_tick(struct xm_daemon *d, __u64 now);
 /* Writes the daemon's status: the "daemon" object of `status --json` (XM_REPORT_JSON), or the
  * same for people (XM_REPORT_TEXT). */
 void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE *out);

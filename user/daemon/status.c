@@ -98,8 +98,11 @@ static void report_meta(struct xm_report *r, const struct xm_daemon *d)
 /* The daemon's status object: `status --json` (form JSON) or `status` (form TEXT). */
 void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE *out)
 {
-	__u64 now = xm_now_ns(), dead_ns = (__u64)d->cfg.timeout_ms * 1000000ull;
-	bool reachable = d->last_rx_ns && now - d->last_rx_ns < dead_ns;
+	__u64 now = xm_now_ns(), dead_ns = (__u64)d->cfg.timeout_ms * NS_PER_MS;
+	__u64 heard = d->bpf.alive && d->bpf.alive->peer_rx_ns > d->last_rx_ns
+			      ? d->bpf.alive->peer_rx_ns
+			      : d->last_rx_ns;
+	bool reachable = heard && (now < heard || now - heard < dead_ns);
 	char mac[XM_MAC_STRLEN], ethertype[8];
 	struct xm_report r;
 
@@ -119,13 +122,29 @@ void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE 
 	xm_format_mac(d->cfg.peer_mac, mac);
 	xm_report_str(&r, "mac", "mac", mac);
 	xm_report_bool(&r, "reachable", "reachable", reachable);
-	if (d->last_rx_ns)
-		xm_report_u64(&r, "last_seen_ms", NULL, (now - d->last_rx_ns) / 1000000);
+	if (heard)
+		xm_report_u64(&r, "last_seen_ms", NULL,
+			      now > heard ? (now - heard) / NS_PER_MS : 0);
 	xm_report_u64(&r, "heartbeat_ms", NULL, d->cfg.ping_ms);
 	xm_report_u64(&r, "timeout_ms", "timeout ms", d->cfg.timeout_ms);
+	xm_report_dbl(&r, "detect_timeout_ms", "detect after ms",
+		      xm_detector_timeout(&d->det) / 1e6);
+	xm_report_u64(&r, "ko_timeout_ms", "ko-timeout ms", d->cfg.ko_ms);
 	xm_report_dbl(&r, "rtt_last_us", "rtt us", d->hb.rtt_last_ns / 1e3);
 	xm_report_dbl(&r, "rtt_min_us", "rtt min us", d->hb.rtt_min_ns / 1e3);
 	xm_report_dbl(&r, "rtt_avg_us", "rtt avg us", d->hb.rtt_avg_ns / 1e3);
+	xm_report_dbl(&r, "probe_rtt_us", "probe rtt us", d->det.srtt_ns / 1e3);
+	xm_report_dbl(&r, "probe_rtt_max_us", "probe rtt max us", d->det.rtt_max_ns / 1e3);
+	xm_report_u64(&r, "probes_sent", NULL, d->det.probes_sent);
+	xm_report_close(&r);
+
+	xm_report_open(&r, "loop", "event loop");
+	xm_report_bool(&r, "realtime", "realtime", d->cfg.realtime);
+	xm_report_u64(&r, "wakes", NULL, d->late.wakes);
+	xm_report_dbl(&r, "late_max_us", "late max us", d->late.late_max_ns / 1e3);
+	xm_report_u64(&r, "late_over_1ms", NULL, d->late.over_1ms);
+	xm_report_u64(&r, "late_over_10ms", "late > 10 ms", d->late.over_10ms);
+	xm_report_u64(&r, "late_over_50ms", "late > 50 ms", d->late.over_50ms);
 	xm_report_close(&r);
 
 	xm_report_open(&r, "xdp", "xdp");

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Loading the XDP program with its maps pinned per interface, and attaching it through a BPF link.
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -13,6 +15,7 @@
 #include <linux/if_link.h>
 
 #include "link/bpf_load.h"
+#include "link/frame.h"
 #include "util/log.h"
 #include "xdpmirror.skel.h"
 
@@ -39,7 +42,7 @@ void xm_pin_dir(const char *ifname, char *out, size_t len)
 
 int xm_bpf_unpin(const char *ifname)
 {
-	static const char *const maps[] = {XM_MAP_STATS, XM_MAP_XSKS};
+	static const char *const maps[] = {XM_MAP_STATS, XM_MAP_XSKS, XM_MAP_ALIVE};
 	char dir[PATH_MAX], path[PATH_MAX + 32];
 	size_t i;
 
@@ -96,8 +99,19 @@ int xm_bpf_load(struct xm_bpf *b, const char *ifname, const struct xm_config *c,
 	b->skel->rodata->cfg_ethertype = c->ethertype;
 	memcpy((void *)b->skel->rodata->cfg_local_mac, local_mac, 6);
 	memcpy((void *)b->skel->rodata->cfg_peer_mac, c->peer_mac, 6);
+	b->skel->rodata->cfg_probe_crc_delta = htobe32(xm_probe_crc_delta());
 	err = xdpmirror_bpf__load(b->skel);
 	if (err) {
+		xdpmirror_bpf__destroy(b->skel);
+		b->skel = NULL;
+		return err;
+	}
+	/* The detector reads the stamps on every pass: a memory load, not a system call. */
+	b->alive = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ, MAP_SHARED,
+			bpf_map__fd(b->skel->maps.alive), 0);
+	if (b->alive == MAP_FAILED) {
+		err = -errno;
+		b->alive = NULL;
 		xdpmirror_bpf__destroy(b->skel);
 		b->skel = NULL;
 		return err;
@@ -132,6 +146,9 @@ void xm_bpf_close(struct xm_bpf *b)
 	if (b->link_fd >= 0)
 		close(b->link_fd);
 	b->link_fd = -1;
+	if (b->alive)
+		munmap((void *)b->alive, (size_t)sysconf(_SC_PAGESIZE));
+	b->alive = NULL;
 	if (b->skel)
 		xdpmirror_bpf__destroy(b->skel);
 	b->skel = NULL;

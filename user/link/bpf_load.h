@@ -8,6 +8,7 @@
 #include <linux/types.h>
 
 #include "conf/config.h"
+#include "xdpmirror.h"
 
 struct xdpmirror_bpf;
 
@@ -16,6 +17,7 @@ struct xm_bpf {
 	int link_fd;		/* closing it detaches the program; -1 when not attached */
 	char pin_dir[PATH_MAX]; /* XM_PIN_ROOT/<ifname> */
 	__u32 attach_mode;	/* XDP_ATTACHED_DRV or XDP_ATTACHED_SKB once attached */
+	const volatile struct xm_alive *alive; /* the alive map, mapped read-only */
 };
 
 /* Mounts bpffs on XM_BPFFS_ROOT if nothing is mounted there.  Returns 0 or -errno. */

@@ -158,6 +158,18 @@ __u32 xm_crc32c(__u32 crc, const void *buf, size_t len)
 	return ~c;
 }
 
+/* CRC-32C is affine over messages of one length: crc(m ^ d) = crc(m) ^ crc(d) ^ crc(0).  A PROBE
+ * and its PROBE_ACK differ in the type byte only, so the answer's CRC is the probe's XOR this. */
+__u32 xm_probe_crc_delta(void)
+{
+	struct xm_hdr d, zero;
+
+	memset(&d, 0, sizeof(d));
+	memset(&zero, 0, sizeof(zero));
+	d.type = XM_T_PROBE ^ XM_T_PROBE_ACK;
+	return xm_crc32c(0, &d, sizeof(d)) ^ xm_crc32c(0, &zero, sizeof(zero));
+}
+
 void xm_hdr_encode(struct xm_hdr *h, const struct xm_frame *f, const void *payload)
 {
 	__u32 crc;
@@ -341,10 +353,14 @@ enum xm_parse_error xm_frame_parse(const void *frame, size_t len, __u16 ethertyp
 const char *xm_frame_type_name(__u8 type)
 {
 	static const char *const names[XM_T_MAX] = {
-		[XM_T_HELLO] = "hello", [XM_T_HELLO_ACK] = "hello_ack",
-		[XM_T_DATA] = "data",	[XM_T_ACK] = "ack",
-		[XM_T_FLUSH] = "flush", [XM_T_FLUSH_ACK] = "flush_ack",
-		[XM_T_PING] = "ping",	[XM_T_PONG] = "pong",
+		[XM_T_HELLO] = "hello",	    [XM_T_HELLO_ACK] = "hello_ack",
+		[XM_T_DATA] = "data",	    [XM_T_ACK] = "ack",
+		[XM_T_FLUSH] = "flush",	    [XM_T_FLUSH_ACK] = "flush_ack",
+		[XM_T_PING] = "ping",	    [XM_T_PONG] = "pong",
+		[XM_T_BMREQ] = "bmreq",	    [XM_T_BITMAP] = "bitmap",
+		[XM_T_CSUMREQ] = "csumreq", [XM_T_CSUM] = "csum",
+		[XM_T_SETGEN] = "setgen",   [XM_T_CLOSE] = "close",
+		[XM_T_PROBE] = "probe",	    [XM_T_PROBE_ACK] = "probe_ack",
 	};
 
 	return type < XM_T_MAX && names[type] ? names[type] : "invalid";

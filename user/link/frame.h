@@ -25,6 +25,10 @@ struct xm_frame {
 /* CRC32C (Castagnoli), zlib-style: start with 0, feed the result back in to extend. */
 __u32 xm_crc32c(__u32 crc, const void *buf, size_t len);
 
+/* What the XDP program XORs into a PROBE's crc (host order) when it answers it: docs/protocol.md
+ * §9.1. */
+__u32 xm_probe_crc_delta(void);
+
 /* Encodes f into a 48-byte wire header (crc computed over header and payload; payload NULL: over
  * the header only). */
 void xm_hdr_encode(struct xm_hdr *h, const struct xm_frame *f, const void *payload);

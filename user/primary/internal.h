@@ -147,7 +147,6 @@ struct xm_primary {
 	char running;
 	__u8 peer_uuid[16];
 	struct xm_sender snd; /* §5 */
-	__u64 last_rx_ns;
 	/* writes */
 	struct xm_list active, waiting, sendq, flushq, rsendq, intent_wait;
 	__u32 nactive;

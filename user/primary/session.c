@@ -17,7 +17,6 @@
 /* docs/protocol.md §4.1, §5.4, §9 */
 #define HELLO_RETRY_NS	 (10 * NS_PER_MS)
 #define REFUSED_RETRY_NS (1000 * NS_PER_MS)
-#define WRITE_STALL_NS	 (2000 * NS_PER_MS)
 #define DETACH_DRAIN_NS	 (5000 * NS_PER_MS)
 
 static __u64 min_u64(__u64 a, __u64 b)
@@ -182,7 +181,7 @@ void end_session(struct xm_primary *p, const char *why, __u64 now)
 	}
 	if (p->state == P_CONNECTED) {
 		snprintf(p->fail_reason, sizeof(p->fail_reason), "%s", why);
-		p->fail_silence_ns = now - p->last_rx_ns;
+		p->fail_silence_ns = xm_detector_silence(p->env->det, now);
 		p->fail_at_ns = now;
 	}
 	p->phase = PH_NONE;
@@ -322,7 +321,7 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 		p->running = 'C';
 	memcpy(p->peer_uuid, h.node_uuid, sizeof(p->peer_uuid));
 	xm_sender_start(&p->snd, f->arg0, p->window);
-	p->last_rx_ns = now;
+	xm_env_liveness_start(p->env, now);
 	p->state = P_CONNECTED;
 	p->reason[0] = 0;
 	p->refusal = 0;
@@ -408,7 +407,6 @@ static void primary_rx(void *r, const struct xm_rx *rx)
 		ctr(p)->rx_wrong_session++;
 		return;
 	}
-	p->last_rx_ns = now;
 	if (f->type == XM_T_BITMAP) {
 		on_bitmap(p, f, spans, nspans, hdr_off, now);
 		return;
@@ -461,7 +459,8 @@ static void primary_tx_done(void *r, __u64 tag)
 static __u64 primary_tick(void *r, __u64 now)
 {
 	struct xm_primary *p = r;
-	__u64 next = UINT64_MAX, timeout = (__u64)p->env->cfg->timeout_ms * NS_PER_MS;
+	__u64 next = UINT64_MAX, ko = (__u64)p->env->cfg->ko_ms * NS_PER_MS;
+	enum xm_verdict verdict;
 	__u64 oldest, rto;
 
 	xm_meta_flush_start(p->m);
@@ -470,13 +469,18 @@ static __u64 primary_tick(void *r, __u64 now)
 			send_hello(p, now);
 		return p->stopping ? next : p->hello_due;
 	}
-	if (now - p->last_rx_ns >= timeout) {
-		ctr(p)->peer_timeouts++;
-		end_session(p, "peer timeout", now);
+	verdict = xm_env_liveness(p->env, p->session, now);
+	if (verdict != XM_PEER_ALIVE) {
+		if (verdict == XM_PEER_NOT_ANSWERING)
+			ctr(p)->peer_timeouts++;
+		else
+			ctr(p)->peer_silent++;
+		end_session(p, xm_verdict_text(verdict), now);
 		return now;
 	}
+	/* The peer's daemon runs but finishes nothing: its disk hangs (DRBD's ko-count). */
 	oldest = xm_sender_oldest_tx(&p->snd);
-	if (oldest && now - oldest >= WRITE_STALL_NS) {
+	if (oldest && now > oldest && now - oldest >= ko) {
 		ctr(p)->peer_stalls++;
 		end_session(p, "peer stalled", now);
 		return now;
@@ -485,8 +489,10 @@ static __u64 primary_tick(void *r, __u64 now)
 	sync_work(p, now);
 	pump(p, now);
 	xm_env_heartbeat(p->env, p->session, 0, SEND_RING / 2, now);
-	next = min_u64(next, p->last_rx_ns + timeout);
+	next = min_u64(next, xm_detector_deadline(p->env->det));
 	next = min_u64(next, xm_heartbeat_next(p->env->hb));
+	if (oldest)
+		next = min_u64(next, oldest + ko);
 	rto = xm_sender_deadline(&p->snd);
 	if (rto)
 		next = min_u64(next, rto);

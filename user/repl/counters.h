@@ -40,10 +40,13 @@
 	X(tx_ack, "ACK frames sent")                                                               \
 	X(tx_hello, "HELLO or HELLO_ACK frames sent")                                              \
 	X(tx_ping, "PING frames sent")                                                             \
+	X(tx_probe, "PROBE frames sent (the peer's XDP program answers them)")                     \
 	X(rx_pong, "PONG frames received")                                                         \
 	X(sessions, "sessions established")                                                        \
-	X(peer_timeouts, "sessions ended: no frame from the peer in time")                         \
-	X(peer_stalls, "sessions ended: no write acked in time")                                   \
+	X(peer_timeouts,                                                                           \
+	  "sessions ended: the peer's link or kernel did not answer probes in time")               \
+	X(peer_silent, "sessions ended: the peer's daemon sent nothing for the ko-timeout")        \
+	X(peer_stalls, "sessions ended: no write acked for the ko-timeout")                        \
 	X(violations, "sessions ended: protocol violation")                                        \
 	X(overlap_waits, "writes that waited for an overlapping write")                            \
 	X(window_full, "passes in which the send window was closed with data queued")              \

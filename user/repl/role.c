@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "repl/role.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 int xm_env_meta_sync(const struct xm_role_env *env)
@@ -38,6 +39,51 @@ void xm_env_heartbeat(const struct xm_role_env *env, __u32 session, __u64 cum, _
 		env->ctr->tx_ping++;
 		env->hb->last_ping_ns = now;
 	}
+}
+
+void xm_env_liveness_start(const struct xm_role_env *env, __u64 now)
+{
+	struct xm_detector_cfg cfg = {
+		.interval_ns = (__u64)env->cfg->ping_ms * NS_PER_MS,
+		.timeout_ns = (__u64)env->cfg->timeout_ms * NS_PER_MS,
+		.ko_ns = (__u64)env->cfg->ko_ms * NS_PER_MS,
+	};
+
+	xm_detector_start(env->det, &cfg, now);
+}
+
+/* The stamps of the latest PROBE_ACK, read until both come from the same answer (the XDP program
+ * writes them without a lock; an answer lands every probe interval at most, so this rarely
+ * loops). */
+static void read_answer(const volatile struct xm_alive *a, __u64 *echo, __u64 *ack)
+{
+	int tries = 4;
+
+	do {
+		*echo = a->probe_echo_ns;
+		*ack = a->probe_ack_ns;
+	} while (*echo != a->probe_echo_ns && --tries);
+}
+
+enum xm_verdict xm_env_liveness(const struct xm_role_env *env, __u32 session, __u64 now)
+{
+	struct xm_detector *d = env->det;
+	struct xm_frame probe = {.type = XM_T_PROBE, .session = session, .arg0 = now};
+	enum xm_verdict v;
+	__u64 echo, ack;
+
+	if (env->alive) {
+		xm_detector_heard(d, env->alive->peer_rx_ns, env->alive->daemon_rx_ns);
+		read_answer(env->alive, &echo, &ack);
+		xm_detector_answer(d, echo, ack);
+	}
+	v = xm_detector_check(d, now);
+	if (v == XM_PEER_ALIVE && xm_detector_probe_due(d, now) &&
+	    !xm_env_send(env, &probe, NULL, 0, 0)) {
+		xm_detector_probe_sent(d, now);
+		env->ctr->tx_probe++;
+	}
+	return v;
 }
 
 void xm_env_answer_ping(const struct xm_role_env *env, const struct xm_frame *ping, __u64 cum,

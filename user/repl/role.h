@@ -11,6 +11,7 @@
 #include "link/frame.h"
 #include "link/xsk.h"
 #include "repl/counters.h"
+#include "repl/detector.h"
 #include "repl/heartbeat.h"
 #include "store/commit.h"
 #include "store/disk.h"
@@ -32,6 +33,9 @@ struct xm_role_env {
 	struct xm_meta *meta;
 	struct xm_counters *ctr;
 	struct xm_heartbeat *hb;
+	struct xm_detector *det;
+	/* The XDP program's arrival stamps (docs/protocol.md §9.1), mapped read-only. */
+	const volatile struct xm_alive *alive;
 	/* Sends one frame to the peer (payload_off and the rest of the header from f); a nonzero
 	 * tag comes back through the role's tx_done.  Returns 0 or -ENOBUFS. */
 	int (*send)(void *link, const struct xm_frame *f, const struct xm_span *payload, __u32 n,
@@ -55,6 +59,10 @@ void xm_env_send_close(const struct xm_role_env *env, __u32 session, __u64 reaso
  * it. */
 void xm_env_heartbeat(const struct xm_role_env *env, __u32 session, __u64 cum, __u32 credit,
 		      __u64 now);
+/* Failure detection (docs/protocol.md §9.2): starts it for a new session; reads the arrival stamps,
+ * sends a PROBE when one is due, and returns the verdict. */
+void xm_env_liveness_start(const struct xm_role_env *env, __u64 now);
+enum xm_verdict xm_env_liveness(const struct xm_role_env *env, __u32 session, __u64 now);
 /* Answers a PING with a PONG; takes an RTT sample from a PONG. */
 void xm_env_answer_ping(const struct xm_role_env *env, const struct xm_frame *ping, __u64 cum,
 			__u32 credit);

@@ -77,7 +77,6 @@ struct xm_secondary {
 	struct sslot ring[WINDOW];
 	struct wmerge merge; /* frames gathered in this RX batch, not submitted yet */
 	__u32 io_inflight;   /* frames whose write is pending or submitted, across sessions */
-	__u64 last_rx_ns;
 	bool ack_pending, rcvd_pending;
 	/* The latest HELLO seen while draining, answered once the old I/O is done (§4.2). */
 	bool hello_saved;

@@ -370,7 +370,7 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f,
 			memcpy(s->peer_uuid, h->h.node_uuid, sizeof(s->peer_uuid));
 			s->state = S_CONNECTED;
 			s->reason[0] = 0;
-			s->last_rx_ns = xm_now_ns();
+			xm_env_liveness_start(s->env, xm_now_ns());
 			ctr(s)->sessions++;
 			pr_info("%s: session %08x accepted: protocol %c, block %u, %u bytes per "
 				"frame, window %u, sync %s",
@@ -431,7 +431,6 @@ static void secondary_rx(void *r, const struct xm_rx *rx)
 		ctr(s)->rx_wrong_session++;
 		return;
 	}
-	s->last_rx_ns = xm_now_ns();
 	switch (f->type) {
 	case XM_T_DATA:
 	case XM_T_FLUSH:
@@ -471,7 +470,8 @@ static void secondary_rx(void *r, const struct xm_rx *rx)
 static __u64 secondary_tick(void *r, __u64 now)
 {
 	struct xm_secondary *s = r;
-	__u64 timeout = (__u64)s->env->cfg->timeout_ms * NS_PER_MS, next = UINT64_MAX;
+	enum xm_verdict verdict;
+	__u64 next = UINT64_MAX;
 
 	if (s->state == S_DRAINING && writer_idle(s)) {
 		s->state = S_LISTEN;
@@ -482,9 +482,13 @@ static __u64 secondary_tick(void *r, __u64 now)
 	}
 	if (s->state != S_CONNECTED)
 		return next;
-	if (now - s->last_rx_ns >= timeout && !s->stopping) {
-		ctr(s)->peer_timeouts++;
-		end_session(s, "peer timeout");
+	verdict = s->stopping ? XM_PEER_ALIVE : xm_env_liveness(s->env, s->session, now);
+	if (verdict != XM_PEER_ALIVE) {
+		if (verdict == XM_PEER_NOT_ANSWERING)
+			ctr(s)->peer_timeouts++;
+		else
+			ctr(s)->peer_silent++;
+		end_session(s, xm_verdict_text(verdict));
 		return now;
 	}
 	if (s->rcvd_pending) {
@@ -496,7 +500,7 @@ static __u64 secondary_tick(void *r, __u64 now)
 		send_ack(s, false);
 	}
 	xm_env_heartbeat(s->env, s->session, cumack(s), (__u32)(right_edge(s) - cumack(s)), now);
-	next = s->last_rx_ns + timeout;
+	next = xm_detector_deadline(s->env->det);
 	if (xm_heartbeat_next(s->env->hb) < next)
 		next = xm_heartbeat_next(s->env->hb);
 	return next;

@@ -41,7 +41,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(TOOL_SRCS))
 TEST_BPF  := $(patsubst tests/bpf/%.bpf.c,$(OUT)/tools/%.bpf.o,$(wildcard tests/bpf/*.bpf.c))
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test demo bench clean help format lint install
+.PHONY: all deps test soak demo bench clean help format lint install
 
 all: $(BIN) ## build the BPF object, its skeleton and the xdpmirror binary
 
@@ -88,6 +88,12 @@ build-tests: $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(TEST_BPF)
 test: deps ## run the whole test suite (root); TESTS=name runs one
 	$(Q)$(MAKE) build-tests
 	$(Q)tests/run.sh $(TESTS)
+
+soak: deps ## minutes of mirrored writes under CPU hogs and a disk hog; no session may end (root)
+	$(Q)$(MAKE) build-tests
+	$(Q)XM_SOAK_SECONDS=$(or $(SOAK_SECONDS),300) XM_SOAK_CPU_HOGS=$(or $(SOAK_CPU_HOGS),8) \
+		XM_SOAK_DISK_HOG=$(or $(SOAK_DISK_HOG),1) \
+		XM_TEST_TIMEOUT=$$(( $(or $(SOAK_SECONDS),300) + 300 )) tests/run.sh test_soak
 
 demo: deps ## two boxes in namespaces: ext4 on the NBD export, disks compared (root)
 	$(Q)$(MAKE) all

@@ -49,6 +49,7 @@ for dev in "$P" "$S"; do
 	log "  $dev: loop $(jq -c .daemon.loop <<<"$sj")"
 	log "  $dev: detector $(jq -c .daemon.peer <<<"$sj")"
 done
+log "  $P: longest wait for a durable ack $(status_json "$P" | jq .daemon.replication.ack_wait_max_ms) ms"
 for dev in "$P" "$S"; do
 	assert_eq "$(counter "$dev" sessions)" 1 "$dev: sessions (every end of a session is a flap)"
 	assert_eq "$(counter "$dev" peer_timeouts)" 0 "$dev: peer timeouts"

@@ -144,6 +144,7 @@ struct xm_primary {
 	/* negotiated (§4.3) */
 	__u32 block, max_payload, payload_off, window;
 	__u64 export_size;
+	__u64 ack_wait_max_ns; /* longest wait for the oldest frame's durable ack seen */
 	char running;
 	__u8 peer_uuid[16];
 	struct xm_sender snd; /* §5 */

@@ -480,6 +480,8 @@ static __u64 primary_tick(void *r, __u64 now)
 	}
 	/* The peer's daemon runs but finishes nothing: its disk hangs (DRBD's ko-count). */
 	oldest = xm_sender_oldest_tx(&p->snd);
+	if (oldest && now > oldest && now - oldest > p->ack_wait_max_ns)
+		p->ack_wait_max_ns = now - oldest; /* how close a loaded peer came to ko */
 	if (oldest && now > oldest && now - oldest >= ko) {
 		ctr(p)->peer_stalls++;
 		end_session(p, "peer stalled", now);

@@ -113,6 +113,7 @@ void primary_status(const void *r, struct xm_report *rep)
 	xm_report_u64(rep, "out_of_sync_bytes", "out of sync bytes", oos_bytes(p));
 	xm_report_dbl(rep, "srtt_us", connected ? "srtt us" : NULL, xm_sender_srtt(&p->snd) / 1e3);
 	xm_report_dbl(rep, "rto_us", NULL, xm_sender_rto(&p->snd) / 1e3);
+	xm_report_dbl(rep, "ack_wait_max_ms", NULL, p->ack_wait_max_ns / 1e6);
 	xm_report_u64(rep, "degraded_writes", "degraded writes", c->writes_degraded);
 	xm_report_open(rep, "resync", connected && resyncing ? "resync" : NULL);
 	xm_report_bool(rep, "active", NULL, resyncing);

@@ -179,6 +179,9 @@ _Static_assert(sizeof(struct xm_hello2) == 96, "xm_hello2 is 96 bytes on the wir
 
 /* HELLO_ACK: the operator told the secondary to drop its changes (resolve --discard-local). */
 #define XM_HG_DISCARD_MINE 0x01
+/* HELLO: the primary ended the last session on a protocol violation; the secondary counts the
+ * regions it wrote in that session as out of sync (revision 3, docs/resync.md §8a). */
+#define XM_HG_PEER_SUSPECT 0x02
 
 /* HELLO_ACK arg1: why the secondary refused a session (0: accepted). */
 enum xm_refusal {

@@ -535,6 +535,86 @@ static void test_close_during_flush(void **state)
 	xm_loop_exit(&loop);
 }
 
+struct waited {
+	struct xm_meta_waiter w;
+	int calls, err;
+	__u64 cycles_then; /* m->cycles when done ran */
+	const struct xm_meta *m;
+};
+
+static void on_committed(struct xm_meta_waiter *w, int err)
+{
+	struct waited *x = (struct waited *)w;
+
+	x->calls++;
+	x->err = err;
+	x->cycles_then = x->m->cycles;
+}
+
+/* xm_meta_commit: done once everything changed before the call is durable, never earlier. */
+static void test_commit_waits_for_a_whole_cycle(void **state)
+{
+	struct fixture *f = *state;
+	struct flush_result r = {0};
+	struct waited a = {.w.done = on_committed}, b = {.w.done = on_committed};
+	struct waited c = {.w.done = on_committed};
+	struct xm_loop loop;
+	struct xm_meta m;
+	__u64 page;
+	int i, err;
+
+	err = xm_loop_init(&loop);
+	if (err)
+		xm_skip("io_uring unavailable: %s", strerror(-err));
+	open_ok(f, &m, 2048 * GIB, 0, XM_ROLE_PRIMARY, true);
+	xm_meta_set_loop(&m, &loop, on_flushed, &r);
+	a.m = b.m = c.m = &m;
+
+	/* Clean: done at once. */
+	xm_meta_commit(&m, &a.w);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.err, 0);
+
+	/* 100 dirty pages need two cycles: done after the second, not the first. */
+	for (page = 0; page < 100; page++)
+		xm_bitmap_mark_intent(&m.bm, page * 10 * 2 * GIB + 7 * XM_BITMAP_DEF_BLOCK, 1);
+	m.sb_dirty = true;
+	xm_meta_commit(&m, &b.w);
+	assert_true(m.flushing);
+	assert_int_equal(b.calls, 0);
+	/* A change made while that cycle flies: its waiter needs a cycle started after it. */
+	m.sb.flags |= 0x80;
+	m.sb_dirty = true;
+	xm_meta_commit(&m, &c.w);
+	for (i = 0; i < 1000 && (!b.calls || !c.calls); i++)
+		assert_true(xm_loop_run_once(&loop, 100000000ull) >= 0);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.err, 0);
+	assert_true(b.cycles_then >= 2);
+	assert_int_equal(c.calls, 1);
+	assert_true(c.cycles_then >= b.cycles_then);
+	assert_true(xm_meta_clean(&m));
+	xm_meta_close(&m);
+	xm_loop_exit(&loop);
+	open_ok(f, &m, 2048 * GIB, 0, XM_ROLE_PRIMARY, false);
+	assert_true(m.sb.flags & 0x80);
+	assert_int_equal(m.bm.oos_count, 100);
+	xm_meta_close(&m);
+
+	/* A failed metadata file: done with its error. */
+	err = xm_loop_init(&loop);
+	assert_int_equal(err, 0);
+	open_ok(f, &m, 2048 * GIB, 0, XM_ROLE_PRIMARY, false);
+	xm_meta_set_loop(&m, &loop, on_flushed, &r);
+	m.failed = -EIO;
+	a.calls = 0;
+	xm_meta_commit(&m, &a.w);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.err, -EIO);
+	xm_meta_close(&m);
+	xm_loop_exit(&loop);
+}
+
 static void test_names_and_generations(void **state)
 {
 	assert_string_equal(xm_disk_state_name(XM_DISK_DISKLESS), "Diskless");
@@ -561,6 +641,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_synced_bits_come_back_as_oos, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_flush_through_the_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_during_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_waits_for_a_whole_cycle, setup,
+						teardown),
 		cmocka_unit_test(test_names_and_generations),
 	};
 

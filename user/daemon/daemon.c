@@ -509,13 +509,17 @@ static __u64 tick(struct xm_daemon *d)
 	next = d->ops->tick(d->role, now);
 	if (xm_commit_deadline(&d->commit) < next)
 		next = xm_commit_deadline(&d->commit);
-	if ((d->stop || d->next_role) && d->ops->drained(d->role, now)) {
+	if ((d->stop || d->next_role) && !d->finishing && d->ops->drained(d->role, now)) {
 		__u64 why = d->stop			      ? XM_CLOSE_DETACH
 			    : d->next_role == XM_ROLE_PRIMARY ? XM_CLOSE_PROMOTE
 							      : XM_CLOSE_DEMOTE;
 
-		/* Tell the peer, leave clean metadata behind. */
+		/* Tell the peer, leave clean metadata behind (its write completes in the loop). */
 		d->ops->finish(d->role, why);
+		d->finishing = true;
+	}
+	if (d->finishing && d->ops->finished(d->role)) {
+		d->finishing = false;
 		if (d->next_role && !d->stop) {
 			if (switch_role(d))
 				d->stop = d->finished = true;

@@ -39,8 +39,9 @@ struct xm_daemon {
 	struct xm_watch *xsk_watch;
 	__u32 ctl_clients; /* control connections waiting for their request */
 	struct xm_ctl_client *ctl_client_list;
-	bool stop;     /* detach requested */
-	bool finished; /* the role has drained: leave the loop */
+	bool stop;	/* detach requested */
+	bool finishing; /* the role's finish() is writing its metadata */
+	bool finished;	/* the role has drained and finished: leave the loop */
 	__u64 start_ns;
 	__u8 node_uuid[16];
 	__u64 last_tx_ns; /* any frame sent */

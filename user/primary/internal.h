@@ -145,6 +145,13 @@ struct xm_primary {
 	__u32 block, max_payload, payload_off, window;
 	__u64 export_size;
 	__u64 ack_wait_max_ns; /* longest wait for the oldest frame's durable ack seen */
+	/* docs/resync.md §8a: XM_MF_PEER_SUSPECT is being written; the next HELLO waits for it */
+	struct xm_meta_waiter suspect_wait;
+	bool suspect_committing;
+	bool suspect_session; /* this session's HELLO said so: the peer's writes are resynced */
+	/* detach or role change: the metadata write of finish() */
+	struct xm_meta_waiter finish_wait;
+	bool finishing;
 	char running;
 	__u8 peer_uuid[16];
 	struct xm_sender snd; /* §5 */

@@ -18,6 +18,16 @@ __u64 rs_share(const struct xm_primary *p)
 	return p->nactive > p->rs_chunks ? p->window / 4 * 3 : p->window;
 }
 
+/* The peer's suspect regions are in our bitmap now (or there were none): the flag may go; the
+ * next metadata flush writes the bits before the superblock that drops it (resync.md §8a). */
+static void suspect_settled(struct xm_primary *p)
+{
+	if (!(p->m->sb.flags & XM_MF_PEER_SUSPECT) || !p->suspect_session)
+		return;
+	p->m->sb.flags &= ~XM_MF_PEER_SUSPECT;
+	p->m->sb_dirty = true;
+}
+
 /* BITMAP: a slice of the peer's bitmap, ORed into ours (docs/resync.md §4.1). */
 void on_bitmap(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *sp, __u32 n,
 	       __u32 hdr_off, __u64 now)
@@ -46,6 +56,7 @@ void on_bitmap(struct xm_primary *p, const struct xm_frame *f, const struct xm_s
 		pr_info("%s: peer bitmap merged: %llu region(s) out of sync", p->env->cfg->dev,
 			(unsigned long long)p->m->bm.oos_count);
 		p->phase = PH_RESYNC;
+		suspect_settled(p);
 	}
 }
 
@@ -105,6 +116,10 @@ void session_start(struct xm_primary *p, const struct xm_hello_gen *g, __u64 now
 		else if (p->peer_gen.dirty_bits)
 			xm_bitmap_mark_all_oos(&m->bm); /* unusable granularity: everything */
 	}
+	/* Our HELLO carried XM_HG_PEER_SUSPECT: the peer's bits hold what it wrote then. */
+	p->suspect_session = m->sb.flags & XM_MF_PEER_SUSPECT;
+	if (p->phase != PH_BITMAP_XFER)
+		suspect_settled(p);
 	xm_meta_flush_start(m);
 }
 

@@ -193,6 +193,19 @@ void end_session(struct xm_primary *p, const char *why, __u64 now)
 	writes_session_ended(p);
 }
 
+static void on_suspect_durable(struct xm_meta_waiter *w, int err)
+{
+	struct xm_primary *p = xm_container_of(w, struct xm_primary, suspect_wait);
+
+	if (err)
+		xm_env_meta_failed(p->env, err);
+	p->suspect_committing = false;
+}
+
+/*
+ * The peer may hold what we never sent (docs/resync.md §8a): the next HELLO, sent once that is
+ * durable, asks it to count what it wrote in this session as out of sync.
+ */
 static void violation(struct xm_primary *p, const char *what, __u64 now)
 {
 	char why[128];
@@ -200,6 +213,13 @@ static void violation(struct xm_primary *p, const char *what, __u64 now)
 	ctr(p)->violations++;
 	snprintf(why, sizeof(why), "protocol violation: %s", what);
 	end_session(p, why, now);
+	p->m->sb.flags |= XM_MF_PEER_SUSPECT;
+	p->m->sb_dirty = true;
+	if (!p->suspect_committing) {
+		p->suspect_committing = true;
+		p->suspect_wait.done = on_suspect_durable;
+		xm_meta_commit(p->m, &p->suspect_wait);
+	}
 }
 
 static void fill_hello(struct xm_primary *p, struct xm_hello2 *h)
@@ -212,6 +232,7 @@ static void fill_hello(struct xm_primary *p, struct xm_hello2 *h)
 		.max_payload = (env->mtu - (__u32)sizeof(struct xm_hdr)) / block * block,
 		.window = SEND_RING / 2,
 		.payload_align = 64,
+		.gen_flags = p->m->sb.flags & XM_MF_PEER_SUSPECT ? XM_HG_PEER_SUSPECT : 0,
 	};
 
 	xm_hello_fill(env, &offer, h);
@@ -465,7 +486,7 @@ static __u64 primary_tick(void *r, __u64 now)
 
 	xm_meta_flush_start(p->m);
 	if (p->state != P_CONNECTED) {
-		if (!p->stopping && now >= p->hello_due)
+		if (!p->stopping && now >= p->hello_due && !p->suspect_committing)
 			send_hello(p, now);
 		return p->stopping ? next : p->hello_due;
 	}
@@ -528,9 +549,21 @@ static bool primary_drained(const void *r, __u64 now)
 {
 	const struct xm_primary *p = r;
 
-	/* A healthy pair drains its window in well under the limit (§4.1 detach). */
+	/* A healthy pair drains its window in well under the limit (§4.1 detach).  A metadata
+	 * write that names p in its waiter always ends first. */
+	if (p->suspect_committing)
+		return false;
 	return (!p->nactive && !p->m->flushing && !csum_reading(p)) ||
 	       now - p->stop_ns >= DETACH_DRAIN_NS;
+}
+
+static void on_finish_durable(struct xm_meta_waiter *w, int err)
+{
+	struct xm_primary *p = xm_container_of(w, struct xm_primary, finish_wait);
+
+	if (err)
+		xm_env_meta_failed(p->env, err);
+	p->finishing = false;
 }
 
 static void primary_finish(void *r, __u64 why)
@@ -541,13 +574,21 @@ static void primary_finish(void *r, __u64 why)
 	if (p->state == P_CONNECTED) {
 		xm_env_send_close(p->env, p->session, why);
 		if (p->synced)
-			sweep(p, false); /* written by the synchronous write below */
+			sweep(p, false); /* written with the superblock below */
 	}
 	m->sb.flags &= ~XM_MF_PRIMARY_ACTIVE;
 	m->sb.role = XM_ROLE_PRIMARY;
 	m->sb_dirty = true;
-	if (!m->flushing)
-		xm_env_meta_sync(p->env);
+	p->finishing = true;
+	p->finish_wait.done = on_finish_durable;
+	xm_meta_commit(m, &p->finish_wait);
+}
+
+static bool primary_finished(const void *r)
+{
+	const struct xm_primary *p = r;
+
+	return !p->finishing;
 }
 
 static void on_meta_flushed(struct xm_meta *m, int err, void *ctx)
@@ -555,8 +596,9 @@ static void on_meta_flushed(struct xm_meta *m, int err, void *ctx)
 	meta_flushed(ctx, err);
 }
 
-/* Before the first request: this box is a primary, and a crash from now on shows at restart. */
-static int mark_active(struct xm_primary *p)
+/* Before the first request: this box is a primary, and a crash from now on shows at restart.  The
+ * flag reaches the disk in the first metadata cycle, before any write's bits (write.c). */
+static void mark_active(struct xm_primary *p)
 {
 	struct xm_meta *m = p->m;
 
@@ -576,7 +618,7 @@ static int mark_active(struct xm_primary *p)
 	m->sb.flags |= XM_MF_PRIMARY_ACTIVE;
 	m->sb.role = XM_ROLE_PRIMARY;
 	m->sb_dirty = true;
-	return xm_env_meta_sync(p->env);
+	xm_meta_flush_start(m);
 }
 
 static void primary_free(struct xm_primary *p)
@@ -609,11 +651,7 @@ static void *primary_create(const struct xm_role_env *env)
 	xm_list_init(&p->flushq);
 	xm_list_init(&p->rsendq);
 	xm_list_init(&p->intent_wait);
-	if (mark_active(p)) {
-		primary_free(p);
-		errno = EIO;
-		return NULL;
-	}
+	mark_active(p);
 	p->state = P_DISCONNECTED;
 	snprintf(p->reason, sizeof(p->reason), "never connected");
 	p->hello_due = xm_now_ns();
@@ -679,5 +717,6 @@ const struct xm_role_ops xm_primary_role = {
 	.stop = primary_stop,
 	.drained = primary_drained,
 	.finish = primary_finish,
+	.finished = primary_finished,
 	.status = primary_status,
 };

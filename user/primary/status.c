@@ -73,6 +73,25 @@ static void progress_bar(double percent, char bar[41])
 	bar[40] = 0;
 }
 
+/* Why this session resyncs (docs/resync.md §3, §8a); "" when it does not. */
+static const char *sync_reason(const struct xm_primary *p)
+{
+	if (p->state != P_CONNECTED || p->phase == PH_IN_SYNC || p->phase == PH_NONE)
+		return "";
+	if (p->suspect_session)
+		return "the last session ended on a protocol violation: the regions the peer wrote "
+		       "in it are resynced";
+	switch (p->decision) {
+	case XM_SYNC_FULL:
+		return p->peer_gen.current_gen ? "the peer's data is older than this box's bitmap"
+					       : "the peer was never in sync (initial sync)";
+	case XM_SYNC_BITMAP:
+		return "regions written while apart";
+	default:
+		return "regions written without the peer";
+	}
+}
+
 void primary_status(const void *r, struct xm_report *rep)
 {
 	const struct xm_primary *p = r;
@@ -93,6 +112,8 @@ void primary_status(const void *r, struct xm_report *rep)
 	xm_report_str(rep, "sync", "sync", phase_names[p->phase]);
 	xm_report_str(rep, "decision", "decision",
 		      connected ? xm_sync_decision_name(p->decision) : "");
+	xm_report_str(rep, "sync_reason", "sync reason", sync_reason(p));
+	xm_report_bool(rep, "peer_suspect", NULL, p->m->sb.flags & XM_MF_PEER_SUSPECT);
 	xm_report_str(rep, "disk", NULL, xm_disk_state_name(p->m->sb.disk_state));
 	xm_report_str(rep, "peer_disk", "peer disk",
 		      !connected  ? "DUnknown"

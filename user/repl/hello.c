@@ -23,7 +23,7 @@ void xm_hello_fill(const struct xm_role_env *env, const struct xm_hello_offer *o
 	h->h.role = (__u8)o->role;
 	h->h.repl_protocol = (__u8)o->protocol;
 	xm_gen_of_meta(env->meta, &g);
-	xm_gen_to_wire(&g, env->meta->sb.bitmap_block, 0, 0, &h->g);
+	xm_gen_to_wire(&g, env->meta->sb.bitmap_block, o->gen_flags, 0, &h->g);
 }
 
 static bool is_pow2(__u32 v)

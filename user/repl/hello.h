@@ -15,6 +15,7 @@ struct xm_hello_offer {
 	__u32 max_payload;   /* the largest DATA payload this box takes in one frame */
 	__u32 window;	     /* frames it grants at the start */
 	__u16 payload_align; /* where it wants DATA payloads to start in a frame */
+	__u8 gen_flags;	     /* XM_HG_* in its xm_hello_gen */
 };
 
 /* This box's HELLO payload: its disk, its offer and its generations (from the metadata). */

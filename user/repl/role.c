@@ -6,16 +6,11 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-int xm_env_meta_sync(const struct xm_role_env *env)
+void xm_env_meta_failed(const struct xm_role_env *env, int err)
 {
-	int err = xm_meta_sync(env->meta);
-
-	if (err) {
-		env->ctr->meta_errors++;
-		pr_warn("%s: cannot write metadata '%s': %s", env->cfg->dev, env->meta->path,
-			strerror(-err));
-	}
-	return err;
+	env->ctr->meta_errors++;
+	pr_warn("%s: cannot write metadata '%s': %s", env->cfg->dev, env->meta->path,
+		strerror(-err));
 }
 
 void xm_env_send_close(const struct xm_role_env *env, __u32 session, __u64 reason)

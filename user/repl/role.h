@@ -51,8 +51,8 @@ static inline int xm_env_send(const struct xm_role_env *env, const struct xm_fra
 	return env->send(env->link, f, payload, n, tag);
 }
 
-/* Writes the metadata synchronously; logs and counts a failure.  Returns 0 or -errno. */
-int xm_env_meta_sync(const struct xm_role_env *env);
+/* A metadata write failed (err -errno): logged and counted. */
+void xm_env_meta_failed(const struct xm_role_env *env, int err);
 /* Sends CLOSE (enum xm_close_reason) in the given session, and kicks it out at once. */
 void xm_env_send_close(const struct xm_role_env *env, __u32 session, __u64 reason);
 /* Sends a PING when one is due (repl/heartbeat.h); the role's cumulative ack and credit ride on
@@ -108,8 +108,10 @@ struct xm_role_ops {
 	/* Detach or role change: take no more work; drained() says when the daemon may go on. */
 	void (*stop)(void *r);
 	bool (*drained)(const void *r, __u64 now);
-	/* After draining: CLOSE to the peer (enum xm_close_reason), clean metadata. */
+	/* After draining: CLOSE to the peer (enum xm_close_reason), clean metadata on its way;
+	 * finished() says when it is durable (or failed) and the daemon may go on. */
 	void (*finish)(void *r, __u64 why);
+	bool (*finished)(const void *r);
 	/* Its part of the status report (util/report.h), the same for JSON and text. */
 	void (*status)(const void *r, struct xm_report *rep);
 };

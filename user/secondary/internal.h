@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What the secondary's files share, and nothing outside secondary/ sees.
- *   secondary.c  the role: handshake and generations, sessions, numbered frames, acks, timers
+ *   secondary.c  the role: sessions, numbered frames, acks, SETGEN, timers
+ *   handshake.c  HELLO checks, the decision, accepting a session
  *   writer.c     DATA to disk: zero-copy or bounce, writes merged per RX batch, commit
  *   answers.c    what the primary asks of this disk: its bitmap, checksums
  *   status.c     status as JSON and as text
@@ -22,7 +23,19 @@
 #define WINDOW	 1024u /* per-seq states, and staging buffers (§10.2); a power of two */
 #define CSUM_OPS 8u    /* checksum reads in flight (docs/resync.md §5) */
 
-enum sstate { S_LISTEN, S_CONNECTED, S_DRAINING, S_FAILED };
+/* docs/protocol.md §4.2; ACCEPTING: a HELLO is decided, the answer waits for the metadata. */
+enum sstate { S_LISTEN, S_ACCEPTING, S_CONNECTED, S_DRAINING, S_FAILED };
+
+/* The HELLO being accepted, while the metadata that records the decision is written. */
+struct accepting {
+	struct xm_frame hello;
+	struct xm_hello2 body;
+	__u32 block, max_payload;
+	__u64 export_size;
+	struct xm_hello_gen ack_gen;
+	struct xm_meta_waiter wait;
+	bool committing;
+};
 
 /* What the writer keeps per seq of the window (the receiver keeps its state, same index). */
 struct sslot {
@@ -78,7 +91,22 @@ struct xm_secondary {
 	struct wmerge merge; /* frames gathered in this RX batch, not submitted yet */
 	__u32 io_inflight;   /* frames whose write is pending or submitted, across sessions */
 	bool ack_pending, rcvd_pending;
-	/* The latest HELLO seen while draining, answered once the old I/O is done (§4.2). */
+	struct accepting acc;
+	/* Regions written in this session (docs/resync.md §8a); valid once a session started. */
+	__u64 *written;
+	bool written_valid;
+	/* A SETGEN whose metadata is being written (docs/resync.md §4.3). */
+	struct {
+		struct xm_meta_waiter wait;
+		enum { SG_NONE, SG_WRITING, SG_DONE } state;
+		bool starting;
+		__u64 seq;
+		__u32 gen;
+	} setgen;
+	/* detach or role change: the metadata write of finish() */
+	struct xm_meta_waiter finish_wait;
+	bool finishing;
+	/* The latest HELLO seen while draining or accepting, answered after (§4.2). */
 	bool hello_saved;
 	struct xm_frame saved_hello;
 	struct xm_hello2 saved_hello_body;
@@ -98,11 +126,37 @@ static inline struct xm_counters *ctr(const struct xm_secondary *s)
 	return s->env->ctr;
 }
 
+static inline __u64 right_edge(const struct xm_secondary *s)
+{
+	/* Every slot has its own staging buffer, so the whole ring is always free to promise. */
+	return xm_receiver_right_edge(&s->rcv);
+}
+
+static inline __u64 cumack(const struct xm_secondary *s)
+{
+	return xm_receiver_cumack(&s->rcv);
+}
+
 /* secondary.c */
+/* Ends the session (why for status and the log): no acks for it any more (§4.2). */
+void leave_session(struct xm_secondary *s, const char *why);
 /* The disk failed: no more acks, HELLOs are refused (§4.2). */
 void fail_disk(struct xm_secondary *s, int err);
 /* A frame is durable: the cumulative ack moves, barriers in order pass. */
 void frame_durable(struct xm_secondary *s, __u64 seq);
+
+/* The regions written in this session: forgotten (a session starts), one marked, or all marked
+ * out of sync in the bitmap (why: for the log). */
+void written_reset(struct xm_secondary *s);
+void written_mark(struct xm_secondary *s, __u64 off, __u64 len);
+void written_to_oos(struct xm_secondary *s, const char *why);
+
+/* handshake.c */
+/* A HELLO: checked, decided, and answered once the metadata holds the decision. */
+void handshake_on_hello(struct xm_secondary *s, const struct xm_frame *f,
+			const struct xm_span *spans, __u32 n, __u32 hdr_off);
+/* Once per pass: a draining secondary that became idle answers the HELLO it kept. */
+void handshake_tick(struct xm_secondary *s);
 
 /* writer.c */
 /* Writes a DATA frame's payload (pl, n spans) for seq: straight from the UMEM chunks when it can

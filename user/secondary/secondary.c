@@ -6,22 +6,10 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "repl/hello.h"
 #include "secondary/internal.h"
 #include "secondary/secondary.h"
 #include "util/clock.h"
 #include "util/log.h"
-
-static __u64 right_edge(const struct xm_secondary *s)
-{
-	/* Every slot has its own staging buffer, so the whole ring is always free to promise. */
-	return xm_receiver_right_edge(&s->rcv);
-}
-
-static __u64 cumack(const struct xm_secondary *s)
-{
-	return xm_receiver_cumack(&s->rcv);
-}
 
 static void send_ack(struct xm_secondary *s, bool rcvd)
 {
@@ -54,10 +42,30 @@ static void send_flush_ack(struct xm_secondary *s, __u64 seq)
 	xm_env_send(s->env, &f, NULL, 0, 0);
 }
 
-static int adopt_generation(struct xm_secondary *s, __u64 gen)
+static void advance(struct xm_secondary *s);
+
+/* The metadata of a SETGEN is durable (or failed): the barrier may pass (resync.md §4.3). */
+static void on_setgen_durable(struct xm_meta_waiter *w, int err)
+{
+	struct xm_secondary *s = xm_container_of(w, struct xm_secondary, setgen.wait);
+
+	if (err) {
+		xm_env_meta_failed(s->env, err);
+		s->setgen.state = SG_NONE;
+		fail_disk(s, err);
+		return;
+	}
+	/* Of an ended session: the generation is adopted all the same, but nobody waits. */
+	s->setgen.state = s->setgen.gen == s->gen ? SG_DONE : SG_NONE;
+	if (!s->setgen.starting)
+		advance(s);
+}
+
+/* The resync is complete: this disk holds the primary's data at generation gen.  The FLUSH_ACK
+ * waits until the metadata says so durably. */
+static void adopt_generation(struct xm_secondary *s, __u64 seq, __u64 gen)
 {
 	struct xm_meta *m = s->env->meta;
-	int err;
 
 	if (m->sb.current_gen != gen) {
 		m->sb.history[1] = m->sb.history[0];
@@ -68,14 +76,13 @@ static int adopt_generation(struct xm_secondary *s, __u64 gen)
 	m->sb.disk_state = XM_DISK_UPTODATE;
 	xm_bitmap_clear_all(&m->bm);
 	m->sb_dirty = true;
-	err = xm_env_meta_sync(s->env);
-	if (err) {
-		fail_disk(s, err);
-		return err;
-	}
-	pr_info("%s: in sync with the primary (generation %016llx)", s->env->cfg->dev,
-		(unsigned long long)gen);
-	return 0;
+	s->setgen.state = SG_WRITING;
+	s->setgen.seq = seq;
+	s->setgen.gen = s->gen;
+	s->setgen.wait.done = on_setgen_durable;
+	s->setgen.starting = true;
+	xm_meta_commit(m, &s->setgen.wait);
+	s->setgen.starting = false;
 }
 
 /* A barrier at the cumulative ack: every earlier write is durable, its commit covered it (§7.5). */
@@ -85,8 +92,15 @@ static int pass_barrier(void *ctx, __u64 seq)
 	const struct sslot *sl = &s->ring[xm_receiver_index(&s->rcv, seq)];
 
 	/* A SETGEN: the resync is complete, this disk holds the primary's data (resync.md §4.3). */
-	if (sl->setgen && adopt_generation(s, sl->setgen))
-		return -1;
+	if (sl->setgen) {
+		if (s->setgen.state == SG_NONE)
+			adopt_generation(s, seq, sl->setgen);
+		if (s->setgen.state != SG_DONE || s->setgen.seq != seq || s->state == S_FAILED)
+			return -1; /* still writing (or an older one is) */
+		s->setgen.state = SG_NONE;
+		pr_info("%s: in sync with the primary (generation %016llx)", s->env->cfg->dev,
+			(unsigned long long)sl->setgen);
+	}
 	send_flush_ack(s, seq);
 	return 0;
 }
@@ -115,7 +129,53 @@ void fail_disk(struct xm_secondary *s, int err)
 	s->state = S_FAILED;
 }
 
-static void end_session(struct xm_secondary *s, const char *why)
+void written_reset(struct xm_secondary *s)
+{
+	const struct xm_bitmap *bm = &s->env->meta->bm;
+
+	memset(s->written, 0, (bm->nbits + 63) / 64 * sizeof(__u64));
+	s->written_valid = true;
+}
+
+void written_mark(struct xm_secondary *s, __u64 off, __u64 len)
+{
+	const struct xm_bitmap *bm = &s->env->meta->bm;
+	__u64 bit, end;
+
+	if (!len)
+		return;
+	end = (off + len - 1) / bm->block;
+	for (bit = off / bm->block; bit <= end && bit < bm->nbits; bit++)
+		s->written[bit / 64] |= 1ull << (bit % 64);
+}
+
+void written_to_oos(struct xm_secondary *s, const char *why)
+{
+	struct xm_meta *m = s->env->meta;
+	__u64 bit, n = 0;
+
+	if (!s->written_valid) {
+		/* No record of the last session (this daemon started since): any region may. */
+		xm_bitmap_mark_all_oos(&m->bm);
+		pr_warn("%s: %s; no record of what this box wrote then: every region is resynced",
+			s->env->cfg->dev, why);
+	} else {
+		for (bit = 0; bit < m->bm.nbits; bit++) {
+			if (!(s->written[bit / 64] & (1ull << (bit % 64))))
+				continue;
+			xm_bitmap_mark_oos(&m->bm, bit * m->bm.block, m->bm.block);
+			n++;
+		}
+		pr_warn("%s: %s; the %llu region(s) this box wrote in it are resynced",
+			s->env->cfg->dev, why, (unsigned long long)n);
+	}
+	/* Recorded once: the bitmap holds it now, until a resync clears it. */
+	written_reset(s);
+	m->sb_dirty = true;
+	xm_meta_flush_start(m);
+}
+
+void leave_session(struct xm_secondary *s, const char *why)
 {
 	if (s->state == S_CONNECTED)
 		pr_info("%s: session %08x ended: %s", s->env->cfg->dev, s->session, why);
@@ -132,7 +192,8 @@ static void violation(struct xm_secondary *s, const char *what)
 
 	ctr(s)->violations++;
 	snprintf(why, sizeof(why), "protocol violation: %s", what);
-	end_session(s, why);
+	leave_session(s, why);
+	written_to_oos(s, "the session ended on a protocol violation");
 }
 
 /* §5.6: what to do with a numbered frame. */
@@ -193,226 +254,10 @@ static void on_numbered(struct xm_secondary *s, const struct xm_frame *f, struct
 		ctr(s)->rx_resync++;
 		ctr(s)->rx_resync_bytes += f->payload_len;
 	}
+	written_mark(s, f->arg0, f->payload_len);
 	writer_apply(s, f->seq, f, x, pkt, pl, np);
 	/* Received-acks drive the primary's loss detection in every protocol (§6.1). */
 	s->rcvd_pending = true;
-}
-
-static __u8 check_hello(struct xm_secondary *s, const struct xm_hello *h, __u32 *block, __u32 *maxp,
-			__u64 *export_size)
-{
-	__u8 refusal;
-
-	if (s->state == S_FAILED)
-		return XM_REFUSE_DISK_FAILED;
-	refusal = xm_hello_check(h);
-	if (refusal == XM_REFUSE_VERSION)
-		return refusal;
-	if (h->role != XM_ROLE_PRIMARY)
-		return XM_REFUSE_ROLE;
-	if (refusal)
-		return refusal;
-	refusal = xm_hello_terms(be32toh(h->block_size), s->env->disk->dio_offset_align,
-				 be32toh(h->max_payload), s->max_payload_local,
-				 be64toh(h->disk_size), block, maxp, export_size);
-	if (refusal)
-		return refusal;
-	if (s->env->disk->size < *export_size)
-		return XM_REFUSE_DISK_SIZE;
-	return XM_REFUSE_NONE;
-}
-
-static void fill_hello(struct xm_secondary *s, struct xm_hello2 *h, char protocol)
-{
-	const struct xm_hello_offer offer = {
-		.role = XM_ROLE_SECONDARY,
-		.protocol = protocol,
-		.max_payload = s->max_payload_local,
-		.window = WINDOW,
-		.payload_align = (__u16)s->payload_align,
-	};
-
-	xm_hello_fill(s->env, &offer, h);
-}
-
-static __u8 refusal_of(enum xm_sync_decision dec)
-{
-	switch (dec) {
-	case XM_SYNC_SPLIT_BRAIN:
-		return XM_REFUSE_SPLIT_BRAIN;
-	case XM_SYNC_PEER_NEWER:
-		return XM_REFUSE_PEER_NEWER;
-	case XM_SYNC_UNRELATED:
-		return XM_REFUSE_UNRELATED;
-	default:
-		return XM_REFUSE_NONE;
-	}
-}
-
-/*
- * Decides what the session does with the data (docs/resync.md §3); before a resync may start,
- * this disk is durably Inconsistent and carries the primary's generation.  Returns a refusal.
- */
-static __u8 decide(struct xm_secondary *s, const struct xm_hello2 *h, struct xm_hello_gen *ack)
-{
-	struct xm_meta *m = s->env->meta;
-	struct xm_gen_info pri, mine;
-	enum xm_sync_decision dec;
-	bool discard = s->discard_local;
-
-	xm_gen_from_wire(&h->g, &pri);
-	xm_gen_of_meta(s->env->meta, &mine);
-	dec = xm_sync_decide(&pri, &mine, discard);
-	if (dec == XM_SYNC_NONE && mine.disk_state != XM_DISK_UPTODATE)
-		dec = XM_SYNC_BITMAP; /* nothing to send, but the SETGEN makes it UpToDate */
-	xm_gen_to_wire(&mine, m->sb.bitmap_block, discard ? XM_HG_DISCARD_MINE : 0, (__u8)dec, ack);
-	if (refusal_of(dec)) {
-		if (s->refused_decision != dec)
-			pr_warn("%s: %s: no resync (%s)", s->env->cfg->dev,
-				xm_sync_decision_name(dec),
-				dec == XM_SYNC_SPLIT_BRAIN
-					? "both boxes wrote while apart; 'xdpmirror resolve "
-					  "--discard-local' on the box whose changes go"
-				: dec == XM_SYNC_PEER_NEWER
-					? "this box has writes the primary lacks; promote it, or "
-					  "'xdpmirror resolve --discard-local' here"
-					: "the disks share no history; 'xdpmirror resolve "
-					  "--discard-local' here for a full sync");
-		s->refused_decision = (__u8)dec;
-		return refusal_of(dec);
-	}
-	s->refused_decision = 0;
-	s->decision = (__u8)dec;
-	memcpy(m->sb.peer_uuid, h->h.node_uuid, sizeof(m->sb.peer_uuid));
-	if (dec != XM_SYNC_NONE) {
-		m->sb.disk_state = XM_DISK_INCONSISTENT;
-		m->sb.current_gen = pri.current_gen;
-	}
-	m->sb_dirty = true;
-	if (xm_env_meta_sync(s->env))
-		return XM_REFUSE_DISK_FAILED;
-	s->discard_local = false;
-	if (dec != XM_SYNC_NONE)
-		pr_info("%s: %s resync from the primary%s", s->env->cfg->dev,
-			xm_sync_decision_name(dec),
-			discard ? " (discarding this box's changes)" : "");
-	return XM_REFUSE_NONE;
-}
-
-/* Why this box refused the primary, for status; logged once per new reason. */
-static void refuse_reason(struct xm_secondary *s, __u8 refusal, const struct xm_hello2 *h)
-{
-	static const char *const texts[XM_REFUSE_MAX] = {
-		[XM_REFUSE_VERSION] = "no common protocol revision",
-		[XM_REFUSE_BLOCK_SIZE] = "block size larger than a frame's payload (raise the MTU)",
-		[XM_REFUSE_PARAM] = "invalid HELLO parameter",
-		[XM_REFUSE_ROLE] = "the peer is not a primary",
-		[XM_REFUSE_DISK_FAILED] = "this box's disk failed",
-		[XM_REFUSE_SPLIT_BRAIN] = "split brain",
-		[XM_REFUSE_PEER_NEWER] = "this box has newer data",
-		[XM_REFUSE_UNRELATED] = "unrelated data",
-	};
-	char why[96];
-
-	if (refusal == XM_REFUSE_DISK_SIZE)
-		snprintf(why, sizeof(why),
-			 "this disk (%llu bytes) is smaller than the primary's (%llu bytes)",
-			 (unsigned long long)s->env->disk->size,
-			 (unsigned long long)be64toh(h->h.disk_size));
-	else
-		snprintf(why, sizeof(why), "%s",
-			 refusal < XM_REFUSE_MAX && texts[refusal] ? texts[refusal]
-								   : "invalid HELLO parameter");
-	/* decide() has already said why it refuses to resync. */
-	if (refusal != s->last_refusal && refusal != XM_REFUSE_SPLIT_BRAIN &&
-	    refusal != XM_REFUSE_PEER_NEWER && refusal != XM_REFUSE_UNRELATED)
-		pr_warn("%s: refused the primary: %s", s->env->cfg->dev, why);
-	s->last_refusal = refusal;
-	/* A failed disk keeps its own reason: the error is what the operator needs to see. */
-	if (s->state != S_FAILED)
-		snprintf(s->reason, sizeof(s->reason), "refused the primary: %s", why);
-}
-
-static void answer_hello(struct xm_secondary *s, const struct xm_frame *f,
-			 const struct xm_hello2 *h)
-{
-	struct xm_frame ack = {.type = XM_T_HELLO_ACK, .session = (__u32)f->arg0};
-	struct xm_hello2 mine;
-	struct xm_span span = {.data = (const __u8 *)&mine, .len = sizeof(mine)};
-	struct xm_hello_gen ack_gen = {0};
-	__u32 block = 0, maxp = 0;
-	__u64 size = 0;
-	__u8 refusal;
-
-	if (s->state == S_CONNECTED && f->arg0 == s->session) {
-		/* Our HELLO_ACK was lost: the same answer again, with the current cumack. */
-		refusal = XM_REFUSE_NONE;
-		ack_gen = s->ack_gen;
-	} else {
-		refusal = f->payload_len < sizeof(*h) ? XM_REFUSE_VERSION
-						      : check_hello(s, &h->h, &block, &maxp, &size);
-		if (!refusal)
-			refusal = decide(s, h, &ack_gen);
-		if (refusal) {
-			ctr(s)->rx_bad_hello += refusal == XM_REFUSE_PARAM;
-			refuse_reason(s, refusal, h);
-		} else {
-			s->session = (__u32)f->arg0;
-			s->last_refusal = XM_REFUSE_NONE;
-			s->gen++;
-			xm_receiver_start(&s->rcv, f->seq);
-			s->block = block;
-			s->max_payload = maxp;
-			s->export_size = size;
-			s->ack_gen = ack_gen;
-			/* We send received-acks, so B runs as B (§6.1). */
-			s->protocol = (char)h->h.repl_protocol;
-			memcpy(s->peer_uuid, h->h.node_uuid, sizeof(s->peer_uuid));
-			s->state = S_CONNECTED;
-			s->reason[0] = 0;
-			xm_env_liveness_start(s->env, xm_now_ns());
-			ctr(s)->sessions++;
-			pr_info("%s: session %08x accepted: protocol %c, block %u, %u bytes per "
-				"frame, window %u, sync %s",
-				s->env->cfg->dev, s->session, s->protocol, s->block, s->max_payload,
-				WINDOW, xm_sync_decision_name(s->decision));
-		}
-	}
-	fill_hello(s, &mine, refusal ? (char)s->env->cfg->protocol : s->protocol);
-	if (!refusal || ack_gen.decision)
-		mine.g = ack_gen;
-	ack.arg0 = refusal ? 0 : cumack(s);
-	ack.arg1 = refusal;
-	ack.credit = refusal ? 0 : (__u32)(right_edge(s) - cumack(s));
-	ack.payload_len = sizeof(mine);
-	if (!xm_env_send(s->env, &ack, &span, 1, 0))
-		ctr(s)->tx_hello++;
-}
-
-static void on_hello(struct xm_secondary *s, const struct xm_frame *f, const struct xm_span *spans,
-		     __u32 n, __u32 hdr_off)
-{
-	struct xm_hello2 h = {0};
-
-	if (f->session != 0 || !f->arg0 || f->arg0 > 0xffffffffull) {
-		ctr(s)->rx_bad_hello++;
-		return;
-	}
-	if (f->payload_len >= sizeof(h.h))
-		xm_spans_copy(spans, n, hdr_off + f->payload_off,
-			      f->payload_len < sizeof(h) ? sizeof(h.h) : sizeof(h), &h);
-	if (s->stopping)
-		return;
-	if (s->state == S_CONNECTED && f->arg0 != s->session)
-		end_session(s, "the primary started a new session");
-	if (s->state == S_DRAINING) {
-		/* Old writes may still land; the new session starts after them (§4.2). */
-		s->hello_saved = true;
-		s->saved_hello = *f;
-		s->saved_hello_body = h;
-		return;
-	}
-	answer_hello(s, f, &h);
 }
 
 static void secondary_rx(void *r, const struct xm_rx *rx)
@@ -424,7 +269,7 @@ static void secondary_rx(void *r, const struct xm_rx *rx)
 	__u64 now = xm_now_ns();
 
 	if (f->type == XM_T_HELLO) {
-		on_hello(s, f, spans, n, hdr_off);
+		handshake_on_hello(s, f, spans, n, hdr_off);
 		return;
 	}
 	if (s->state != S_CONNECTED || f->session != s->session || s->stopping) {
@@ -445,8 +290,8 @@ static void secondary_rx(void *r, const struct xm_rx *rx)
 		break;
 	case XM_T_CLOSE:
 		ctr(s)->rx_close++;
-		end_session(s, f->arg0 == XM_CLOSE_DEMOTE ? "the primary demoted itself"
-							  : "the primary detached");
+		leave_session(s, f->arg0 == XM_CLOSE_DEMOTE ? "the primary demoted itself"
+							    : "the primary detached");
 		break;
 	case XM_T_PING:
 		if (f->payload_len) {
@@ -473,13 +318,7 @@ static __u64 secondary_tick(void *r, __u64 now)
 	enum xm_verdict verdict;
 	__u64 next = UINT64_MAX;
 
-	if (s->state == S_DRAINING && writer_idle(s)) {
-		s->state = S_LISTEN;
-		if (s->hello_saved) {
-			s->hello_saved = false;
-			answer_hello(s, &s->saved_hello, &s->saved_hello_body);
-		}
-	}
+	handshake_tick(s);
 	if (s->state != S_CONNECTED)
 		return next;
 	verdict = s->stopping ? XM_PEER_ALIVE : xm_env_liveness(s->env, s->session, now);
@@ -488,7 +327,7 @@ static __u64 secondary_tick(void *r, __u64 now)
 			ctr(s)->peer_timeouts++;
 		else
 			ctr(s)->peer_silent++;
-		end_session(s, xm_verdict_text(verdict));
+		leave_session(s, xm_verdict_text(verdict));
 		return now;
 	}
 	if (s->rcvd_pending) {
@@ -517,7 +356,18 @@ static bool secondary_drained(const void *r, __u64 now)
 {
 	const struct xm_secondary *s = r;
 
-	return writer_idle(s) && !s->csum_inflight;
+	/* Metadata writes in flight name s in their waiters: they end first. */
+	return writer_idle(s) && !s->csum_inflight && !s->acc.committing &&
+	       s->setgen.state != SG_WRITING;
+}
+
+static void on_finish_durable(struct xm_meta_waiter *w, int err)
+{
+	struct xm_secondary *s = xm_container_of(w, struct xm_secondary, finish_wait);
+
+	if (err)
+		xm_env_meta_failed(s->env, err);
+	s->finishing = false;
 }
 
 static void secondary_finish(void *r, __u64 why)
@@ -529,7 +379,16 @@ static void secondary_finish(void *r, __u64 why)
 		xm_env_send_close(s->env, s->session, why);
 	m->sb.role = XM_ROLE_SECONDARY;
 	m->sb_dirty = true;
-	xm_env_meta_sync(s->env);
+	s->finishing = true;
+	s->finish_wait.done = on_finish_durable;
+	xm_meta_commit(m, &s->finish_wait);
+}
+
+static bool secondary_finished(const void *r)
+{
+	const struct xm_secondary *s = r;
+
+	return !s->finishing;
 }
 
 static bool secondary_connected(const void *r)
@@ -574,7 +433,10 @@ static void *secondary_create(const struct xm_role_env *env)
 	s->max_payload_local = s->max_payload_local / block * block;
 	s->zero_copy_possible =
 		env->disk->dio_offset_align <= 512 && env->disk->dio_mem_align <= 512;
-	if (xm_receiver_init(&s->rcv, WINDOW, env->ctr) || writer_init(s)) {
+	/* Metadata writes go through the loop, like the data (docs/protocol.md §9). */
+	xm_meta_set_loop(env->meta, env->loop, NULL, NULL);
+	s->written = calloc((env->meta->bm.nbits + 63) / 64, sizeof(__u64));
+	if (!s->written || xm_receiver_init(&s->rcv, WINDOW, env->ctr) || writer_init(s)) {
 		secondary_destroy(s);
 		errno = ENOMEM;
 		return NULL;
@@ -591,6 +453,7 @@ static void secondary_destroy(void *r)
 	writer_free(s);
 	answers_free(s);
 	xm_receiver_free(&s->rcv);
+	free(s->written);
 	free(s);
 }
 
@@ -625,5 +488,6 @@ const struct xm_role_ops xm_secondary_role = {
 	.stop = secondary_stop,
 	.drained = secondary_drained,
 	.finish = secondary_finish,
+	.finished = secondary_finished,
 	.status = secondary_status,
 };

@@ -5,10 +5,8 @@
 #include "secondary/internal.h"
 
 static const char *const sstate_names[] = {
-	[S_LISTEN] = "listening",
-	[S_CONNECTED] = "connected",
-	[S_DRAINING] = "draining",
-	[S_FAILED] = "failed",
+	[S_LISTEN] = "listening",  [S_ACCEPTING] = "accepting", [S_CONNECTED] = "connected",
+	[S_DRAINING] = "draining", [S_FAILED] = "failed",
 };
 
 void secondary_status(const void *r, struct xm_report *rep)

@@ -513,6 +513,33 @@ void xm_meta_set_loop(struct xm_meta *m, struct xm_loop *loop,
 	alloc_flush_buffers(m);
 }
 
+/* After a cycle: who waited for it (or for the metadata to fail) is told. */
+static void wake_waiters(struct xm_meta *m)
+{
+	struct xm_meta_waiter **pp = &m->waiters, *w;
+
+	while ((w = *pp)) {
+		if (!m->failed && !(w->after < m->cycle_seq && m->cycle_whole)) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		w->done(w, m->failed);
+	}
+}
+
+void xm_meta_commit(struct xm_meta *m, struct xm_meta_waiter *w)
+{
+	if (m->failed || xm_meta_clean(m)) {
+		w->done(w, m->failed);
+		return;
+	}
+	w->after = m->cycle_seq; /* a cycle in flight took its snapshot before now */
+	w->next = m->waiters;
+	m->waiters = w;
+	xm_meta_flush_start(m);
+}
+
 static void flush_done(struct xm_meta *m, int res)
 {
 	__u32 n = m->npages_inflight;
@@ -535,8 +562,11 @@ static void flush_done(struct xm_meta *m, int res)
 	m->cycles++;
 	if (!m->failed)
 		m->pages_written += n;
+	wake_waiters(m);
 	if (m->flushed)
 		m->flushed(m, m->failed, m->ctx);
+	if (m->waiters)
+		xm_meta_flush_start(m);
 }
 
 static void on_flush_sync(struct xm_io *io, int res, __u32 cqe_flags)
@@ -595,6 +625,8 @@ bool xm_meta_flush_start(struct xm_meta *m)
 	m->io_sync.fn = on_flush_sync;
 	n = snapshot_dirty_pages(m);
 	m->npages_inflight = n;
+	m->cycle_seq++;
+	m->cycle_whole = xm_bitmap_next_dirty_page(&m->bm, 0) >= m->bm.npages;
 	if (m->sb_dirty) {
 		m->sb.seqno++;
 		xm_meta_sb_encode(&m->sb, m->sbuf);
@@ -617,6 +649,7 @@ bool xm_meta_flush_start(struct xm_meta *m)
 				undo_sb(m);
 			m->sb_inflight = false;
 			m->npages_inflight = 0;
+			wake_waiters(m);
 			return false;
 		}
 	}

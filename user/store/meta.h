@@ -29,6 +29,7 @@
 
 /* xm_meta_sb.flags */
 #define XM_MF_PRIMARY_ACTIVE 0x1 /* set while a primary runs; still set at load: it crashed */
+#define XM_MF_PEER_SUSPECT   0x2 /* a session ended on a protocol violation (resync.md §8a) */
 
 /* The superblock in host order. */
 struct xm_meta_sb {
@@ -42,6 +43,13 @@ struct xm_meta_sb {
 	__u32 flags;	 /* XM_MF_* */
 	__u8 disk_state; /* enum xm_disk_state */
 	__u8 role;	 /* enum xm_role: the last role the box ran as */
+};
+
+/* Someone waiting until every change made to the metadata before a point is durable. */
+struct xm_meta_waiter {
+	struct xm_meta_waiter *next;
+	__u64 after; /* waits for a cycle that started after this one (xm_meta.cycle_seq) */
+	void (*done)(struct xm_meta_waiter *w, int err);
 };
 
 struct xm_meta {
@@ -60,6 +68,9 @@ struct xm_meta {
 	__u8 sbuf[XM_META_SLOT]; /* the superblock slot of the cycle in flight */
 	bool sb_inflight;
 	struct xm_io io_write, io_sync;
+	__u64 cycle_seq;  /* cycles started */
+	bool cycle_whole; /* the cycle in flight took every dirty page and the superblock */
+	struct xm_meta_waiter *waiters;
 	/* Called after each cycle (err 0 or -errno); may start the next one. */
 	void (*flushed)(struct xm_meta *m, int err, void *ctx);
 	void *ctx;
@@ -88,6 +99,13 @@ void xm_meta_set_loop(struct xm_meta *m, struct xm_loop *loop,
  * pages (and the superblock if sb_dirty), writes them, then fdatasync, all through the loop.
  * Returns true if a cycle started. */
 bool xm_meta_flush_start(struct xm_meta *m);
+/*
+ * Calls w->done(w, err) once every change made to m before this call is durable: after the next
+ * cycle that starts from now on and takes everything dirty (err 0), or when the metadata failed
+ * (err -errno).  Starts that cycle if it can.  Runs w->done at once when nothing is dirty and
+ * nothing in flight.  w must live until done runs; the loop must be set (xm_meta_set_loop).
+ */
+void xm_meta_commit(struct xm_meta *m, struct xm_meta_waiter *w);
 /* Nothing dirty, nothing in flight. */
 bool xm_meta_clean(const struct xm_meta *m);
 

@@ -11,7 +11,7 @@ CFLAGS    ?= -O2 -g
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE -MMD -MP \
              -Iinclude -Iuser -I$(OUT)
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Iinclude -idirafter $(ARCH_INC) -MMD -MP
-LDLIBS    := -lxdp -lbpf -luring -ljson-c -lelf -lz
+LDLIBS    := -lxdp -lbpf -luring -ljson-c -lcrypto -lelf -lz
 
 # Quiet by default; V=1 shows every command.
 ifeq ($(V),1)

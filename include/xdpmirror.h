@@ -56,7 +56,10 @@ enum xm_frame_type {
 	 * PROBE itself, so the answer does not wait for the peer's daemon to be scheduled. */
 	XM_T_PROBE = 15,     /* arg0 = sender's clock in ns; header only */
 	XM_T_PROBE_ACK = 16, /* the PROBE with type and MACs changed, sent back by XDP_TX */
-	XM_T_MAX = 17,	     /* first invalid type */
+	/* Authentication (revision 4, docs/protocol.md §14). */
+	XM_T_CHALLENGE = 17, /* answer to an untagged HELLO: session = its arg0, arg1 = enum
+			      * xm_auth_answer; payload xm_challenge; tagged when arg1 is 0 */
+	XM_T_MAX = 18,	     /* first invalid type */
 };
 
 /* Checksums (CSUM) cover this many bytes each; a CSUMREQ length is a multiple of it. */
@@ -75,7 +78,8 @@ enum xm_close_reason {
 #define XM_F_FUA    0x0001 /* DATA: commit now, do not batch (ACKs always mean durable) */
 #define XM_F_RESYNC 0x0002 /* DATA: resync traffic, not an application write */
 #define XM_F_RCVD   0x0004 /* ACK: arg0/arg1 count frames received, not yet durable (protocol B) */
-#define XM_F_MASK   0x0007 /* every defined flag; others must be zero */
+#define XM_F_AUTH   0x0008 /* a struct xm_auth_trailer follows the payload; crc is 0 */
+#define XM_F_MASK   0x000f /* every defined flag; others must be zero */
 
 /*
  * The mirror header, right after the EtherType (or the 802.1Q tag).
@@ -127,9 +131,11 @@ _Static_assert(sizeof(struct xm_hello) == 48, "xm_hello is 48 bytes on the wire"
 
 /* Protocol revisions this code speaks (xm_hello.proto_min/max); not the header version.
  * Revision 2: HELLO and HELLO_ACK carry struct xm_hello_gen after struct xm_hello.
- * Revision 3: PROBE and PROBE_ACK, answered by the XDP program (docs/protocol.md §9). */
-#define XM_PROTO_MIN 3
-#define XM_PROTO_MAX 3
+ * Revision 3: PROBE and PROBE_ACK, answered by the XDP program (docs/protocol.md §9).
+ * Revision 4: authentication: struct xm_hello_auth after xm_hello_gen in HELLO, CHALLENGE, tagged
+ * frames (XM_F_AUTH) (docs/protocol.md §14). */
+#define XM_PROTO_MIN 4
+#define XM_PROTO_MAX 4
 
 /* Disk states (DRBD's names): what a box knows about its own copy. */
 enum xm_disk_state {
@@ -176,6 +182,67 @@ struct xm_hello2 {
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct xm_hello2) == 96, "xm_hello2 is 96 bytes on the wire");
+
+/*
+ * Authentication (revision 4, docs/protocol.md §14).  HELLO carries struct xm_hello_auth after
+ * struct xm_hello2; its answer is a CHALLENGE; every later frame of the session carries
+ * XM_F_AUTH and this trailer right after its payload (at payload_off + payload_len).
+ */
+#define XM_AUTH_KEY_LEN	  32 /* the shared key, and each session key */
+#define XM_AUTH_NONCE_LEN 32
+#define XM_AUTH_TAG_LEN	  16
+#define XM_AUTH_FP_LEN	  8 /* key fingerprint: SHA-256("xdpmirror key fingerprint" || key) */
+
+enum xm_auth_alg {
+	XM_AUTH_NONE = 0,	 /* --no-auth: frames in clear, CRC32C */
+	XM_AUTH_AES256_GMAC = 1, /* AES-256-GCM with no plaintext: a tag over header and payload */
+};
+
+struct xm_hello_auth {
+	__u8 alg;   /* enum xm_auth_alg of the sender */
+	__u8 flags; /* zero */
+	__u16 reserved;
+	__u32 reserved2;
+	__u8 nonce[XM_AUTH_NONCE_LEN];	  /* the initiator's, fresh per handshake */
+	__u8 fingerprint[XM_AUTH_FP_LEN]; /* of the sender's key; zero without one */
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct xm_hello_auth) == 48, "xm_hello_auth is 48 bytes on the wire");
+
+/* The whole HELLO payload of protocol revision 4 (HELLO_ACK stays a struct xm_hello2). */
+struct xm_hello4 {
+	struct xm_hello2 h2;
+	struct xm_hello_auth auth;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct xm_hello4) == 144, "xm_hello4 is 144 bytes on the wire");
+
+/* CHALLENGE arg1: 0, or why the responder cannot tag its answer. */
+enum xm_auth_answer {
+	XM_AUTH_OK = 0,		  /* a challenge: payload nonce_s, frame tagged */
+	XM_AUTH_NO_KEY = 1,	  /* the responder runs --no-auth */
+	XM_AUTH_KEY_REQUIRED = 2, /* the HELLO had no key (alg 0), the responder requires one */
+	XM_AUTH_BAD_ALG = 3,	  /* the responder does not know the HELLO's alg */
+	XM_AUTH_ANSWER_MAX,
+};
+
+struct xm_challenge {
+	__u8 alg;
+	__u8 flags;
+	__u16 reserved;
+	__u32 reserved2;
+	__u8 nonce[XM_AUTH_NONCE_LEN]; /* the responder's, fresh per handshake; zero in a refusal */
+	__u8 fingerprint[XM_AUTH_FP_LEN]; /* of the responder's key; zero without one */
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct xm_challenge) == 48, "xm_challenge is 48 bytes on the wire");
+
+struct xm_auth_trailer {
+	__u64 counter; /* the sender's frame number in this session and direction */
+	__u8 tag[XM_AUTH_TAG_LEN];
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct xm_auth_trailer) == 24, "xm_auth_trailer is 24 bytes on the wire");
 
 /* HELLO_ACK: the operator told the secondary to drop its changes (resolve --discard-local). */
 #define XM_HG_DISCARD_MINE 0x01
@@ -243,6 +310,7 @@ struct xm_type_counters {
 	struct xm_counter close;
 	struct xm_counter probe;
 	struct xm_counter probe_ack;
+	struct xm_counter challenge;
 };
 
 /* Dropped mirror frames per reason, in enum xm_drop_reason order. */

@@ -209,6 +209,8 @@ progress "two boxes, MTU $MTU, disks $DISK (prefix $PREFIX)"
 "$PAIR" netns up --prefix $PREFIX --mtu "$MTU" --disk-size "$DISK" >/dev/null
 # shellcheck disable=SC1091
 source $DIR/pair.env
+# Every frame tagged with the pair's key, as users run it (docs/protocol.md §14).
+BENCH_AUTH=(--auth-key "$XM_AUTH_KEY")
 # Fully allocated images: a sparse file's first write to a block allocates it, and the first
 # system to run would pay for that.  The primary holds random data for the initial syncs.
 dd if=/dev/urandom of="$XM_PRIMARY_DISK" bs=1M count=$((XM_DISK_SIZE >> 20)) conv=notrunc \
@@ -264,7 +266,8 @@ attach() {
 		dev=$XM_SECONDARY_IF peer=$XM_PRIMARY_MAC disk=$XM_SECONDARY_DISK
 	fi
 	"$PAIR" netns exec "$box" --prefix $PREFIX -- "$XM" attach --role "$box" --dev "$dev" \
-		--peer "$peer" --disk "$disk" --meta "$DIR/$box.meta" --protocol C "$@" \
+		--peer "$peer" --disk "$disk" --meta "$DIR/$box.meta" --protocol C \
+		"${BENCH_AUTH[@]}" "$@" \
 		>>"$OUT/xdpmirror-$box.log" 2>&1 &
 }
 pstatus() { "$XM" status --dev "$XM_PRIMARY_IF" --json | jq -c '.devices[0].daemon'; }

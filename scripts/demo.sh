@@ -80,9 +80,10 @@ for box in secondary primary; do
 	else
 		dev=$S peer=$XM_PRIMARY_MAC disk=$XM_SECONDARY_DISK
 	fi
-	echo "  $box: xdpmirror attach --role $box --dev $dev --peer $peer --disk $disk"
+	echo "  $box: xdpmirror attach --role $box --dev $dev --peer $peer --disk $disk --auth-key $XM_AUTH_KEY"
 	"$PAIR" netns exec $box --prefix $PREFIX -- "$XM" attach --role $box --dev "$dev" \
-		--peer "$peer" --disk "$disk" --meta "$work/$box.meta" >"$work/$box.log" 2>&1 &
+		--peer "$peer" --disk "$disk" --meta "$work/$box.meta" --auth-key "$XM_AUTH_KEY" \
+		>"$work/$box.log" 2>&1 &
 	pids+=($!)
 	# The secondary listens before the primary says hello: wait for its control socket.
 	for _ in $(seq 100); do

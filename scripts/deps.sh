@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Install the Debian packages xdpmirror needs to build, test and demo (with 'bench': and to run
-# the benchmark); only the missing ones.
+# the benchmark; with 'fuzz': and to fuzz); only the missing ones.
 set -euo pipefail
 
 # Build: compiler, BPF toolchain, libraries.  Test/demo: cmocka, NBD clients (libnbd-bin has
@@ -9,7 +9,7 @@ set -euo pipefail
 # FUA writes, pauses or fails a disk, and is the bench's local NBD peer), FUSE, fio, tc.
 PKGS=(
 	clang llvm gcc make pkg-config
-	libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev liburing-dev libjson-c-dev
+	libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev liburing-dev libjson-c-dev libssl-dev
 	libcmocka-dev
 	iproute2 iputils-ping ethtool kmod
 	libnbd-bin python3-libnbd nbdkit fuse3 fio e2fsprogs util-linux jq python3
@@ -18,6 +18,11 @@ PKGS=(
 # make bench also needs the peer (qemu-storage-daemon, qemu-nbd) and the plot.
 if [ "${1:-}" = bench ]; then
 	PKGS+=(qemu-system-common qemu-utils gnuplot-nox bc)
+fi
+
+# make fuzz also needs clang's libFuzzer and sanitizer runtimes (only recommended by clang).
+if [ "${1:-}" = fuzz ]; then
+	PKGS+=(libclang-rt-dev)
 fi
 
 missing=()

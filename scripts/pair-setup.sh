@@ -30,12 +30,14 @@ Usage:
   $PROG netns down [--prefix P]
   $PROG netns exec primary|secondary [--prefix P] -- CMD [ARGS...]
   $PROG --role primary|secondary --dev IF --disk PATH --peer MAC
-        [--mtu N | --jumbo] [--config FILE] [--install-unit] [--dry-run] [--xdpmirror PATH]
+        [--mtu N | --jumbo] [--config FILE] [--auth-key FILE] [--install-unit] [--dry-run]
+        [--xdpmirror PATH]
 
 Simulated pair on one machine (root):
   netns up      create namespaces P-primary and P-secondary joined by a veth pair
                 (Pp0 <-> Ps0, MACs $NETNS_PRIMARY_MAC / $NETNS_SECONDARY_MAC, no IPv4),
-                zero-filled disk images and an env file, all under /var/tmp/xdpmirror-P/
+                zero-filled disk images, the pair's key (pair.key) and an env file, all
+                under /var/tmp/xdpmirror-P/
   netns down    kill everything in both namespaces, delete them, remove their pins,
                 run-time files and /var/tmp/xdpmirror-P/ (safe to repeat)
   netns exec    run CMD in a box's network namespace, keeping the host's mount
@@ -47,7 +49,8 @@ Simulated pair on one machine (root):
   --queues N        RX and TX queues of each veth end, 1-64 (default 1)
 
 A real box (root, unless --dry-run):
-  check the NIC (driver, queues, MTU, native XDP), set the MTU, mount bpffs and write
+  check the NIC (driver, queues, MTU, native XDP), set the MTU, mount bpffs, make the
+  pair's key on the first box (copy it to the second before running there) and write
   the configuration that 'xdpmirror attach --config' reads
 
   --role R          primary or secondary
@@ -57,6 +60,8 @@ A real box (root, unless --dry-run):
   --mtu N           set the NIC's MTU to N
   --jumbo           same as --mtu 9000
   --config FILE     where to write the configuration (default $CONFIG_DIR/IF.conf)
+  --auth-key FILE   the pair's shared key (default $CONFIG_DIR/IF.key); made with
+                    'xdpmirror keygen' when missing, used as it is when present
   --install-unit    install $UNIT_FILE and reload systemd
   --dry-run         print what would be done ('would: ...'), change nothing
   --xdpmirror PATH  the xdpmirror binary (default: on PATH, else build/xdpmirror)
@@ -300,6 +305,10 @@ netns_up() {
 	make_disk "$dir/primary.img" "$SIZE_BYTES"
 	make_disk "$dir/secondary.img" "$SIZE_BYTES"
 	sync "$dir/primary.img" "$dir/secondary.img"
+	# Both simulated boxes share the host's file system, so one key file serves both.
+	find_xdpmirror ''
+	[ -n "$XDPMIRROR" ] || die "netns up: xdpmirror binary not found for the pair's key (run 'make')"
+	"$XDPMIRROR" keygen "$dir/pair.key" >/dev/null
 
 	# Values are quoted with %q so the file is safe to source whatever they contain.
 	{
@@ -316,6 +325,7 @@ netns_up() {
 		printf 'XM_MTU=%q\n' "$mtu"
 		printf 'XM_QUEUES=%q\n' "$queues"
 		printf 'XM_DISK_SIZE=%q\n' "$SIZE_BYTES"
+		printf 'XM_AUTH_KEY=%q\n' "$dir/pair.key"
 	} | QUIET_WRITES=1 write_file "$dir/pair.env"
 
 	# IPv6 needs an MTU of at least 1280; below that there is no link-local address to wait for.
@@ -331,6 +341,7 @@ netns_up() {
 	printf '  %-9s  %-17s  %-10s  %s  %s\n' \
 		primary "$pns" "$pif" "$NETNS_PRIMARY_MAC" "$dir/primary.img" \
 		secondary "$sns" "$sif" "$NETNS_SECONDARY_MAC" "$dir/secondary.img"
+	echo "  key        $dir/pair.key (attach --auth-key)"
 	echo "  env file   $dir/pair.env"
 	echo "  run in a box: $PROG netns exec primary --prefix $prefix -- CMD"
 }
@@ -507,6 +518,7 @@ EOF
 
 box_main() {
 	local role='' dev='' disk='' peer='' mtu='' jumbo=0 config='' install_unit=0 xdpmirror_opt=''
+	local key=''
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--role) need_value "$1" $#; role=$2; shift ;;
@@ -522,6 +534,8 @@ box_main() {
 		--jumbo) jumbo=1 ;;
 		--config) need_value "$1" $#; config=$2; shift ;;
 		--config=*) config=${1#*=} ;;
+		--auth-key) need_value "$1" $#; key=$2; shift ;;
+		--auth-key=*) key=${1#*=} ;;
 		--install-unit) install_unit=1 ;;
 		--dry-run) DRY_RUN=1 ;;
 		--xdpmirror) need_value "$1" $#; xdpmirror_opt=$2; shift ;;
@@ -557,6 +571,7 @@ box_main() {
 	fi
 	[[ $dev != */* && $dev != . && $dev != .. ]] || die_usage "bad interface name '$dev'"
 	[ -n "$config" ] || config=$CONFIG_DIR/$dev.conf
+	[ -n "$key" ] || key=$CONFIG_DIR/$dev.key
 
 	[ -e "/sys/class/net/$dev" ] || die "'$dev': no such interface"
 	[ -e "$disk" ] || die "'$disk': no such disk"
@@ -588,12 +603,27 @@ box_main() {
 		[ "$DRY_RUN" -eq 1 ] || echo "mounted bpffs at /sys/fs/bpf"
 	fi
 
+	# The pair's key: made on the first box, copied to the second (docs/protocol.md §14.2).
+	key=$(realpath -m "$key")
+	if [ -e "$key" ]; then
+		echo "using the key in $key (it must be the same file as on the peer)"
+	elif [ "$DRY_RUN" -eq 1 ]; then
+		echo "would: xdpmirror keygen $(printf '%q' "$key")"
+	else
+		[ -n "$XDPMIRROR" ] || die "no key at '$key' and no xdpmirror binary to make one"
+		mkdir -p "$(dirname "$key")"
+		"$XDPMIRROR" keygen "$key"
+		echo "copy it to the peer before running pair-setup there, e.g.:"
+		echo "  scp -p $key root@PEER:$key"
+	fi
+
 	write_file "$config" <<EOF
 # xdpmirror configuration for $dev, written by pair-setup.sh on $(date '+%Y-%m-%d %H:%M:%S %z')
 role = $role
 dev = $dev
 peer = $peer
 disk = $disk
+auth-key = $key
 EOF
 
 	if [ "$install_unit" -eq 1 ]; then

@@ -274,9 +274,10 @@ box_disk() { [ "$1" = primary ] && echo "$XM_PRIMARY_DISK" || echo "$XM_SECONDAR
 box_meta() { echo "$WORK/$1.meta"; }
 
 # attach_box BOX [--role ROLE] [--disk PATH] [extra attach options]: starts BOX's daemon in the
-# background (log in $WORK/BOX.log) and waits until its control socket answers.
+# background (log in $WORK/BOX.log) and waits until its control socket answers.  It uses the
+# pair's key (pair-setup.sh netns up made it) unless the options name a key or --no-auth.
 attach_box() {
-	local box=$1 role=$1 disk pid
+	local box=$1 role=$1 disk pid key=(--auth-key "$XM_AUTH_KEY")
 	shift
 	disk=$(box_disk "$box")
 	while [ $# -gt 0 ]; do
@@ -286,8 +287,9 @@ attach_box() {
 		*) break ;;
 		esac
 	done
+	case " $* " in *" --no-auth "* | *" --auth-key "*) key=() ;; esac
 	in_box "$box" "$XM" attach --role "$role" --dev "$(box_if "$box")" --peer "$(peer_mac "$box")" \
-		--disk "$disk" --meta "$(box_meta "$box")" "$@" >"$WORK/$box.log" 2>&1 &
+		--disk "$disk" --meta "$(box_meta "$box")" "${key[@]}" "$@" >"$WORK/$box.log" 2>&1 &
 	pid=$!
 	wait_until 5 started "$pid" "$(box_if "$box")"
 	answers "$(box_if "$box")" && return 0

@@ -2,14 +2,16 @@
 # Description: hostile input on all faces: bad NBD requests get the protocol's error answer (or a
 # disconnect) without disturbing other clients; forged mirror frames are dropped, and DATA beyond
 # the export ends the session without touching the disk; the pair reconnects and mirrors on;
-# garbage on the control socket gets an error line and idle control clients are closed.
+# garbage on the control socket gets an error line and idle control clients are closed.  The pair
+# runs --no-auth so the forged frames reach the role's own checks (a buggy peer holds the key);
+# with a key they never get that far (test_auth).
 # SPDX-License-Identifier: GPL-2.0
 source "$(dirname "$0")/../lib.sh"
 require_root
 require_cmd nbdcopy
 [ -x "$TOOLS/xm_nbdpoke" ] || fail "build/tools/xm_nbdpoke missing (make build-tests)"
 pair_up b --disk-size 64M
-mirror_up
+mirror_up --no-auth
 poke() { "$TOOLS/xm_nbdpoke" --socket "/run/xdpmirror/$P.sock" "$@"; }
 nbd() { status_json "$P" | jq ".daemon.nbd.$1"; }
 pid=$(status_json "$P" | jq .daemon.pid)

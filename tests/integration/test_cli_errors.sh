@@ -17,7 +17,8 @@ expect() {
 	[ "$(wc -l <<<"$out")" -le 2 ] || fail "'$*': more than one line of error: $out"
 }
 in_p() { in_box primary "$XM" "$@"; }
-good=(--role primary --dev "$P" --peer "$XM_SECONDARY_MAC" --disk "$XM_PRIMARY_DISK" --meta "$(box_meta primary)")
+good=(--role primary --dev "$P" --peer "$XM_SECONDARY_MAC" --disk "$XM_PRIMARY_DISK" --meta "$(box_meta primary)"
+	--auth-key "$XM_AUTH_KEY")
 
 out=$("$XM" 2>&1)
 assert_eq $? 2 "exit code without arguments"
@@ -37,6 +38,21 @@ expect 2 "--ping-interval '-5'" "$XM" attach "${good[@]}" --ping-interval -5
 expect 2 "unknown option '--colour'" "$XM" attach "${good[@]}" --colour
 expect 2 "option '--disk' needs a value" "$XM" attach --role primary --dev "$P" --peer "$XM_SECONDARY_MAC" --disk
 expect 2 "unexpected argument 'extra'" "$XM" attach "${good[@]}" extra
+
+log "keys: attach wants one (or --no-auth said out loud); keygen never overwrites"
+expect 2 "missing --auth-key FILE .*or --no-auth" "$XM" attach "${good[@]:0:10}"
+expect 2 "--auth-key and --no-auth exclude each other" "$XM" attach "${good[@]}" --no-auth
+expect 2 "usage: xdpmirror keygen FILE" "$XM" keygen
+expect 1 "keygen: $XM_AUTH_KEY: File exists \(a key is never overwritten\)" "$XM" keygen "$XM_AUTH_KEY"
+"$XM" keygen "$WORK/open.key" >/dev/null || fail "keygen of a new file"
+chmod 644 "$WORK/open.key"
+expect 1 "auth key $WORK/open.key: mode 0644 lets group or others at it" in_p attach "${good[@]}" --auth-key "$WORK/open.key"
+head -c 16 /dev/urandom >"$WORK/short.key"
+chmod 600 "$WORK/short.key"
+expect 1 "auth key $WORK/short.key: 16 bytes, a key is 32" in_p attach "${good[@]}" --auth-key "$WORK/short.key"
+expect 1 "auth key /nonexistent.key: No such file" in_p attach "${good[@]}" --auth-key /nonexistent.key
+ln -s "$XM_AUTH_KEY" "$WORK/link.key"
+expect 1 "auth key $WORK/link.key: Too many levels of symbolic links" in_p attach "${good[@]}" --auth-key "$WORK/link.key"
 
 cfg=$WORK/bad.conf
 printf 'role = primary\n# comment\n\ncolour = blue\n' >"$cfg"

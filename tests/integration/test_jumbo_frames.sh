@@ -11,7 +11,8 @@ pair_up j --mtu 9000 --disk-size 64M
 SIZE=$((24 << 20))
 
 in_box secondary "$XM" attach --role secondary --dev "$S" --peer "$XM_PRIMARY_MAC" \
-	--disk "$XM_SECONDARY_DISK" --meta "$(box_meta secondary)" --daemon || fail "attach --daemon"
+	--disk "$XM_SECONDARY_DISK" --meta "$(box_meta secondary)" --auth-key "$XM_AUTH_KEY" --daemon ||
+	fail "attach --daemon"
 status_json "$S" | jq -e '.attached' >/dev/null || fail "--daemon: not attached after return"
 attach_box primary
 wait_until 5 is_connected "$P" || fail "no session: $(status_json "$P" | jq -c .daemon.replication)"

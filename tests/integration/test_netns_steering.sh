@@ -54,7 +54,7 @@ send_bad not_for_us --dst ff:ff:ff:ff:ff:ff
 send_bad bad_magic --magic 0x1234
 send_bad bad_version --version 2
 send_bad bad_type --type 0
-send_bad bad_type --type 17
+send_bad bad_type --type 18
 send_bad bad_type --flags 0x8000
 send_bad bad_length --payload-len 64 --claim-len 4000
 send_bad bad_length --claim-off 40
@@ -69,23 +69,23 @@ wait_until 2 counter_reaches "$S" rx_bad_crc $((before + 5)) ||
 
 log "a VLAN-tagged mirror frame is steered like an untagged one"
 # DATA frames of no session: once the initial sync is over nothing else sends DATA, so the
-# XDP program's rx.data and the daemon's rx_wrong_session count exactly these.
+# XDP program's rx.data and the daemon's gate (rx_bad_auth: no tag) count exactly these.
 wait_until 10 in_sync "$P" || fail "initial sync: $(status_json "$P" | jq -c .daemon.replication)"
 data0=$(bpf_counter "$S" rx.data)
-wrong0=$(counter "$S" rx_wrong_session)
+wrong0=$(counter "$S" rx_bad_auth)
 bad_before=$(status_json "$S" | jq '.daemon.counters.rx_malformed + .daemon.counters.rx_bad_crc')
 in_box primary "$TOOLS/xm_rawsend" --dev "$P" --dst "$XM_SECONDARY_MAC" --src "$XM_PRIMARY_MAC" \
 	--type 3 --session 0xdead --payload-len 512 --vlan 100 --count 5 || fail "xm_rawsend --vlan"
-wait_until 2 counter_reaches "$S" rx_wrong_session $((wrong0 + 5)) ||
-	fail "VLAN frames at the socket: $(($(counter "$S" rx_wrong_session) - wrong0)) of 5"
+wait_until 2 counter_reaches "$S" rx_bad_auth $((wrong0 + 5)) ||
+	fail "VLAN frames at the socket: $(($(counter "$S" rx_bad_auth) - wrong0)) of 5"
 assert_eq "$(($(bpf_counter "$S" rx.data) - data0))" 5 "VLAN DATA frames steered by XDP"
-assert_eq "$(($(counter "$S" rx_wrong_session) - wrong0))" 5 "VLAN frames judged by session"
+assert_eq "$(($(counter "$S" rx_bad_auth) - wrong0))" 5 "VLAN frames judged by the gate"
 assert_eq "$(status_json "$S" | jq '.daemon.counters.rx_malformed + .daemon.counters.rx_bad_crc')" \
 	"$bad_before" "VLAN frames parsed as valid"
 
 log "a second attach on the same interface is refused"
 out=$(in_box secondary "$XM" attach --role secondary --dev "$S" --peer "$XM_PRIMARY_MAC" \
-	--disk "$XM_SECONDARY_DISK" 2>&1)
+	--disk "$XM_SECONDARY_DISK" --auth-key "$XM_AUTH_KEY" 2>&1)
 rc=$?
 assert_eq "$rc" 1 "exit code of a second attach"
 grep -q "already attached" <<<"$out" || fail "second attach said: $out"

@@ -38,17 +38,17 @@ cmp "$WORK/first.img" "$XM_SECONDARY_DISK" || fail "the secondary does not hold 
 
 log "a frame on the secondary's RX queue 1 reaches its daemon through the queue-1 socket"
 # The secondary alone: nothing else sends DATA, and the primary's TX queue 1 is free.  A frame of
-# no session is counted by XDP (rx.data) and then by the daemon (rx_wrong_session).
+# no session is counted by XDP (rx.data), then dropped by the daemon's gate (rx_bad_auth: no tag).
 attach_box secondary
 redirect0=$(rxq1 xdp_redirect)
 data0=$(bpf_counter "$S" rx.data)
-wrong0=$(counter "$S" rx_wrong_session)
+bad0=$(counter "$S" rx_bad_auth)
 send_q1
-wait_until 5 counter_reaches "$S" rx_wrong_session $((wrong0 + 5)) ||
-	fail "frames from RX queue 1 at the daemon: $(($(counter "$S" rx_wrong_session) - wrong0)) of 5"
+wait_until 5 counter_reaches "$S" rx_bad_auth $((bad0 + 5)) ||
+	fail "frames from RX queue 1 at the daemon: $(($(counter "$S" rx_bad_auth) - bad0)) of 5"
 assert_eq "$(($(rxq1 xdp_redirect) - redirect0))" 5 "frames redirected on RX queue 1 (veth's ethtool -S)"
 assert_eq "$(($(bpf_counter "$S" rx.data) - data0))" 5 "DATA frames steered by XDP"
-assert_eq "$(($(counter "$S" rx_wrong_session) - wrong0))" 5 "frames judged by session"
+assert_eq "$(($(counter "$S" rx_bad_auth) - bad0))" 5 "frames judged by the gate"
 "$XM" detach --dev "$S" || fail "detach secondary"
 
 log "with --queues 1 the same frames find no socket on RX queue 1 and are dropped"

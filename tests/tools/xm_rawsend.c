@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,8 +30,9 @@ static void usage(void)
 		"[--claim-off N]\n"
 		"       [--truncate N] [--bad-crc] [--session N] [--arg0 N] [--arg1 N] [--fill "
 		"BYTE]\n"
-		"       [--queue N]\n"
+		"       [--queue N] [--random-tag]\n"
 		"Builds a valid frame, then applies the requested damage, and sends it N times.\n"
+		"--random-tag: set XM_F_AUTH (crc 0) and append a trailer of 24 random bytes.\n"
 		"--fill: every payload byte is BYTE (default: a counting pattern).\n"
 		"--queue: send on TX queue N through an AF_XDP socket (copy mode, the queue must\n"
 		"         be free); without it AF_PACKET lets the kernel pick the queue.\n");
@@ -154,29 +156,14 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"dev", 1, 0, 'd'},
-		{"dst", 1, 0, 'D'},
-		{"src", 1, 0, 'S'},
-		{"count", 1, 0, 'c'},
-		{"type", 1, 0, 't'},
-		{"seq", 1, 0, 'q'},
-		{"payload-len", 1, 0, 'l'},
-		{"payload-off", 1, 0, 'o'},
-		{"ethertype", 1, 0, 'e'},
-		{"vlan", 1, 0, 'v'},
-		{"magic", 1, 0, 'm'},
-		{"version", 1, 0, 'V'},
-		{"flags", 1, 0, 'f'},
-		{"claim-len", 1, 0, 'L'},
-		{"truncate", 1, 0, 'T'},
-		{"bad-crc", 0, 0, 'B'},
-		{"claim-off", 1, 0, 'O'},
-		{"session", 1, 0, 's'},
-		{"arg0", 1, 0, 'a'},
-		{"arg1", 1, 0, 'b'},
-		{"fill", 1, 0, 'F'},
-		{"queue", 1, 0, 'Q'},
-		{0},
+		{"dev", 1, 0, 'd'},	    {"dst", 1, 0, 'D'},		{"src", 1, 0, 'S'},
+		{"count", 1, 0, 'c'},	    {"type", 1, 0, 't'},	{"seq", 1, 0, 'q'},
+		{"payload-len", 1, 0, 'l'}, {"payload-off", 1, 0, 'o'}, {"ethertype", 1, 0, 'e'},
+		{"vlan", 1, 0, 'v'},	    {"magic", 1, 0, 'm'},	{"version", 1, 0, 'V'},
+		{"flags", 1, 0, 'f'},	    {"claim-len", 1, 0, 'L'},	{"truncate", 1, 0, 'T'},
+		{"bad-crc", 0, 0, 'B'},	    {"claim-off", 1, 0, 'O'},	{"session", 1, 0, 's'},
+		{"arg0", 1, 0, 'a'},	    {"arg1", 1, 0, 'b'},	{"fill", 1, 0, 'F'},
+		{"queue", 1, 0, 'Q'},	    {"random-tag", 0, 0, 'R'},	{0},
 	};
 	static __u8 frame[XM_MAX_FRAME + 64], payload[XM_MAX_FRAME];
 	__u32 count = 1, type = XM_T_PING, plen = 0, poff = 0, ethertype = XM_ETH_P_MIRROR;
@@ -187,6 +174,7 @@ int main(int argc, char **argv)
 	int have_magic = 0, have_version = 0, have_claim = 0, have_claim_off = 0, bad_crc = 0;
 	__u32 claim_off = 0, queue = 0;
 	int have_queue = 0;
+	int random_tag = 0;
 	int c, fd, len;
 	__u8 dst[6] = {0}, src[6] = {0};
 	const char *dev = NULL;
@@ -270,6 +258,9 @@ int main(int argc, char **argv)
 			err = num(optarg, UINT16_MAX, &queue);
 			have_queue = 1;
 			break;
+		case 'R':
+			random_tag = 1;
+			break;
 		default:
 			usage();
 			return 2;
@@ -286,7 +277,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < plen; i++)
 		payload[i] = have_fill ? (__u8)fill : (__u8)(i * 7 + 1);
 	f.type = (__u8)type;
-	f.flags = (__u16)flags;
+	f.flags = (__u16)flags | (random_tag ? XM_F_AUTH : 0);
 	f.seq = seq;
 	f.session = session;
 	f.arg0 = arg0;
@@ -297,6 +288,15 @@ int main(int argc, char **argv)
 	if (len < 0) {
 		fprintf(stderr, "xm_rawsend: cannot build frame: %s\n", strerror(-len));
 		return 1;
+	}
+	if (random_tag) {
+		if ((size_t)len + sizeof(struct xm_auth_trailer) > sizeof(frame) - 4 ||
+		    getrandom(frame + len, sizeof(struct xm_auth_trailer), 0) !=
+			    (ssize_t)sizeof(struct xm_auth_trailer)) {
+			fprintf(stderr, "xm_rawsend: no room or no randomness for the tag\n");
+			return 1;
+		}
+		len += (int)sizeof(struct xm_auth_trailer);
 	}
 	h = (struct xm_hdr *)(frame + XM_ETH_HLEN);
 	/* Damage after the CRC was computed: what a broken or hostile sender would put on the wire.

@@ -165,6 +165,16 @@ static bool force_applied(const struct xm_config *c)
 	return c->force;
 }
 
+static bool auth_key_applied(const struct xm_config *c)
+{
+	return !strcmp(c->auth_key, "/etc/xdpmirror/pair.key");
+}
+
+static bool no_auth_applied(const struct xm_config *c)
+{
+	return c->no_auth;
+}
+
 static const struct key_case key_cases[] = {
 	{"role", "secondary", role_applied, "master"},
 	{"dev", "enp3s0f1", dev_applied, "eth0:1"},
@@ -188,6 +198,8 @@ static const struct key_case key_cases[] = {
 	{"initial-sync", "checksum", initial_sync_applied, "none"},
 	{"resync-rate", "200", resync_rate_applied, "fast"},
 	{"force", "yes", force_applied, "maybe"},
+	{"auth-key", "/etc/xdpmirror/pair.key", auth_key_applied, ""},
+	{"no-auth", "yes", no_auth_applied, "sure"},
 };
 
 static const struct key_case *key_case_for(const char *key)
@@ -663,6 +675,7 @@ static void test_check_reports_first_missing_key(void **state)
 		if (k->disk)
 			assert_int_equal(xm_config_set(&c, "disk", "/dev/sdb", err, sizeof(err)),
 					 0);
+		assert_int_equal(xm_config_set(&c, "no-auth", "yes", err, sizeof(err)), 0);
 		err[0] = '\0';
 		ret = xm_config_check(&c, err, sizeof(err));
 		if (k->err ? ret != -EINVAL || strcmp(err, k->err) : ret != 0)
@@ -671,6 +684,52 @@ static void test_check_reports_first_missing_key(void **state)
 		if (k->err) {
 			assert_int_equal(ret, -EINVAL);
 			assert_string_equal(err, k->err);
+		} else {
+			assert_int_equal(ret, 0);
+		}
+	}
+}
+
+/* A complete configuration still needs a key, or --no-auth said out loud, never both. */
+static void test_check_wants_a_key_or_no_auth(void **state)
+{
+	static const struct {
+		const char *key, *no_auth, *err;
+	} cases[] = {
+		{NULL, NULL, "missing --auth-key FILE"},
+		{NULL, "no", "missing --auth-key FILE"},
+		{"/etc/xm.key", "yes", "--auth-key and --no-auth exclude each other"},
+		{"/etc/xm.key", NULL, NULL},
+		{"/etc/xm.key", "no", NULL},
+		{NULL, "yes", NULL},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		xm_config_init(&c);
+		assert_int_equal(xm_config_parse_text(&c,
+						      "role = primary\ndev = eth1\n"
+						      "peer = 02:58:4d:00:00:01\ndisk = /dev/sdb\n",
+						      "test", err, sizeof(err)),
+				 0);
+		if (cases[i].key)
+			assert_int_equal(
+				xm_config_set(&c, "auth-key", cases[i].key, err, sizeof(err)), 0);
+		if (cases[i].no_auth)
+			assert_int_equal(
+				xm_config_set(&c, "no-auth", cases[i].no_auth, err, sizeof(err)),
+				0);
+		err[0] = '\0';
+		ret = xm_config_check(&c, err, sizeof(err));
+		if (cases[i].err ? !ret || !strstr(err, cases[i].err) : ret != 0)
+			print_message("row %zu: ret %d, err \"%s\"\n", i, ret, err);
+		if (cases[i].err) {
+			assert_int_equal(ret, -EINVAL);
+			assert_non_null(strstr(err, cases[i].err));
 		} else {
 			assert_int_equal(ret, 0);
 		}
@@ -714,7 +773,7 @@ static char *config_of_size(size_t len)
 static void test_load_file_reads_keys(void **state)
 {
 	static const char text[] = "role = primary\ndev = eth1\npeer = 02:58:4d:00:00:01\n"
-				   "disk = /dev/sdb\n";
+				   "disk = /dev/sdb\nauth-key = /etc/xm.key\n";
 	struct xm_config c;
 	char path[64], err[256] = "";
 	int ret;
@@ -892,6 +951,7 @@ int main(void)
 		cmocka_unit_test(test_parse_text_later_lines_override_earlier),
 		cmocka_unit_test(test_parse_text_error_names_origin_and_line),
 		cmocka_unit_test(test_check_reports_first_missing_key),
+		cmocka_unit_test(test_check_wants_a_key_or_no_auth),
 		cmocka_unit_test(test_load_file_reads_keys),
 		cmocka_unit_test(test_load_file_empty_file_is_fine),
 		cmocka_unit_test(test_load_file_error_names_path_and_line),

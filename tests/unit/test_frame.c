@@ -670,7 +670,10 @@ static void test_parse_rejects_bad_header_fields(void **state)
 		 XM_PARSE_BAD_HEADER},
 		{"flags byte-swapped FUA", offsetof(struct xm_hdr, flags), 2, 0x0100,
 		 XM_PARSE_BAD_HEADER},
-		{"every defined flag", offsetof(struct xm_hdr, flags), 2, XM_F_MASK, XM_PARSE_OK},
+		{"every defined flag but AUTH", offsetof(struct xm_hdr, flags), 2,
+		 XM_F_MASK & ~XM_F_AUTH, XM_PARSE_OK},
+		/* A tagged frame carries crc 0: a CRC there is not what a tagging sender sends. */
+		{"AUTH with a CRC", offsetof(struct xm_hdr, flags), 2, XM_F_AUTH, XM_PARSE_BAD_CRC},
 		{"payload_off 0", offsetof(struct xm_hdr, payload_off), 2, 0, XM_PARSE_BAD_LENGTH},
 		{"payload_off 40", offsetof(struct xm_hdr, payload_off), 2, 40,
 		 XM_PARSE_BAD_LENGTH},

@@ -236,6 +236,7 @@ static const struct xm_case cases[] = {
 	{                                                                                          \
 #f, offsetof(struct xm_stats, f)                                                   \
 	}
+/* clang-format off */
 static const struct {
 	const char *name;
 	size_t off;
@@ -262,6 +263,7 @@ static const struct {
 	COUNTER(rx.close),
 	COUNTER(rx.probe),
 	COUNTER(rx.probe_ack),
+	COUNTER(rx.challenge),
 	COUNTER(drop.not_for_us),
 	COUNTER(drop.bad_peer),
 	COUNTER(drop.truncated),
@@ -272,6 +274,7 @@ static const struct {
 	COUNTER(drop.no_socket),
 	COUNTER(rx_resync),
 };
+/* clang-format on */
 _Static_assert(ARRAY_SIZE(counters) * sizeof(struct xm_counter) == sizeof(struct xm_stats),
 	       "every struct xm_stats field has a name");
 

@@ -48,8 +48,10 @@ static struct option *build_options(void)
 	if (!opts)
 		return NULL;
 	for (i = 0; i < nkeys; i++)
-		opts[i] = (struct option){xm_config_keys[i].name, required_argument, NULL,
-					  OPT_KEY_BASE + (int)i};
+		opts[i] = (struct option){xm_config_keys[i].name,
+					  xm_config_keys[i].flag_value ? no_argument
+								       : required_argument,
+					  NULL, OPT_KEY_BASE + (int)i};
 	memcpy(opts + nkeys, extra, sizeof(extra));
 	return opts;
 }
@@ -93,7 +95,7 @@ static int parse_attach_args(int argc, char **argv, struct xm_config *cfg, bool 
 		if (c >= OPT_KEY_BASE) {
 			const struct xm_config_key *k = &xm_config_keys[c - OPT_KEY_BASE];
 
-			if (k->set(cfg, optarg, err, sizeof(err))) {
+			if (k->set(cfg, k->flag_value ? k->flag_value : optarg, err, sizeof(err))) {
 				pr_warn("attach: --%s %s", k->name, err);
 				ret = -EINVAL;
 			}

@@ -20,6 +20,7 @@ static const struct {
 	{"demote", cmd_demote, "make this primary a secondary"},
 	{"verify", cmd_verify, "compare checksums of every region on both boxes (primary)"},
 	{"resolve", cmd_resolve, "after a split brain: drop this box's changes (secondary)"},
+	{"keygen", cmd_keygen, "write a new shared key for a pair (mode 0600)"},
 };
 
 static void usage(FILE *out)

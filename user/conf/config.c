@@ -239,40 +239,65 @@ static int set_force(struct xm_config *c, const char *v, char *err, size_t n)
 	return 0;
 }
 
+static int set_auth_key(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (!*v || strlen(v) >= sizeof(c->auth_key)) {
+		snprintf(err, n, "'%s': not a usable path", v);
+		return -EINVAL;
+	}
+	snprintf(c->auth_key, sizeof(c->auth_key), "%s", v);
+	return 0;
+}
+
+static int set_no_auth(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (strcmp(v, "yes") && strcmp(v, "no")) {
+		snprintf(err, n, "'%s': want yes or no", v);
+		return -EINVAL;
+	}
+	c->no_auth = v[0] == 'y';
+	return 0;
+}
+
 const struct xm_config_key xm_config_keys[] = {
-	{"role", "primary|secondary", "this box's role", set_role},
-	{"dev", "IF", "the dedicated mirror NIC", set_dev},
-	{"peer", "MAC", "the peer box's MAC address on the mirror link", set_peer},
-	{"disk", "PATH", "backing block device or preallocated file", set_disk},
-	{"ethertype", "0xNNNN", "mirror EtherType (default 0x88b5)", set_ethertype},
-	{"queues", "N", "RX queues to serve (default: all of the NIC's)", set_queues},
-	{"xsk-mode", "auto|zerocopy|copy", "AF_XDP mode (default auto)", set_xsk_mode},
-	{"xdp-mode", "native|skb", "XDP attach mode (default native)", set_xdp_mode},
-	{"ping-interval", "MS", "heartbeat interval in ms (default 10)", set_ping_ms},
+	{"role", "primary|secondary", "this box's role", set_role, NULL},
+	{"dev", "IF", "the dedicated mirror NIC", set_dev, NULL},
+	{"peer", "MAC", "the peer box's MAC address on the mirror link", set_peer, NULL},
+	{"disk", "PATH", "backing block device or preallocated file", set_disk, NULL},
+	{"ethertype", "0xNNNN", "mirror EtherType (default 0x88b5)", set_ethertype, NULL},
+	{"queues", "N", "RX queues to serve (default: all of the NIC's)", set_queues, NULL},
+	{"xsk-mode", "auto|zerocopy|copy", "AF_XDP mode (default auto)", set_xsk_mode, NULL},
+	{"xdp-mode", "native|skb", "XDP attach mode (default native)", set_xdp_mode, NULL},
+	{"ping-interval", "MS", "heartbeat interval in ms (default 10)", set_ping_ms, NULL},
 	{"timeout", "MS",
 	 "peer is dead after its link or kernel did not answer this long (default 50)",
-	 set_timeout_ms},
+	 set_timeout_ms, NULL},
 	{"ko-timeout", "MS",
 	 "peer is dead after its daemon sent nothing, or finished none of our writes, this long "
 	 "(default 2000)",
-	 set_ko_ms},
+	 set_ko_ms, NULL},
 	{"realtime", "yes|no", "run the event loop SCHED_FIFO with memory locked (default no)",
-	 set_realtime},
+	 set_realtime, NULL},
 	{"protocol", "A|B|C", "when a write is done (default C: durable on both boxes)",
-	 set_protocol},
+	 set_protocol, NULL},
 	{"nbd-socket", "PATH", "primary: NBD Unix socket (default /run/xdpmirror/IF.sock)",
-	 set_nbd_socket},
-	{"nbd-tcp", "PORT", "primary: also serve NBD on 127.0.0.1:PORT", set_nbd_tcp},
+	 set_nbd_socket, NULL},
+	{"nbd-tcp", "PORT", "primary: also serve NBD on 127.0.0.1:PORT", set_nbd_tcp, NULL},
 	{"meta", "PATH", "metadata file (default /var/lib/xdpmirror/IF.meta; made if missing)",
-	 set_meta},
+	 set_meta, NULL},
 	{"bitmap-block", "SIZE", "bytes per bitmap bit for new metadata (default 64K)",
-	 set_bitmap_block},
+	 set_bitmap_block, NULL},
 	{"initial-sync", "full|checksum|skip",
-	 "primary: how to sync a peer that never was in sync (default full)", set_initial_sync},
+	 "primary: how to sync a peer that never was in sync (default full)", set_initial_sync,
+	 NULL},
 	{"resync-rate", "MIB", "primary: resync cap in MiB/s (default 0: as fast as the link)",
-	 set_resync_rate},
+	 set_resync_rate, NULL},
 	{"force", "yes|no", "primary: start even if this disk is not UpToDate (default no)",
-	 set_force},
+	 set_force, NULL},
+	{"auth-key", "FILE", "the pair's shared key (make one with 'xdpmirror keygen FILE')",
+	 set_auth_key, NULL},
+	{"no-auth", "", "run without a key: anyone on the link can write the disk (labs only)",
+	 set_no_auth, "yes"},
 	{0},
 };
 
@@ -403,6 +428,17 @@ int xm_config_check(const struct xm_config *c, char *err, size_t errlen)
 		missing = "disk";
 	if (missing) {
 		snprintf(err, errlen, "missing --%s", missing);
+		return -EINVAL;
+	}
+	if (c->auth_key[0] && c->no_auth) {
+		snprintf(err, errlen, "--auth-key and --no-auth exclude each other");
+		return -EINVAL;
+	}
+	if (!c->auth_key[0] && !c->no_auth) {
+		snprintf(err, errlen,
+			 "missing --auth-key FILE (make one with 'xdpmirror keygen FILE' and copy "
+			 "it "
+			 "to the peer), or --no-auth for a lab without one");
 		return -EINVAL;
 	}
 	return 0;

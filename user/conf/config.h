@@ -31,18 +31,20 @@ struct xm_config {
 	__u32 queues; /* 0: every RX queue of the device */
 	enum xm_xsk_mode xsk_mode;
 	enum xm_xdp_mode xdp_mode;
-	__u32 ping_ms;	      /* heartbeat interval */
-	__u32 timeout_ms;     /* peer dead after its link or kernel did not answer this long */
-	__u32 ko_ms;	      /* peer dead after its daemon made no progress this long */
-	bool realtime;	      /* SCHED_FIFO event loop, memory locked */
-	char protocol;	      /* replication protocol: 'A', 'B' or 'C' */
-	char nbd_socket[108]; /* primary: NBD Unix socket; empty: the default under XM_RUN_DIR */
-	__u16 nbd_tcp_port;   /* primary: 0 or a port on 127.0.0.1 */
-	char meta[PATH_MAX];  /* metadata file; empty: /var/lib/xdpmirror/IF.meta */
-	__u32 bitmap_block;   /* bytes per bitmap bit when the metadata is created; 0: default */
-	char initial_sync;    /* primary, peer never synced: 'f'ull, 'c'hecksum or 's'kip */
-	__u32 resync_mib;     /* primary: resync rate cap in MiB/s; 0: the link's speed */
-	bool force;	      /* primary: start even if this disk is not UpToDate */
+	__u32 ping_ms;		 /* heartbeat interval */
+	__u32 timeout_ms;	 /* peer dead after its link or kernel did not answer this long */
+	__u32 ko_ms;		 /* peer dead after its daemon made no progress this long */
+	bool realtime;		 /* SCHED_FIFO event loop, memory locked */
+	char protocol;		 /* replication protocol: 'A', 'B' or 'C' */
+	char nbd_socket[108];	 /* primary: NBD Unix socket; empty: the default under XM_RUN_DIR */
+	__u16 nbd_tcp_port;	 /* primary: 0 or a port on 127.0.0.1 */
+	char meta[PATH_MAX];	 /* metadata file; empty: /var/lib/xdpmirror/IF.meta */
+	__u32 bitmap_block;	 /* bytes per bitmap bit when the metadata is created; 0: default */
+	char initial_sync;	 /* primary, peer never synced: 'f'ull, 'c'hecksum or 's'kip */
+	__u32 resync_mib;	 /* primary: resync rate cap in MiB/s; 0: the link's speed */
+	bool force;		 /* primary: start even if this disk is not UpToDate */
+	char auth_key[PATH_MAX]; /* the shared key file (docs/protocol.md §14.2) */
+	bool no_auth;		 /* --no-auth: no key, frames in clear (labs only) */
 };
 
 struct xm_config_key {
@@ -51,6 +53,9 @@ struct xm_config_key {
 	const char *help;
 	/* Returns 0 or -errno; on error writes a reason about the value to err. */
 	int (*set)(struct xm_config *c, const char *val, char *err, size_t errlen);
+	/* Non-NULL: on the command line a bare flag, meaning this value (in a file: key = value).
+	 */
+	const char *flag_value;
 };
 
 /* Every key, ending with a zeroed entry. */

@@ -17,7 +17,9 @@
 
 #include "conf/params.h"
 #include "daemon/daemon.h"
+#include "link/auth.h"
 #include "link/frame.h"
+#include "link/gate.h"
 #include "link/stats.h"
 #include "primary/primary.h"
 #include "secondary/secondary.h"
@@ -234,6 +236,42 @@ static int setup_fds(struct xm_daemon *d)
  * faulted in and zeroed fresh pages (about 8% of the CPU of a sequential run, docs/performance.md).
  * Keeping them in the heap bounds memory by what the NBD server admits at a time
  * (XM_NBD_MAX_WRITE_BYTES) plus the resync chunks, and reuses warm pages. */
+static int link_out(void *link, const struct xm_span *spans, __u32 n, __u32 len);
+
+/* The key (docs/protocol.md §14.2) and the gate every frame passes through. */
+static int setup_auth(struct xm_daemon *d)
+{
+	__u8 key[XM_AUTH_KEY_LEN];
+	char err[PATH_MAX + 128];
+	struct xm_gate_cfg gc = {
+		.local_mac = d->nd.mac,
+		.peer_mac = d->cfg.peer_mac,
+		.ethertype = d->cfg.ethertype,
+		.ctr = &d->ctr,
+		.out = link_out,
+		.ctx = d,
+	};
+	int ret;
+
+	if (!d->cfg.no_auth) {
+		ret = xm_auth_key_load(d->cfg.auth_key, key, err, sizeof(err));
+		if (ret) {
+			pr_warn("attach '%s': %s", d->cfg.dev, err);
+			return ret;
+		}
+		gc.key = key;
+	}
+	ret = xm_gate_init(&d->gate, &gc);
+	explicit_bzero(key, sizeof(key));
+	if (ret)
+		pr_warn("attach '%s': authentication setup: %s", d->cfg.dev, strerror(-ret));
+	else if (d->cfg.no_auth)
+		pr_warn("%s: --no-auth: frames are not authenticated; anyone on the link can write "
+			"to the secondary's disk",
+			d->cfg.dev);
+	return ret;
+}
+
 static void tune_malloc(void)
 {
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
@@ -255,6 +293,8 @@ int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg)
 
 	/* Everything the user can get wrong is checked before anything is changed. */
 	err = setup_netdev(d);
+	if (!err)
+		err = setup_auth(d);
 	if (!err)
 		err = setup_disk(d);
 	if (!err)
@@ -300,6 +340,7 @@ void xm_daemon_teardown(struct xm_daemon *d)
 	xm_bpf_close(&d->bpf);
 	xm_meta_close(&d->meta);
 	xm_disk_close(&d->disk);
+	xm_gate_free(&d->gate);
 	if (d->lock_fd >= 0) {
 		xm_bpf_unpin(d->cfg.dev);
 		xm_run_release(d->cfg.dev, d->lock_fd);
@@ -314,30 +355,22 @@ void xm_daemon_teardown(struct xm_daemon *d)
 
 static void link_tx_flush(void *link);
 
-/* The role's send (repl/role.h): one frame to the peer on queue 0. */
-static int link_send(void *link, const struct xm_frame *f, const struct xm_span *payload, __u32 n,
-		     __u64 tag)
+/* Queues one frame, given as spans, on queue 0's TX ring; a nonzero tag comes back in tx_done. */
+static int link_out_tagged(struct xm_daemon *d, const struct xm_span *spans, __u32 n, __u32 len,
+			   __u64 tag)
 {
-	struct xm_daemon *d = link;
 	struct xm_xsk *x = &d->xsks[0];
-	__u8 head[XM_ETH_HLEN + 4096];
-	struct iovec iov[1 + XM_MAX_SPANS];
-	__u32 i, len;
-	int hlen, err;
+	struct iovec iov[XM_MAX_SPANS + 3];
+	__u32 i;
+	int err;
 
-	hlen = xm_frame_head(head, sizeof(head), d->cfg.peer_mac, d->nd.mac, d->cfg.ethertype, f,
-			     payload, n);
-	if (hlen < 0)
-		return hlen;
-	iov[0].iov_base = head;
-	iov[0].iov_len = (size_t)hlen;
-	len = (__u32)hlen;
+	if (n > XM_MAX_SPANS + 3)
+		return -EINVAL;
 	for (i = 0; i < n; i++) {
-		iov[1 + i].iov_base = (void *)payload[i].data;
-		iov[1 + i].iov_len = payload[i].len;
-		len += payload[i].len;
+		iov[i].iov_base = (void *)spans[i].data;
+		iov[i].iov_len = spans[i].len;
 	}
-	err = xm_xsk_tx_frame(x, iov, 1 + n, tag);
+	err = xm_xsk_tx_frame(x, iov, n, tag);
 	if (err) {
 		d->ctr.tx_ring_full++;
 		return err;
@@ -350,6 +383,26 @@ static int link_send(void *link, const struct xm_frame *f, const struct xm_span 
 	d->ctr.tx_bytes += len;
 	d->last_tx_ns = xm_now_ns();
 	return 0;
+}
+
+/* One whole frame to the peer on queue 0 (the gate's output). */
+static int link_out(void *link, const struct xm_span *spans, __u32 n, __u32 len)
+{
+	return link_out_tagged(link, spans, n, len, 0);
+}
+
+/* The role's send (repl/role.h): one frame to the peer, built and tagged by the gate. */
+static int link_send(void *link, const struct xm_frame *f, const struct xm_span *payload, __u32 n,
+		     __u64 tag)
+{
+	struct xm_daemon *d = link;
+	struct xm_gate_frame out;
+	int err;
+
+	err = xm_gate_build(&d->gate, f, payload, n, &out);
+	if (err)
+		return err;
+	return link_out_tagged(d, out.spans, out.n, out.len, tag);
 }
 
 static void link_tx_flush(void *link)
@@ -392,6 +445,8 @@ static void on_packet(void *ctx, struct xm_xsk *x, struct xm_rx_pkt *pkt)
 		return;
 	}
 	d->last_rx_ns = xm_now_ns();
+	if (xm_gate_rx(&d->gate, &f, spans, pkt->npieces, hdr_off, d->last_rx_ns) != XM_GATE_PASS)
+		return;
 	rx = (struct xm_rx){.f = &f,
 			    .spans = spans,
 			    .nspans = pkt->npieces,
@@ -459,7 +514,7 @@ static int create_role(struct xm_daemon *d)
 	d->env = (struct xm_role_env){
 		.cfg = &d->cfg,
 		.disk = &d->disk,
-		.mtu = d->nd.mtu,
+		.mtu = d->nd.mtu - (__u32)sizeof(struct xm_auth_trailer),
 		.node_uuid = d->node_uuid,
 		.loop = &d->loop,
 		.commit = &d->commit,
@@ -468,6 +523,7 @@ static int create_role(struct xm_daemon *d)
 		.hb = &d->hb,
 		.det = &d->det,
 		.alive = d->bpf.alive,
+		.verified_rx_ns = d->gate.auth ? &d->gate.verified_rx_ns : NULL,
 		.send = link_send,
 		.tx_flush = link_tx_flush,
 		.link = d,

@@ -10,6 +10,7 @@
 
 #include "conf/config.h"
 #include "link/bpf_load.h"
+#include "link/gate.h"
 #include "link/netdev.h"
 #include "link/xsk.h"
 #include "repl/counters.h"
@@ -53,6 +54,7 @@ struct xm_daemon {
 		__u64 wakes, late_max_ns, over_1ms, over_10ms, over_50ms;
 	} late;
 	struct xm_counters ctr;
+	struct xm_gate gate; /* every frame in and out (docs/protocol.md §14) */
 	struct xm_meta meta; /* generations, disk state and bitmap; shared by both roles */
 	/* The role that runs (repl/role.h) and what it is lent. */
 	const struct xm_role_ops *ops;

@@ -137,6 +137,7 @@ void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE 
 	xm_report_dbl(&r, "probe_rtt_max_us", "probe rtt max us", d->det.rtt_max_ns / 1e3);
 	xm_report_u64(&r, "probes_sent", NULL, d->det.probes_sent);
 	xm_report_close(&r);
+	xm_gate_status(&d->gate, &r);
 
 	xm_report_open(&r, "loop", "event loop");
 	xm_report_bool(&r, "realtime", "realtime", d->cfg.realtime);

@@ -186,6 +186,8 @@ void xm_hdr_encode(struct xm_hdr *h, const struct xm_frame *f, const void *paylo
 	h->arg1 = htobe64(f->arg1);
 	h->credit = htobe32(f->credit);
 	h->crc = 0;
+	if (f->flags & XM_F_AUTH)
+		return; /* the tag covers it (docs/protocol.md §14.4) */
 	crc = xm_crc32c(0, h, sizeof(*h));
 	if (f->payload_len && payload)
 		crc = xm_crc32c(crc, payload, f->payload_len);
@@ -213,6 +215,8 @@ int xm_frame_head(void *out, size_t room, const __u8 dst[XM_ETH_ALEN], const __u
 	memset(p + XM_ETH_HLEN + sizeof(*h), 0, off - sizeof(*h));
 	h = (struct xm_hdr *)(p + XM_ETH_HLEN);
 	xm_hdr_encode(h, f, NULL);
+	if (f->flags & XM_F_AUTH)
+		return (int)len;
 	/* xm_hdr_encode covered the header only; extend the CRC over the payload spans. */
 	crc = be32toh(h->crc);
 	for (i = 0; i < n; i++)
@@ -322,16 +326,19 @@ enum xm_parse_error xm_frame_parse_spans(const struct xm_span *spans, __u32 n, _
 	np = xm_spans_slice(spans, n, off + f->payload_off, f->payload_len, payload, XM_MAX_SPANS);
 	if (f->payload_len && !np)
 		return XM_PARSE_BAD_LENGTH;
+	if (hdr_off)
+		*hdr_off = (__u32)off;
+	if (src)
+		memcpy(src, p + XM_ETH_ALEN, XM_ETH_ALEN);
+	/* A tagged frame carries no CRC; the caller checks its tag (link/gate.h). */
+	if (f->flags & XM_F_AUTH)
+		return f->crc ? XM_PARSE_BAD_CRC : XM_PARSE_OK;
 	h.crc = 0;
 	crc = xm_crc32c(0, &h, sizeof(h));
 	for (i = 0; i < np; i++)
 		crc = xm_crc32c(crc, payload[i].data, payload[i].len);
 	if (crc != f->crc)
 		return XM_PARSE_BAD_CRC;
-	if (hdr_off)
-		*hdr_off = (__u32)off;
-	if (src)
-		memcpy(src, p + XM_ETH_ALEN, XM_ETH_ALEN);
 	return XM_PARSE_OK;
 }
 
@@ -353,14 +360,15 @@ enum xm_parse_error xm_frame_parse(const void *frame, size_t len, __u16 ethertyp
 const char *xm_frame_type_name(__u8 type)
 {
 	static const char *const names[XM_T_MAX] = {
-		[XM_T_HELLO] = "hello",	    [XM_T_HELLO_ACK] = "hello_ack",
-		[XM_T_DATA] = "data",	    [XM_T_ACK] = "ack",
-		[XM_T_FLUSH] = "flush",	    [XM_T_FLUSH_ACK] = "flush_ack",
-		[XM_T_PING] = "ping",	    [XM_T_PONG] = "pong",
-		[XM_T_BMREQ] = "bmreq",	    [XM_T_BITMAP] = "bitmap",
-		[XM_T_CSUMREQ] = "csumreq", [XM_T_CSUM] = "csum",
-		[XM_T_SETGEN] = "setgen",   [XM_T_CLOSE] = "close",
-		[XM_T_PROBE] = "probe",	    [XM_T_PROBE_ACK] = "probe_ack",
+		[XM_T_HELLO] = "hello",		[XM_T_HELLO_ACK] = "hello_ack",
+		[XM_T_DATA] = "data",		[XM_T_ACK] = "ack",
+		[XM_T_FLUSH] = "flush",		[XM_T_FLUSH_ACK] = "flush_ack",
+		[XM_T_PING] = "ping",		[XM_T_PONG] = "pong",
+		[XM_T_BMREQ] = "bmreq",		[XM_T_BITMAP] = "bitmap",
+		[XM_T_CSUMREQ] = "csumreq",	[XM_T_CSUM] = "csum",
+		[XM_T_SETGEN] = "setgen",	[XM_T_CLOSE] = "close",
+		[XM_T_PROBE] = "probe",		[XM_T_PROBE_ACK] = "probe_ack",
+		[XM_T_CHALLENGE] = "challenge",
 	};
 
 	return type < XM_T_MAX && names[type] ? names[type] : "invalid";

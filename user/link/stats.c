@@ -13,6 +13,8 @@
 #include "link/stats.h"
 
 /* In struct xm_stats order; the assert keeps the table and the struct together. */
+/* One name per line, as in the struct. */
+/* clang-format off */
 static const char *const field_names[] = {
 	"seen",
 	"pass",
@@ -36,6 +38,7 @@ static const char *const field_names[] = {
 	"rx.close",
 	"rx.probe",
 	"rx.probe_ack",
+	"rx.challenge",
 	"drop.not_for_us",
 	"drop.bad_peer",
 	"drop.truncated",
@@ -46,6 +49,7 @@ static const char *const field_names[] = {
 	"drop.no_socket",
 	"rx_resync",
 };
+/* clang-format on */
 
 _Static_assert(sizeof(field_names) / sizeof(field_names[0]) == XM_STATS_NFIELDS,
 	       "a name for every counter in struct xm_stats");

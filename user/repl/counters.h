@@ -29,6 +29,10 @@
 	X(rx_dup_hello_ack, "duplicate HELLO_ACK")                                                 \
 	X(rx_dup_flush_ack, "FLUSH_ACK for a completed FLUSH")                                     \
 	X(rx_pong_stale, "PONG with a timestamp from the future")                                  \
+	X(rx_bad_auth, "frame without a valid tag: dropped, changes nothing (protocol.md §14)")    \
+	X(rx_auth_stale, "tagged frame of a session this box has no keys for: dropped")            \
+	X(rx_replay, "tagged frame whose counter was seen before: dropped")                        \
+	X(auth_failures, "handshakes that showed the peer holds another key")                      \
 	X(tx_frames, "frames sent")                                                                \
 	X(tx_bytes, "their bytes")                                                                 \
 	X(tx_ring_full, "a send found no TX frame or ring slot; retried later")                    \
@@ -41,6 +45,7 @@
 	X(tx_hello, "HELLO or HELLO_ACK frames sent")                                              \
 	X(tx_ping, "PING frames sent")                                                             \
 	X(tx_probe, "PROBE frames sent (the peer's XDP program answers them)")                     \
+	X(tx_challenge, "CHALLENGE frames sent (answers to untagged HELLOs)")                      \
 	X(rx_pong, "PONG frames received")                                                         \
 	X(sessions, "sessions established")                                                        \
 	X(peer_timeouts,                                                                           \

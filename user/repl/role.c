@@ -68,7 +68,9 @@ enum xm_verdict xm_env_liveness(const struct xm_role_env *env, __u32 session, __
 	__u64 echo, ack;
 
 	if (env->alive) {
-		xm_detector_heard(d, env->alive->peer_rx_ns, env->alive->daemon_rx_ns);
+		xm_detector_heard(d, env->alive->peer_rx_ns,
+				  env->verified_rx_ns ? *env->verified_rx_ns
+						      : env->alive->daemon_rx_ns);
 		read_answer(env->alive, &echo, &ack);
 		xm_detector_answer(d, echo, ack);
 	}

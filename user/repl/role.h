@@ -26,7 +26,8 @@
 struct xm_role_env {
 	const struct xm_config *cfg;
 	const struct xm_disk *disk;
-	__u32 mtu;
+	__u32 mtu; /* what a frame may hold after its Ethernet header: the MTU less the auth trailer
+		    */
 	const __u8 *node_uuid; /* 16 bytes, this box's */
 	struct xm_loop *loop;
 	struct xm_commit *commit;
@@ -36,6 +37,9 @@ struct xm_role_env {
 	struct xm_detector *det;
 	/* The XDP program's arrival stamps (docs/protocol.md §9.1), mapped read-only. */
 	const volatile struct xm_alive *alive;
+	/* With a key: when a frame whose tag verified arrived last (link/gate.h), the only evidence
+	 * that the peer's daemon runs (docs/protocol.md §14.6); NULL with --no-auth. */
+	const __u64 *verified_rx_ns;
 	/* Sends one frame to the peer (payload_off and the rest of the header from f); a nonzero
 	 * tag comes back through the role's tx_done.  Returns 0 or -ENOBUFS. */
 	int (*send)(void *link, const struct xm_frame *f, const struct xm_span *payload, __u32 n,

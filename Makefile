@@ -83,7 +83,7 @@ $(OUT)/tools/%.bpf.o: tests/bpf/%.bpf.c | $(OUT)/tools
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-build-tests: $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(TEST_BPF)
+build-tests: $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(TEST_BPF) $(OUT)/tests/test_fuzz_corpus
 
 test: deps ## run the whole test suite (root); TESTS=name runs one
 	$(Q)$(MAKE) build-tests
@@ -109,11 +109,12 @@ install: $(BIN) ## install the binary and pair-setup script under PREFIX (defaul
 	$(Q)install -D -m 0755 scripts/pair-setup.sh $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/xdpmirror-pair-setup
 
 format: ## reformat C sources with clang-format
-	$(Q)clang-format -i bpf/*.c user/*/*.[ch] include/*.h tests/unit/*.[ch] tests/tools/*.c tests/bpf/*.c
+	$(Q)clang-format -i bpf/*.c user/*/*.[ch] include/*.h tests/unit/*.[ch] tests/tools/*.c \
+		tests/bpf/*.c tests/fuzz/*.[ch]
 
 lint: ## clang-format check, cppcheck, and the layout rules of user/ (scripts/check-layout.py)
 	$(Q)clang-format --dry-run --Werror bpf/*.c user/*/*.[ch] include/*.h tests/unit/*.[ch] \
-		tests/tools/*.c tests/bpf/*.c
+		tests/tools/*.c tests/bpf/*.c tests/fuzz/*.[ch]
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--suppress=missingIncludeSystem -Iinclude -Iuser -itests/bpf user/ tests/
 	$(Q)scripts/check-layout.py
@@ -121,5 +122,73 @@ lint: ## clang-format check, cppcheck, and the layout rules of user/ (scripts/ch
 clean: ## remove build output
 	$(call msg,CLEAN,$(OUT))
 	$(Q)rm -rf $(OUT)
+
+# ---- Fuzzing (docs/fuzzing.md) ---------------------------------------------------------------
+# libFuzzer targets in tests/fuzz/, built with clang from a short, explicit list of sources each,
+# all of them instrumented (build/fuzz/).  The same targets built with gcc's sanitizers and a
+# replay main instead of libFuzzer (build/fuzz-replay/) make build/tests/test_fuzz_corpus, which
+# `make test` runs over the committed corpus.
+FUZZ_TARGETS := fuzz_nbd_request fuzz_frame fuzz_hello
+FUZZ_SRCS_fuzz_nbd_request := user/nbd/conn.c user/nbd/server.c tests/fuzz/fake_loop.c
+FUZZ_SRCS_fuzz_frame := user/link/frame.c
+FUZZ_SRCS_fuzz_hello := user/repl/hello.c user/repl/gen.c
+FUZZ_RUNS ?= 10000000
+FUZZ_DIR  := $(OUT)/fuzz
+FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
+# The NBD server's byte and recv() limits, small enough for one connection to reach in a few KiB.
+FUZZ_NBD_LIMITS := -DXM_NBD_MAX_WRITE_BYTES='(2ull << 10)' -DXM_NBD_MAX_QUEUED='(64u << 10)' \
+	       -DXM_NBD_INBUF=1024u -DXM_NBD_RECV_BUDGET=4
+FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter -std=gnu11 \
+	       -D_GNU_SOURCE -MMD -MP -Iinclude -Iuser -Itests/fuzz $(FUZZ_NBD_LIMITS)
+FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all
+REPLAY_DIR := $(OUT)/fuzz-replay
+REPLAY_SRCS := $(sort $(foreach t,$(FUZZ_TARGETS),tests/fuzz/$(t).c $(FUZZ_SRCS_$(t))))
+REPLAY_OBJS := $(patsubst %.c,$(REPLAY_DIR)/%.o,$(REPLAY_SRCS) tests/fuzz/replay.c)
+
+.PHONY: fuzz fuzz-seed
+
+fuzz: ## libFuzzer on NBD requests, frames and HELLOs, FUZZ_RUNS inputs each (default 10^7)
+	$(Q)scripts/deps.sh fuzz
+	$(Q)$(MAKE) $(FUZZ_BINS)
+	$(Q)tests/fuzz/run.sh $(FUZZ_RUNS) $(FUZZ_TARGETS)
+
+fuzz-seed: $(REPLAY_DIR)/gen_corpus ## write the fuzz seeds (seed-*) into tests/fuzz/corpus/
+	$(Q)$< tests/fuzz/corpus
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+define FUZZ_TARGET_RULE
+$(FUZZ_DIR)/$(1): $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,tests/fuzz/$(1).c $(FUZZ_SRCS_$(1)))
+	$$(call msg,LD-FUZZ,$$@)
+	$$(Q)$$(CLANG) $$(FUZZ_SAN) -fsanitize=fuzzer $$^ -o $$@
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_TARGET_RULE,$(t))))
+
+# Each target's entry point gets a name of its own, so one driver links all of them.
+$(REPLAY_DIR)/tests/fuzz/fuzz_%.o: tests/fuzz/fuzz_%.c
+	@mkdir -p $(@D)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -DLLVMFuzzerTestOneInput=xm_fuzz_$* -c $< -o $@
+
+$(REPLAY_DIR)/%.o: %.c
+	@mkdir -p $(@D)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -DXM_FUZZ_CORPUS='"$(CURDIR)/tests/fuzz/corpus"' \
+		-c $< -o $@
+
+$(OUT)/tests/test_fuzz_corpus: $(REPLAY_OBJS) | $(OUT)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(FUZZ_SAN) $^ -o $@
+
+$(REPLAY_DIR)/gen_corpus: tests/fuzz/gen_corpus.c user/link/frame.c
+	@mkdir -p $(@D)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(FUZZ_CFLAGS) $^ -o $@
+
+-include $(wildcard $(FUZZ_DIR)/obj/*/*/*.d $(REPLAY_DIR)/*/*/*.d $(REPLAY_DIR)/*.d)
+# ---- end of fuzzing ---------------------------------------------------------------------------
 
 -include $(wildcard $(OUT)/*.d $(OUT)/user/*/*.d $(OUT)/tests/*.d $(OUT)/tools/*.d)

@@ -141,13 +141,22 @@ _Static_assert(sizeof(struct nbd_info_block_size) == 14, "nbd_info_block_size");
 _Static_assert(sizeof(struct nbd_request) == 28, "nbd_request");
 _Static_assert(sizeof(struct nbd_simple_reply) == 16, "nbd_simple_reply");
 
-/* Limits. */
-#define XM_NBD_MAX_OPT_LEN     (64u * 1024)  /* longer option data: drop the client */
-#define XM_NBD_MAX_OUTSTANDING 64u	     /* per connection, at the export */
+/* Limits.  The fuzz target (tests/fuzz/) builds with smaller byte and recv() limits, so that one
+ * connection reaches each of them in a few kilobytes of input. */
+#define XM_NBD_MAX_OPT_LEN     (64u * 1024) /* longer option data: drop the client */
+#define XM_NBD_MAX_OUTSTANDING 64u	    /* per connection, at the export */
+#ifndef XM_NBD_MAX_WRITE_BYTES
 #define XM_NBD_MAX_WRITE_BYTES (64ull << 20) /* per server, WRITE payloads in memory */
-#define XM_NBD_MAX_QUEUED      (8u << 20)    /* per connection, replies not yet sent */
-#define XM_NBD_INBUF	       (16u * 1024)  /* per connection, received and not parsed */
-#define XM_NBD_RECV_BUDGET     64	     /* recv() calls per turn before yielding */
+#endif
+#ifndef XM_NBD_MAX_QUEUED
+#define XM_NBD_MAX_QUEUED (8u << 20) /* per connection, replies not yet sent */
+#endif
+#ifndef XM_NBD_INBUF
+#define XM_NBD_INBUF (16u * 1024) /* per connection, received and not parsed (> a header) */
+#endif
+#ifndef XM_NBD_RECV_BUDGET
+#define XM_NBD_RECV_BUDGET 64 /* recv() calls per turn before yielding */
+#endif
 #define XM_NBD_KNOWN_CMD_FLAGS (XM_NBD_CMD_FLAG_FUA | XM_NBD_CMD_FLAG_NO_HOLE)
 #define XM_NBD_NAME_LOG_MAX    64 /* export name characters shown in logs */
 

@@ -1395,6 +1395,83 @@ static void test_hello_flood(void **state)
 	assert_int_equal(deliver(&sp, i, &ss, 1000), XM_GATE_PASS);
 }
 
+/* A forged untagged HELLO with the initiator's id but another nonce, between its first HELLO and
+ * its tagged one: the tagged HELLO still finds its own keys (by nonce), and nobody is told the key
+ * is wrong. */
+static void test_forged_hello_mid_handshake(void **state)
+{
+	const __u32 id = 777;
+	__u8 raw[FRAME_ROOM];
+	struct xm_hello4 h4;
+	unsigned int i, c, k;
+	__u32 len;
+
+	pair_init(key_a, key_a);
+	/* Three other handshakes first, so the initiator's and the forger's land in other slots. */
+	for (k = 0; k < 3; k++) {
+		i = send_hello(&sp, 1001 + k);
+		deliver(&sp, i, &ss, 10 + k);
+	}
+	i = send_hello(&sp, id);
+	assert_false(is_tagged(&sp, i));
+	assert_int_equal(deliver(&sp, i, &ss, 20), XM_GATE_DROP);
+	c = last(&ss);
+	assert_int_equal(hdr_of(&ss, c).type, XM_T_CHALLENGE);
+	memcpy(&h4, payload_of(&sp, i), sizeof(h4));
+	h4.auth.nonce[5] ^= 0x5a;
+	len = raw_hello(raw, id, &h4, sizeof(h4));
+	assert_int_equal(deliver_bytes(&ss, raw, len, 1, 21), XM_GATE_DROP);
+	snap(&ss);
+	assert_int_equal(deliver(&ss, c, &sp, 22), XM_GATE_DROP);
+	assert_true(xm_gate_live(&sp.g));
+	i = send_hello(&sp, id);
+	assert_true(is_tagged(&sp, i));
+	assert_int_equal(deliver(&sp, i, &ss, 23), XM_GATE_PASS);
+	expect_counters(&ss, NULL, 0, NULL, 0);
+	assert_string_equal(ss.g.problem, "");
+}
+
+/* Forged HELLOs evict the initiator's pending handshake after its keys went live: its tagged
+ * HELLOs go unanswered, so after XM_GATE_HELLO_RESTART it offers a fresh nonce and gets through. */
+static void test_pending_evicted(void **state)
+{
+	const __u32 id = 888;
+	__u8 raw[FRAME_ROOM];
+	struct xm_hello4 h4;
+	unsigned int i, k, tagged = 0;
+	__u32 len;
+	bool through = false;
+
+	pair_init(key_a, key_a);
+	i = send_hello(&sp, id);
+	assert_int_equal(deliver(&sp, i, &ss, 10), XM_GATE_DROP);
+	memcpy(&h4, payload_of(&sp, i), sizeof(h4));
+	assert_int_equal(deliver(&ss, last(&ss), &sp, 11), XM_GATE_DROP);
+	assert_true(xm_gate_live(&sp.g));
+	for (k = 0; k < XM_GATE_PENDING; k++) {
+		h4.auth.nonce[0] = (__u8)(k + 1);
+		len = raw_hello(raw, 2000 + k, &h4, sizeof(h4));
+		deliver_bytes(&ss, raw, len, 1, 12 + k);
+	}
+	for (k = 0; k < 3 * XM_GATE_HELLO_RESTART && !through; k++) {
+		i = send_hello(&sp, id);
+		if (is_tagged(&sp, i)) {
+			tagged++;
+			assert_int_equal(deliver(&sp, i, &ss, 100 + k), XM_GATE_DROP);
+			continue;
+		}
+		/* The fresh offer: a CHALLENGE, then the tagged HELLO reaches the role. */
+		assert_int_equal(deliver(&sp, i, &ss, 100 + k), XM_GATE_DROP);
+		assert_int_equal(deliver(&ss, last(&ss), &sp, 200 + k), XM_GATE_DROP);
+		i = send_hello(&sp, id);
+		assert_true(is_tagged(&sp, i));
+		through = deliver(&sp, i, &ss, 300 + k) == XM_GATE_PASS;
+	}
+	assert_true(through);
+	assert_int_equal(tagged, XM_GATE_HELLO_RESTART);
+	assert_true(xm_gate_live(&ss.g));
+}
+
 static int keys_setup(void **state)
 {
 	unsigned int i;
@@ -1425,6 +1502,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_no_auth_both, pair_teardown),
 		cmocka_unit_test_teardown(test_version_refused, pair_teardown),
 		cmocka_unit_test_teardown(test_hello_flood, pair_teardown),
+		cmocka_unit_test_teardown(test_forged_hello_mid_handshake, pair_teardown),
+		cmocka_unit_test_teardown(test_pending_evicted, pair_teardown),
 	};
 
 	return xm_test_exit(cmocka_run_group_tests_name("auth", tests, keys_setup, NULL));

@@ -160,6 +160,10 @@ int xm_gate_build(struct xm_gate *g, const struct xm_frame *f, const struct xm_s
 	int err;
 
 	if (f->type == XM_T_HELLO) {
+		if (g->mine.live && g->mine.unanswered >= XM_GATE_HELLO_RESTART) {
+			/* Our keys went live but nothing came back since: offer a fresh nonce. */
+			slot_clear(&g->mine);
+		}
 		if (g->mine.session != (__u32)f->arg0) {
 			/* A new offer: a fresh nonce, and no keys until the peer answers. */
 			slot_clear(&g->mine);
@@ -175,6 +179,8 @@ int xm_gate_build(struct xm_gate *g, const struct xm_frame *f, const struct xm_s
 			memcpy(ext.nonce, g->mine.nonce_i, XM_AUTH_NONCE_LEN);
 			memcpy(ext.fingerprint, g->fp, XM_AUTH_FP_LEN);
 		}
+		if (g->auth && g->mine.live)
+			g->mine.unanswered++;
 		return build(g, f, payload, n, &ext, g->auth && g->mine.live ? &g->mine : NULL,
 			     out);
 	}
@@ -224,7 +230,7 @@ static void refuse_auth(struct xm_gate *g, const struct xm_frame *hello, __u8 co
 /* A HELLO of a revision this box does not speak: refused here, before anything else looks at
  * it (§14.5).  The refusal names this box's revisions. */
 static void refuse_version(struct xm_gate *g, const struct xm_frame *hello,
-			   const struct xm_hello *h, bool have)
+			   const struct xm_hello *h)
 {
 	struct xm_frame f = {
 		.type = XM_T_HELLO_ACK, .session = session_of(hello), .arg1 = XM_REFUSE_VERSION};
@@ -235,7 +241,7 @@ static void refuse_version(struct xm_gate *g, const struct xm_frame *hello,
 	f.payload_len = sizeof(mine);
 	send_frame(g, &f, &mine, sizeof(mine), NULL);
 	g->cfg.ctr->rx_bad_hello++;
-	if (have)
+	if (h)
 		problem(g,
 			"protocol version mismatch: the peer speaks revisions %u..%u, this box "
 			"%u..%u",
@@ -286,7 +292,7 @@ static enum xm_gate_verdict on_plain_hello(struct xm_gate *g, const struct xm_fr
 		return XM_GATE_DROP;
 	}
 	if (f->payload_len < sizeof(h.h2.h)) {
-		refuse_version(g, f, NULL, false);
+		refuse_version(g, f, NULL);
 		return XM_GATE_DROP;
 	}
 	xm_spans_copy(spans, n, hdr_off + f->payload_off,
@@ -294,7 +300,7 @@ static enum xm_gate_verdict on_plain_hello(struct xm_gate *g, const struct xm_fr
 	lo = be16toh(h.h2.h.proto_min);
 	hi = be16toh(h.h2.h.proto_max);
 	if (lo > XM_PROTO_MAX || hi < XM_PROTO_MIN || f->payload_len < sizeof(h)) {
-		refuse_version(g, f, &h.h2.h, true);
+		refuse_version(g, f, &h.h2.h);
 		return XM_GATE_DROP;
 	}
 	if (!g->auth) {
@@ -361,6 +367,7 @@ static enum xm_gate_verdict check_tag(struct xm_gate *g, struct xm_gate_slot *s,
 		return XM_GATE_DROP;
 	}
 	xm_replay_mark(&s->seen, counter);
+	s->unanswered = 0;
 	g->verified_rx_ns = now;
 	return XM_GATE_PASS;
 }
@@ -391,6 +398,10 @@ static void on_challenge(struct xm_gate *g, const struct xm_frame *f, const stru
 	if (slot_key(g, s, true))
 		return;
 	if (check_tag(g, s, f, spans, n, hdr_off, now) != XM_GATE_PASS) {
+		s->keyed = false; /* the next CHALLENGE derives again */
+		/* A garbage tag with our fingerprint is anyone's forgery, not the peer's key. */
+		if (!memcmp(c.fingerprint, g->fp, XM_AUTH_FP_LEN))
+			return;
 		xm_auth_fp_text(g->fp, mine);
 		xm_auth_fp_text(c.fingerprint, theirs);
 		g->cfg.ctr->auth_failures++;
@@ -399,18 +410,37 @@ static void on_challenge(struct xm_gate *g, const struct xm_frame *f, const stru
 			"key "
 			"(peer %s, this box %s)",
 			theirs, mine);
-		s->keyed = false; /* the next CHALLENGE derives again */
 		return;
 	}
 	s->live = true;
 	g->problem[0] = 0;
 }
 
+/* The keys a tagged HELLO claims: those of its session id and nonce, live or pending. */
+static struct xm_gate_slot *hello_slot(struct xm_gate *g, const struct xm_frame *f,
+				       const struct xm_span *spans, __u32 n, __u32 hdr_off)
+{
+	struct xm_hello4 h;
+	__u32 sid = session_of(f), i;
+
+	if (!sid || f->payload_len < sizeof(h) ||
+	    xm_spans_copy(spans, n, hdr_off + f->payload_off, sizeof(h), &h) != sizeof(h))
+		return NULL;
+	if (g->theirs.live && g->theirs.session == sid &&
+	    !memcmp(g->theirs.nonce_i, h.auth.nonce, XM_AUTH_NONCE_LEN))
+		return &g->theirs;
+	for (i = 0; i < XM_GATE_PENDING; i++)
+		if (g->pending[i].keyed && g->pending[i].session == sid &&
+		    !memcmp(g->pending[i].nonce_i, h.auth.nonce, XM_AUTH_NONCE_LEN))
+			return &g->pending[i];
+	return NULL;
+}
+
 enum xm_gate_verdict xm_gate_rx(struct xm_gate *g, const struct xm_frame *f,
 				const struct xm_span *spans, __u32 n, __u32 hdr_off, __u64 now)
 {
 	struct xm_gate_slot *s;
-	__u32 sid = session_of(f), i;
+	__u32 sid = session_of(f);
 
 	if (f->type == XM_T_CHALLENGE) {
 		on_challenge(g, f, spans, n, hdr_off, now);
@@ -431,24 +461,14 @@ enum xm_gate_verdict xm_gate_rx(struct xm_gate *g, const struct xm_frame *f,
 		g->cfg.ctr->rx_bad_auth++;
 		return XM_GATE_DROP;
 	}
-	s = live_slot(g, sid);
-	if (!s && f->type == XM_T_HELLO) {
-		for (i = 0; i < XM_GATE_PENDING && !s; i++)
-			if (g->pending[i].keyed && g->pending[i].session == sid)
-				s = &g->pending[i];
-	}
+	s = f->type == XM_T_HELLO ? hello_slot(g, f, spans, n, hdr_off) : live_slot(g, sid);
 	if (!s) {
 		g->cfg.ctr->rx_auth_stale++;
 		return XM_GATE_DROP;
 	}
-	if (check_tag(g, s, f, spans, n, hdr_off, now) != XM_GATE_PASS) {
-		if (f->type == XM_T_HELLO && !s->live) {
-			g->cfg.ctr->auth_failures++;
-			problem(g, "authentication failed: the peer's HELLO does not verify with "
-				   "this box's key");
-		}
+	/* A bad tag is counted, nothing more: the fingerprint already told a wrong key (§14.3). */
+	if (check_tag(g, s, f, spans, n, hdr_off, now) != XM_GATE_PASS)
 		return XM_GATE_DROP;
-	}
 	if (!s->live) {
 		/* The initiator holds the key: its session replaces the one it offered before. */
 		slot_clear(&g->theirs);

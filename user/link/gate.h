@@ -27,9 +27,13 @@ struct xm_gate_slot {
 	struct xm_mac tx, rx;
 	__u64 tx_counter; /* the next frame's */
 	struct xm_replay seen;
+	__u32 unanswered; /* initiator: tagged HELLOs sent since the peer's last verified frame */
 };
 
 #define XM_GATE_PENDING 4 /* handshakes a responder keeps besides its live session */
+/* Tagged HELLOs without an answer before the initiator offers a fresh nonce (§14.3): the
+ * responder may have lost its half of the handshake (restart, or evicted by forged HELLOs). */
+#define XM_GATE_HELLO_RESTART 8
 
 struct xm_gate_cfg {
 	const __u8 *key; /* XM_AUTH_KEY_LEN bytes; NULL: --no-auth */

@@ -129,8 +129,11 @@ clean: ## remove build output
 # replay main instead of libFuzzer (build/fuzz-replay/) make build/tests/test_fuzz_corpus, which
 # `make test` runs over the committed corpus.
 FUZZ_TARGETS := fuzz_nbd_request fuzz_frame fuzz_hello
-FUZZ_SRCS_fuzz_nbd_request := user/nbd/conn.c user/nbd/server.c tests/fuzz/fake_loop.c
-FUZZ_SRCS_fuzz_frame := user/link/frame.c
+FUZZ_SRCS_fuzz_nbd_request := user/nbd/conn.c user/nbd/server.c tests/fuzz/fake_loop.c tests/fuzz/fake_log.c
+FUZZ_SRCS_fuzz_frame := user/link/frame.c user/link/auth.c user/link/gate.c user/util/report.c \
+	tests/fuzz/fake_log.c
+# Libraries the targets link (the gate: libcrypto; its status report: json-c).
+FUZZ_LIBS := -lcrypto -ljson-c
 FUZZ_SRCS_fuzz_hello := user/repl/hello.c user/repl/gen.c
 FUZZ_RUNS ?= 10000000
 FUZZ_DIR  := $(OUT)/fuzz
@@ -163,7 +166,7 @@ $(FUZZ_DIR)/obj/%.o: %.c
 define FUZZ_TARGET_RULE
 $(FUZZ_DIR)/$(1): $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,tests/fuzz/$(1).c $(FUZZ_SRCS_$(1)))
 	$$(call msg,LD-FUZZ,$$@)
-	$$(Q)$$(CLANG) $$(FUZZ_SAN) -fsanitize=fuzzer $$^ -o $$@
+	$$(Q)$$(CLANG) $$(FUZZ_SAN) -fsanitize=fuzzer $$^ -o $$@ $$(FUZZ_LIBS)
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_TARGET_RULE,$(t))))
 
@@ -181,7 +184,7 @@ $(REPLAY_DIR)/%.o: %.c
 
 $(OUT)/tests/test_fuzz_corpus: $(REPLAY_OBJS) | $(OUT)/tests
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(FUZZ_SAN) $^ -o $@
+	$(Q)$(CC) $(FUZZ_SAN) $^ -o $@ $(FUZZ_LIBS)
 
 $(REPLAY_DIR)/gen_corpus: tests/fuzz/gen_corpus.c user/link/frame.c
 	@mkdir -p $(@D)

@@ -104,6 +104,13 @@ lines.append("secondary == primary afterwards: peer %s, xdpmirror %s" % (
 lines.append("resync after disconnect moved: peer %s bytes (a new full mirror), xdpmirror %s bytes "
              "(the regions written while the secondary was away: %s)" % (
                  R.get("peer.resync_bytes"), R.get("xdpmirror.resync_bytes"), R.get("dirty")))
+if num("noauth.seq") is not None:
+    lines.append("authentication (AES-256-GMAC on every frame) against --no-auth, same pair: seq "
+                 "%s against %s MiB/s (%s), daemons' CPU %s against %s s per GiB (%s)" % (
+                     fmt(num("xdpmirror.seq")), fmt(num("noauth.seq")),
+                     fratio(ratio(num("xdpmirror.seq"), num("noauth.seq"))),
+                     fmt(num("xdpmirror.cpu")), fmt(num("noauth.cpu")),
+                     fratio(ratio(num("xdpmirror.cpu"), num("noauth.cpu")))))
 lines.append("xm/limit: against min(link, disk) for seq, the disk for the 4K rows, the link for "
              "resync.  Latency and CPU: lower is better.")
 print("\n".join(lines))

@@ -310,6 +310,27 @@ R[xdpmirror.resync_bytes]=$(jq '.replication.resync.last.bytes' <<<"$st")
 "$XM" detach --dev "$XM_SECONDARY_IF" >/dev/null
 if cmp -s "$XM_PRIMARY_DISK" "$XM_SECONDARY_DISK"; then R[xdpmirror.equal]=yes; else R[xdpmirror.equal]=NO; fi
 
+# The cost of authentication (docs/protocol.md §14): the same seq workload on the same pair,
+# frames in clear with their CRC32C (--no-auth), against the tagged run above.
+progress "xdpmirror --no-auth: seq 1M QD16, for the cost of the tags"
+BENCH_AUTH=(--no-auth)
+attach secondary
+attach primary
+wait_in_sync 120 || die "xdpmirror --no-auth: not in sync: $(pstatus)"
+st=$(pstatus)
+noauth_pids="$(jq .pid <<<"$st") $("$XM" status --dev "$XM_SECONDARY_IF" --json | jq '.devices[0].daemon.pid')"
+# shellcheck disable=SC2206 # pids split on purpose
+na=($noauth_pids)
+c0=$(cpu_ticks "${na[@]}")
+fio_job noauth-seq --ioengine=nbd --uri="nbd+unix:///?socket=/run/xdpmirror/$XM_PRIMARY_IF.sock" \
+	--rw=write --bs=1M --iodepth=16 --time_based --runtime="$SECS" --end_fsync=1
+c1=$(cpu_ticks "${na[@]}")
+R[noauth.seq]=$(jq '.jobs[0].write.bw / 1024 | round' "$OUT/noauth-seq.json")
+gib=$(jq '.jobs[0].write.io_bytes / 1073741824' "$OUT/noauth-seq.json")
+R[noauth.cpu]=$(echo "scale=2; ($c1 - $c0) / $HZ / $gib" | bc)
+"$XM" detach --dev "$XM_PRIMARY_IF" >/dev/null
+"$XM" detach --dev "$XM_SECONDARY_IF" >/dev/null
+
 # ---- the report -----------------------------------------------------------------------------
 
 # The link ceiling in the units of the other rows: payload bytes its frames could carry.

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "link/frame.h"
+#include "link/gate.h"
 
 #define PREFIX	  16
 #define MAX_SPANS 4
@@ -193,6 +194,115 @@ static void check_ranges(const struct frame_input *in, __u64 off, __u64 len, __u
 	free(out);
 }
 
+/*
+ * The gate (link/gate.c) after the parse, as the daemon runs them: g_key is a secondary with a key
+ * and a live session, set up once by a real handshake with g_peer; g_open runs --no-auth.  No input
+ * can know the session's keys (the nonces are fresh per process), so nothing tagged may pass, and
+ * untagged only what §14.5 lets through.
+ */
+static struct xm_gate g_key, g_peer, g_open;
+static struct xm_counters c_key, c_peer, c_open;
+static __u8 sent[2][XM_MAX_FRAME + 64];
+static __u32 sent_len[2];
+
+static int gate_out(void *ctx, const struct xm_span *spans, __u32 n, __u32 len)
+{
+	int who = ctx == &g_key ? 0 : 1;
+	__u32 i, off = 0;
+
+	for (i = 0; i < n && off + spans[i].len <= sizeof(sent[who]); i++) {
+		memcpy(sent[who] + off, spans[i].data, spans[i].len);
+		off += spans[i].len;
+	}
+	sent_len[who] = off;
+	return 0;
+}
+
+static void gate_init(struct xm_gate *g, struct xm_counters *c, const __u8 *key, const __u8 *local,
+		      const __u8 *peer)
+{
+	struct xm_gate_cfg cfg = {.key = key,
+				  .local_mac = local,
+				  .peer_mac = peer,
+				  .ethertype = XM_ETH_P_MIRROR,
+				  .ctr = c,
+				  .out = gate_out,
+				  .ctx = g};
+
+	if (xm_gate_init(g, &cfg))
+		abort();
+}
+
+/* Hands what `from` built or sent to `to`; returns the verdict. */
+static enum xm_gate_verdict hand_over(const __u8 *frame, __u32 len, struct xm_gate *to)
+{
+	struct xm_span span = {.data = frame, .len = len};
+	struct xm_frame f;
+	__u32 off;
+
+	if (xm_frame_parse_spans(&span, 1, XM_ETH_P_MIRROR, &f, &off, NULL) != XM_PARSE_OK)
+		fuzz_fail("a frame the gate built does not parse");
+	return xm_gate_rx(to, &f, &span, 1, off, 1);
+}
+
+static void peer_hello(__u32 id, __u8 *buf, __u32 *len)
+{
+	struct xm_frame f = {.type = XM_T_HELLO, .arg0 = id, .seq = 1};
+	struct xm_hello2 h = {0};
+	struct xm_span span = {.data = (const __u8 *)&h, .len = sizeof(h)};
+	struct xm_gate_frame out;
+	__u32 i;
+
+	h.h.proto_min = htobe16(XM_PROTO_MIN);
+	h.h.proto_max = htobe16(XM_PROTO_MAX);
+	f.payload_len = sizeof(h);
+	if (xm_gate_build(&g_peer, &f, &span, 1, &out))
+		abort();
+	for (*len = 0, i = 0; i < out.n; i++) {
+		memcpy(buf + *len, out.spans[i].data, out.spans[i].len);
+		*len += out.spans[i].len;
+	}
+}
+
+static void gates_setup(void)
+{
+	static const __u8 mac_a[XM_ETH_ALEN] = {2, 0x58, 0x4d, 0, 0, 1};
+	static const __u8 mac_b[XM_ETH_ALEN] = {2, 0x58, 0x4d, 0, 0, 2};
+	static __u8 buf[XM_MAX_FRAME + 64];
+	__u8 key[XM_AUTH_KEY_LEN];
+	__u32 len;
+
+	memset(key, 0x5c, sizeof(key));
+	gate_init(&g_key, &c_key, key, mac_b, mac_a);
+	gate_init(&g_peer, &c_peer, key, mac_a, mac_b);
+	gate_init(&g_open, &c_open, NULL, mac_b, mac_a);
+	peer_hello(0x1234, buf, &len);
+	if (hand_over(buf, len, &g_key) != XM_GATE_DROP || !sent_len[0] ||
+	    hand_over(sent[0], sent_len[0], &g_peer) != XM_GATE_DROP || !xm_gate_live(&g_peer))
+		fuzz_fail("the setup's CHALLENGE did not verify");
+	peer_hello(0x1234, buf, &len);
+	if (hand_over(buf, len, &g_key) != XM_GATE_PASS || !xm_gate_live(&g_key))
+		fuzz_fail("the setup's tagged HELLO did not pass");
+}
+
+static void check_gates(const struct frame_input *in, const struct xm_frame *f, __u32 hdr_off)
+{
+	static bool ready;
+
+	if (!ready) {
+		gates_setup();
+		ready = true;
+	}
+	if (xm_gate_rx(&g_key, f, in->spans, in->n, hdr_off, 2) == XM_GATE_PASS &&
+	    ((f->flags & XM_F_AUTH) ||
+	     !(f->type == XM_T_HELLO_ACK && f->arg1 == XM_REFUSE_VERSION)))
+		fuzz_fail("a made-up frame of type %u (flags 0x%x) passed the keyed gate", f->type,
+			  f->flags);
+	if (xm_gate_rx(&g_open, f, in->spans, in->n, hdr_off, 2) == XM_GATE_PASS &&
+	    ((f->flags & XM_F_AUTH) || f->type == XM_T_CHALLENGE))
+		fuzz_fail("a tagged frame or a CHALLENGE passed the gate without a key");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct frame_input in = {.frame = data + PREFIX};
@@ -211,8 +321,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_against_contiguous(&in, err, &f, hdr_off, src);
 	if (err == XM_PARSE_OK) {
 		check_parsed(&in, &f, hdr_off);
-		/* Later checks of a received frame go here, in the order the daemon makes them
-		 * (next: the authentication tag of an XM_F_AUTH frame). */
+		/* Then the gate, as in the daemon (daemon.c on_packet). */
+		check_gates(&in, &f, hdr_off);
 	}
 
 	check_ranges(&in, le32(data + 7), le32(data + 11), data[15] % (XM_MAX_SPANS + 1));

@@ -102,23 +102,6 @@ static void __attribute__((noreturn, format(printf, 1, 2))) fuzz_fail(const char
 	abort();
 }
 
-/* util/log.c's sink, without its libbpf routing: every message is formatted (so bad arguments
- * show up), and printed only with XM_FUZZ_LOG set. */
-void xm_log(enum xm_log_level level, const char *fmt, ...)
-{
-	static int print = -1;
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (print < 0)
-		print = getenv("XM_FUZZ_LOG") != NULL;
-	if (print)
-		fprintf(stderr, "xdpmirror: %s\n", buf);
-}
-
 /* What request_check() in conn.c promises the export, written down again from the protocol. */
 static void check_request(const struct xm_nbd_config *cfg, const struct xm_nbd_req *req)
 {

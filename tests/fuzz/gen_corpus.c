@@ -398,6 +398,72 @@ static size_t frame_put(struct seed *s, const struct xm_frame *f, const void *pa
 	return (size_t)len;
 }
 
+/* Revision 4 (docs/protocol.md §14): HELLOs with their auth part, with and without a key, and
+ * tagged frames (XM_F_AUTH, crc 0) whose trailer is a counter and a made-up tag. */
+static void auth_seeds(const uint8_t *payload)
+{
+	static struct seed s;
+	struct xm_hello4 h;
+	struct xm_frame f;
+	uint8_t body[sizeof(h) + sizeof(struct xm_auth_trailer)];
+	unsigned int i, alg;
+
+	for (alg = 0; alg < 3; alg++) {
+		memset(&h, 0, sizeof(h));
+		h.h2.h.proto_min = htobe16(XM_PROTO_MIN);
+		h.h2.h.proto_max = htobe16(XM_PROTO_MAX);
+		h.h2.h.role = XM_ROLE_PRIMARY;
+		h.auth.alg = (uint8_t)alg;
+		for (i = 0; i < XM_AUTH_NONCE_LEN; i++)
+			h.auth.nonce[i] = (uint8_t)(i * 17 + alg);
+		memset(&f, 0, sizeof(f));
+		f.type = XM_T_HELLO;
+		f.seq = 1;
+		f.arg0 = 0x1234 + alg;
+		f.payload_len = sizeof(h);
+		frame_prefix(&s, 1, NULL, 0, 0, 0);
+		frame_put(&s, &f, &h);
+		write_seed("fuzz_frame",
+			   alg == 0   ? "hello4-no-key"
+			   : alg == 1 ? "hello4-gmac"
+				      : "hello4-bad-alg",
+			   &s);
+	}
+	/* The same HELLO tagged: its trailer after the payload. */
+	memcpy(body, &h, sizeof(h));
+	h.auth.alg = XM_AUTH_AES256_GMAC;
+	memcpy(body, &h, sizeof(h));
+	for (i = 0; i < sizeof(struct xm_auth_trailer); i++)
+		body[sizeof(h) + i] = (uint8_t)(i * 29 + 3);
+	f.flags = XM_F_AUTH;
+	f.arg0 = 0x1234;
+	frame_prefix(&s, 1, NULL, 0, 0, 0);
+	frame_put(&s, &f, body);
+	/* frame_put wrote payload_len bytes; the trailer follows. */
+	put(&s, body + sizeof(h), sizeof(struct xm_auth_trailer));
+	write_seed("fuzz_frame", "hello4-tagged", &s);
+	/* A tagged DATA of session 0x1234 and a tagged CHALLENGE. */
+	memset(&f, 0, sizeof(f));
+	f.type = XM_T_DATA;
+	f.flags = XM_F_AUTH;
+	f.session = 0x1234;
+	f.seq = 1;
+	f.payload_len = 512;
+	frame_prefix(&s, 2, (const uint16_t[3]){300, 0, 0}, 0, 0, 0);
+	frame_put(&s, &f, payload);
+	put(&s, body + sizeof(h), sizeof(struct xm_auth_trailer));
+	write_seed("fuzz_frame", "data-tagged", &s);
+	memset(&f, 0, sizeof(f));
+	f.type = XM_T_CHALLENGE;
+	f.flags = XM_F_AUTH;
+	f.session = 0x1234;
+	f.payload_len = sizeof(struct xm_challenge);
+	frame_prefix(&s, 1, NULL, 0, 0, 0);
+	frame_put(&s, &f, payload);
+	put(&s, body + sizeof(h), sizeof(struct xm_auth_trailer));
+	write_seed("fuzz_frame", "challenge-tagged", &s);
+}
+
 static void frame_seeds(void)
 {
 	static uint8_t payload[8192];
@@ -542,6 +608,8 @@ static void frame_seeds(void)
 	frame_prefix(&s, 1, NULL, 0, 0, 0);
 	frame_put(&s, &f, payload);
 	write_seed("fuzz_frame", "unknown-flag", &s);
+
+	auth_seeds(payload);
 }
 
 /* ---- fuzz_hello: the peer's struct xm_hello2, then this box's parameters ---- */

@@ -64,7 +64,10 @@ diff -r --no-dereference "$src" "$mnt/tree" >"$WORK/diff.out" 2>&1 ||
 log "umount, losetup -d, fusermount3 -u"
 umount "$mnt" || fail "umount"
 losetup -d "$STACK_LOOP" || fail "losetup -d"
-fusermount3 -u "$ST/fuse" || fail "fusermount3 -u"
+# The loop device lets go of its file a moment after losetup -d returns; until then the FUSE
+# mount is busy (seen once in a fresh-clone run: "Device or resource busy").
+fuse_unmounted() { fusermount3 -u "$1" 2>/dev/null; }
+wait_until 5 fuse_unmounted "$ST/fuse" || fail "fusermount3 -u: $(fusermount3 -u "$ST/fuse" 2>&1)"
 nbd_stack_down "$ST" "$STACK_PID"
 assert_eq "$?" 0 "nbdfuse exit status"
 

@@ -21,6 +21,7 @@
 #    really happened.
 
 FAULT_OBJ=$TOP/build/tools/xm_fault.bpf.o
+PASS_OBJ=$TOP/build/tools/xm_pass.bpf.o
 
 in_wire() { ip netns exec "$WIRE" "$@"; }
 
@@ -73,6 +74,7 @@ declare -A WIRE_CFG WIRE_STATS
 # it before the daemons attach.  The wire namespace goes with the pair (pair_down).
 wire_up() {
 	[ -f "$FAULT_OBJ" ] || fail "$FAULT_OBJ missing (make build-tests)"
+	[ -f "$PASS_OBJ" ] || fail "$PASS_OBJ missing (make build-tests)"
 	WIRE=$XM_TEST_PREFIX-wire WIRE_P=${XM_TEST_PREFIX}wp WIRE_S=${XM_TEST_PREFIX}ws
 	ip netns add "$WIRE" || fail "cannot create the wire namespace"
 	ip -n "$XM_PRIMARY_NS" link del "$P" || fail "cannot remove the direct veth"
@@ -86,6 +88,14 @@ wire_up() {
 		fail "cannot bring $S up"
 	ip -n "$WIRE" link set dev "$WIRE_P" mtu "$XM_MTU" up || fail "cannot bring $WIRE_P up"
 	ip -n "$WIRE" link set dev "$WIRE_S" mtu "$XM_MTU" up || fail "cannot bring $WIRE_S up"
+	# A box's XDP program answers PROBEs with XDP_TX, which veth hands to its peer end's NAPI;
+	# a wire end without an XDP program has none, and the kernel drops the answers (measured: 0
+	# of 139 PROBE_ACKs arrived, also with GRO on).  XDP_PASS gives the ends NAPI and changes
+	# nothing else: the frames go on to the injector on tc ingress.
+	in_wire ip link set dev "$WIRE_P" xdpdrv obj "$PASS_OBJ" sec xdp.frags ||
+		fail "cannot attach XDP_PASS to $WIRE_P"
+	in_wire ip link set dev "$WIRE_S" xdpdrv obj "$PASS_OBJ" sec xdp.frags ||
+		fail "cannot attach XDP_PASS to $WIRE_S"
 	read -r "WIRE_CFG[to_s]" "WIRE_STATS[to_s]" < <(attach_injector "$WIRE_P")
 	read -r "WIRE_CFG[to_p]" "WIRE_STATS[to_p]" < <(attach_injector "$WIRE_S")
 	if [ -z "${WIRE_CFG[to_s]:-}" ] || [ -z "${WIRE_CFG[to_p]:-}" ]; then
@@ -95,4 +105,49 @@ wire_up() {
 	WIRE_S_IDX=$(in_wire cat "/sys/class/net/$WIRE_S/ifindex")
 	faults to_s 0 0 0 0
 	faults to_p 0 0 0 0
+}
+
+# held_map DIR: the id of the held-frame map of the injector that carries DIR's frames.
+held_map() {
+	local dev prog m
+	[ "$1" = to_s ] && dev=$WIRE_P || dev=$WIRE_S
+	prog=$(in_wire tc -j filter show dev "$dev" ingress | jq '[.[].options.prog.id | values][0]')
+	for m in $(bpftool -j prog show id "$prog" | jq '.map_ids[]'); do
+		[ "$(bpftool -j map show id "$m" | jq -r .name)" = held ] && { echo "$m"; return 0; }
+	done
+	return 1
+}
+
+# wire_last_held DIR FILE: the last frame the injector held back for reordering in DIR (its bytes
+# stay in the map after it went out), cut to the mirror frame's length, into FILE: a copy of a
+# frame as it was on the wire.  Prints its type and 1 if it is tagged; fails when the map holds
+# no mirror frame.
+wire_last_held() {
+	local id
+	id=$(held_map "$1") || fail "no held-frame map for $1"
+	bpftool -j map lookup id "$id" key hex 00 00 00 00 | $PY -c '
+import json, struct, sys
+v = json.load(sys.stdin)["formatted"]["value"]
+d = bytes(v["data"])
+if len(d) < 14 + 48 or struct.unpack("!H", d[12:14])[0] != 0x88B5:
+    sys.exit(1)
+flags, off, plen = struct.unpack("!HHI", d[18:26])
+n = 14 + off + plen + (24 if flags & 8 else 0)
+open(sys.argv[1], "wb").write(d[:n])
+print(d[17], 1 if flags & 8 else 0)
+' "$2"
+}
+
+# wire_send DIR FILE [COUNT]: puts FILE's bytes on the wire towards DIR's box, COUNT times.
+wire_send() {
+	local dev
+	[ "$1" = to_s ] && dev=$WIRE_S || dev=$WIRE_P
+	in_wire $PY -c '
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+frame = open(sys.argv[2], "rb").read()
+for _ in range(int(sys.argv[3])):
+    s.send(frame)
+' "$dev" "$2" "${3:-1}"
 }

@@ -126,6 +126,17 @@ assert_eq "$(counter "$S" rx_data)$(counter "$S" rx_flush)" "$wr0$f0" "DATA and 
 is_connected "$S" || fail "the session did not survive the replays"
 run_verify
 
+log "a HELLO of another protocol revision: refused before anything else, the session kept"
+ss0=$(counter "$S" sessions) sess=$(status_json "$S" | jq .daemon.replication.session)
+in_box primary "$TOOLS/xm_rawsend" --dev "$P" --dst "$XM_SECONDARY_MAC" --src "$XM_PRIMARY_MAC" \
+	--type 1 --arg0 77 --payload-len 96 --fill 3 || fail "xm_rawsend HELLO"
+mismatch() { [[ $(auth "$S" problem) == "protocol version mismatch: the peer speaks revisions 771..771"* ]]; }
+wait_until 3 mismatch || fail "secondary's problem: '$(auth "$S" problem)'"
+log "  secondary: $(auth "$S" problem)"
+assert_eq "$(counter "$S" sessions)" "$ss0" "sessions after the old HELLO"
+assert_eq "$(status_json "$S" | jq .daemon.replication.session)" "$sess" "session after the old HELLO"
+is_connected "$S" || fail "an untagged HELLO of another revision ended the session"
+
 log "forged liveness: PROBE_ACKs and frames with random tags from the peer's MAC while its daemon is gone"
 spid=$(daemon_pid secondary)
 kill -STOP "$spid"

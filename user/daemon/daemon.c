@@ -46,6 +46,10 @@ static int setup_netdev(struct xm_daemon *d)
 		pr_warn("attach '%s': interface is down (ip link set dev %s up)", dev, dev);
 		return -ENETDOWN;
 	}
+	/* A link without carrier (a cable out, a veth whose carrier is settling) comes up later:
+	 * the daemon waits for the peer as it would for a peer that is not running yet. */
+	if (!d->nd.carrier)
+		pr_warn("%s: no carrier: the peer is unreachable until the link comes up", dev);
 	if (!memcmp(d->nd.mac, d->cfg.peer_mac, XM_ETH_ALEN)) {
 		pr_warn("attach '%s': --peer is this interface's own MAC address", dev);
 		return -EINVAL;

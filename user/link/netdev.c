@@ -78,7 +78,8 @@ int xm_netdev_query(const char *ifname, struct xm_netdev *nd)
 	err = ifreq_ioctl(fd, ifname, SIOCGIFFLAGS, &ifr);
 	if (err)
 		goto out_close;
-	nd->up = (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+	nd->up = ifr.ifr_flags & IFF_UP;
+	nd->carrier = nd->up && (ifr.ifr_flags & IFF_RUNNING);
 	nd->rx_queues = query_rx_queues(fd, ifname);
 	query_driver(fd, ifname, nd->driver, sizeof(nd->driver));
 out_close:

@@ -265,7 +265,7 @@ static void send_hello(struct xm_primary *p, __u64 now)
 static const char *refusal_text(__u64 code)
 {
 	static const char *const names[XM_REFUSE_MAX] = {
-		[XM_REFUSE_VERSION] = "no common protocol revision",
+		[XM_REFUSE_VERSION] = "protocol version mismatch (no common protocol revision)",
 		[XM_REFUSE_DISK_SIZE] = "peer disk smaller than the export",
 		[XM_REFUSE_BLOCK_SIZE] = "block size larger than a frame's payload (raise the MTU)",
 		[XM_REFUSE_PARAM] = "invalid parameter",

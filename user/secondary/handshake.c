@@ -116,7 +116,7 @@ static __u8 decide(struct xm_secondary *s, const struct xm_hello2 *h, struct xm_
 static void refuse_reason(struct xm_secondary *s, __u8 refusal, const struct xm_hello2 *h)
 {
 	static const char *const texts[XM_REFUSE_MAX] = {
-		[XM_REFUSE_VERSION] = "no common protocol revision",
+		[XM_REFUSE_VERSION] = "protocol version mismatch (no common protocol revision)",
 		[XM_REFUSE_BLOCK_SIZE] = "block size larger than a frame's payload (raise the MTU)",
 		[XM_REFUSE_PARAM] = "invalid HELLO parameter",
 		[XM_REFUSE_ROLE] = "the peer is not a primary",

@@ -60,7 +60,9 @@ int cmd_check(int argc, char **argv)
 		return XM_EXIT_FAIL;
 	}
 	printf("%s: driver %s, %u RX queue(s), MTU %u, %s\n", dev, nd.driver, nd.rx_queues, nd.mtu,
-	       !nd.up ? "down" : nd.carrier ? "up" : "up, no carrier");
+	       !nd.up	    ? "down"
+	       : nd.carrier ? "up"
+			    : "up, no carrier");
 	if (geteuid() != 0) {
 		pr_warn("check '%s': XDP attach test needs root", dev);
 		return XM_EXIT_FAIL;

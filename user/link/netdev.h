@@ -13,8 +13,8 @@ struct xm_netdev {
 	int ifindex;
 	__u8 mac[XM_ETH_ALEN];
 	__u32 mtu;
-	bool up;      /* administratively up (IFF_UP) */
-	bool carrier; /* and the link is there (IFF_RUNNING) */
+	bool up;	 /* administratively up (IFF_UP) */
+	bool carrier;	 /* and the link is there (IFF_RUNNING) */
 	__u32 rx_queues; /* from ethtool channels; 1 if the driver does not say */
 	char driver[32];
 };

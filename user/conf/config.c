@@ -177,14 +177,20 @@ static int set_ko_ms(struct xm_config *c, const char *v, char *err, size_t n)
 	return 0;
 }
 
-static int set_realtime(struct xm_config *c, const char *v, char *err, size_t n)
+/* "yes" or "no", nothing else. */
+static int parse_yes_no(const char *v, bool *out, char *err, size_t n)
 {
 	if (strcmp(v, "yes") && strcmp(v, "no")) {
 		snprintf(err, n, "'%s': want yes or no", v);
 		return -EINVAL;
 	}
-	c->realtime = v[0] == 'y';
+	*out = v[0] == 'y';
 	return 0;
+}
+
+static int set_realtime(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	return parse_yes_no(v, &c->realtime, err, n);
 }
 
 static int set_meta(struct xm_config *c, const char *v, char *err, size_t n)
@@ -231,12 +237,7 @@ static int set_resync_rate(struct xm_config *c, const char *v, char *err, size_t
 
 static int set_force(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	if (strcmp(v, "yes") && strcmp(v, "no")) {
-		snprintf(err, n, "'%s': want yes or no", v);
-		return -EINVAL;
-	}
-	c->force = v[0] == 'y';
-	return 0;
+	return parse_yes_no(v, &c->force, err, n);
 }
 
 static int set_auth_key(struct xm_config *c, const char *v, char *err, size_t n)
@@ -251,12 +252,7 @@ static int set_auth_key(struct xm_config *c, const char *v, char *err, size_t n)
 
 static int set_no_auth(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	if (strcmp(v, "yes") && strcmp(v, "no")) {
-		snprintf(err, n, "'%s': want yes or no", v);
-		return -EINVAL;
-	}
-	c->no_auth = v[0] == 'y';
-	return 0;
+	return parse_yes_no(v, &c->no_auth, err, n);
 }
 
 const struct xm_config_key xm_config_keys[] = {

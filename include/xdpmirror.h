@@ -262,6 +262,7 @@ enum xm_refusal {
 	XM_REFUSE_SPLIT_BRAIN = 7, /* both sides wrote while apart */
 	XM_REFUSE_PEER_NEWER = 8,  /* the secondary has writes the primary lacks */
 	XM_REFUSE_UNRELATED = 9,   /* the two disks share no generation */
+	XM_REFUSE_SAME_NODE = 10,  /* the peer's node UUID is ours: cloned or shared metadata */
 	XM_REFUSE_MAX,
 };
 

@@ -245,10 +245,22 @@ static void test_create_then_reopen(void **state)
 		assert_int_equal(sb.seqno, 0);
 	}
 
+	/* While it is open, a second open is refused: one daemon per metadata file. */
+	{
+		bool created;
+
+		assert_int_equal(xm_meta_open(&m2, f->path, 10 * GIB, 0, XM_ROLE_SECONDARY,
+					      &created, f->err, sizeof(f->err)),
+				 -EBUSY);
+		assert_non_null(strstr(f->err, "in use by another daemon"));
+	}
+	memcpy(&sb, &m.sb, sizeof(sb));
+	xm_meta_close(&m);
+
 	/* Reopening, with another role and block: what is stored counts. */
 	open_ok(f, &m2, 10 * GIB, 4096, XM_ROLE_SECONDARY, false);
-	assert_memory_equal(m2.sb.node_uuid, m.sb.node_uuid, sizeof(m.sb.node_uuid));
-	assert_int_equal(m2.sb.current_gen, m.sb.current_gen);
+	assert_memory_equal(m2.sb.node_uuid, sb.node_uuid, sizeof(sb.node_uuid));
+	assert_int_equal(m2.sb.current_gen, sb.current_gen);
 	assert_int_equal(m2.sb.disk_state, XM_DISK_UPTODATE);
 	assert_int_equal(m2.sb.role, XM_ROLE_PRIMARY);
 	assert_int_equal(m2.sb.bitmap_block, XM_BITMAP_DEF_BLOCK);

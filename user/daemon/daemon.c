@@ -76,6 +76,10 @@ static int setup_disk(struct xm_daemon *d)
 		pr_warn("attach '%s': disk '%s': size must be a non-zero multiple of %u bytes", dev,
 			path, d->disk.dio_offset_align ? d->disk.dio_offset_align : 4096);
 		break;
+	case -EBUSY:
+		pr_warn("attach '%s': disk '%s' is in use: mounted, or attached by another daemon",
+			dev, path);
+		break;
 	default:
 		pr_warn("attach '%s': disk '%s': %s", dev, path, strerror(-err));
 	}
@@ -299,10 +303,12 @@ int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg)
 	err = setup_netdev(d);
 	if (!err)
 		err = setup_auth(d);
-	if (!err)
-		err = setup_disk(d);
+	/* The interface lock before the disk: a second attach on one interface is "already
+	 * attached", not "disk in use". */
 	if (!err)
 		err = setup_lock(d);
+	if (!err)
+		err = setup_disk(d);
 	if (!err)
 		err = setup_meta(d);
 	if (!err)

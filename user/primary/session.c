@@ -274,6 +274,8 @@ static const char *refusal_text(__u64 code)
 		[XM_REFUSE_SPLIT_BRAIN] = "split brain: both boxes wrote while apart",
 		[XM_REFUSE_PEER_NEWER] = "the peer has writes this box lacks",
 		[XM_REFUSE_UNRELATED] = "the disks share no history",
+		[XM_REFUSE_SAME_NODE] =
+			"the peer has this box's identity (node UUID): cloned metadata?",
 	};
 
 	return code < XM_REFUSE_MAX && names[code] ? names[code] : "unknown reason";
@@ -321,6 +323,13 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 		return;
 	}
 	/* Repeat the secondary's checks (§4.3): both sides must agree. */
+	if (!memcmp(h.node_uuid, p->env->node_uuid, sizeof(h.node_uuid))) {
+		snprintf(p->reason, sizeof(p->reason), "refused: %s",
+			 refusal_text(XM_REFUSE_SAME_NODE));
+		p->state = P_REFUSED;
+		p->hello_due = now + REFUSED_RETRY_NS;
+		return;
+	}
 	align = be16toh(h.payload_align);
 	if (!is_pow2(align) || align > 4096 || h.role != XM_ROLE_SECONDARY || !f->credit)
 		goto incompatible;

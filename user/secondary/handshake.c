@@ -20,6 +20,9 @@ static __u8 check_hello(struct xm_secondary *s, const struct xm_hello *h, __u32 
 		return refusal;
 	if (h->role != XM_ROLE_PRIMARY)
 		return XM_REFUSE_ROLE;
+	/* Two boxes with one identity would compare one history with itself and call it in sync. */
+	if (!memcmp(h->node_uuid, s->env->node_uuid, sizeof(h->node_uuid)))
+		return XM_REFUSE_SAME_NODE;
 	if (refusal)
 		return refusal;
 	refusal = xm_hello_terms(be32toh(h->block_size), s->env->disk->dio_offset_align,
@@ -124,6 +127,8 @@ static void refuse_reason(struct xm_secondary *s, __u8 refusal, const struct xm_
 		[XM_REFUSE_SPLIT_BRAIN] = "split brain",
 		[XM_REFUSE_PEER_NEWER] = "this box has newer data",
 		[XM_REFUSE_UNRELATED] = "unrelated data",
+		[XM_REFUSE_SAME_NODE] =
+			"the peer has this box's identity (node UUID): cloned metadata?",
 	};
 	char why[96];
 

@@ -29,14 +29,27 @@ static void query_dio_align(struct xm_disk *d)
 	}
 }
 
+int xm_lock_file(int fd)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+
+	if (fcntl(fd, F_OFD_SETLK, &fl))
+		return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+	return 0;
+}
+
 int xm_disk_open(const char *path, struct xm_disk *d)
 {
 	struct stat st;
-	int err;
+	int err, flags = O_RDWR | O_CLOEXEC;
 
 	memset(d, 0, sizeof(*d));
+	/* A block device opened O_EXCL is ours alone: the kernel refuses it while it is mounted or
+	 * held by another O_EXCL opener (EBUSY). */
+	if (!stat(path, &st) && S_ISBLK(st.st_mode))
+		flags |= O_EXCL;
 	/* Classify first, then ask for O_DIRECT: a char device or tmpfs file fails differently. */
-	d->fd = open(path, O_RDWR | O_CLOEXEC);
+	d->fd = open(path, flags);
 	if (d->fd < 0)
 		return -errno;
 	if (fstat(d->fd, &st)) {
@@ -51,6 +64,9 @@ int xm_disk_open(const char *path, struct xm_disk *d)
 		}
 	} else if (S_ISREG(st.st_mode)) {
 		d->size = (__u64)st.st_size;
+		err = xm_lock_file(d->fd);
+		if (err)
+			goto out_close;
 	} else {
 		err = -ENOTBLK;
 		goto out_close;

@@ -14,10 +14,15 @@ struct xm_disk {
 	__u32 dio_offset_align; /* file offset and length alignment for O_DIRECT */
 };
 
-/* Opens path read-write with O_DIRECT.  Returns 0, -ENOENT, -EISDIR, -ENOTBLK (not a block device
- * or regular file), -EOPNOTSUPP (no O_DIRECT there), -EINVAL (empty or not a multiple of the
- * alignment) or another -errno. */
+/* Opens path read-write with O_DIRECT, for this process alone: a block device with O_EXCL (which
+ * a mounted one refuses), a file with an OFD lock.  Returns 0, -ENOENT, -EISDIR, -ENOTBLK (not a
+ * block device or regular file), -EOPNOTSUPP (no O_DIRECT there), -EINVAL (empty or not a multiple
+ * of the alignment), -EBUSY (mounted, or in use by another daemon) or another -errno. */
 int xm_disk_open(const char *path, struct xm_disk *d);
+
+/* Takes an OFD write lock on the whole file, held until fd is closed: -EBUSY if another open file
+ * description holds one. */
+int xm_lock_file(int fd);
 void xm_disk_close(struct xm_disk *d);
 
 #endif

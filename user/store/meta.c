@@ -14,6 +14,7 @@
 
 #include "xdpmirror.h"
 #include "link/frame.h"
+#include "store/disk.h"
 #include "store/meta.h"
 
 #define META_FLUSH_PAGES 64 /* bitmap pages per asynchronous cycle: 256 KiB of writes */
@@ -353,6 +354,15 @@ int xm_meta_open(struct xm_meta *m, const char *path, __u64 disk_size, __u32 blo
 	}
 	m->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (m->fd >= 0) {
+		/* One daemon per metadata file: two boxes sharing one would both look in sync. */
+		ret = xm_lock_file(m->fd);
+		if (ret) {
+			snprintf(err, errlen, "%s",
+				 ret == -EBUSY
+					 ? "in use by another daemon (one metadata file per box)"
+					 : strerror(-ret));
+			goto out_close;
+		}
 		ret = load_meta(m, disk_size, err, errlen);
 		if (ret)
 			goto out_close;
@@ -383,7 +393,11 @@ int xm_meta_open(struct xm_meta *m, const char *path, __u64 disk_size, __u32 blo
 		snprintf(err, errlen, "cannot create: %s", strerror(errno));
 		return ret;
 	}
-	ret = create_meta(m, disk_size, block, role, err, errlen);
+	ret = xm_lock_file(m->fd);
+	if (!ret)
+		ret = create_meta(m, disk_size, block, role, err, errlen);
+	else
+		snprintf(err, errlen, "in use by another daemon (one metadata file per box)");
 	if (ret) {
 		/* A file without a valid superblock would only stop the next start. */
 		unlink(path);

@@ -38,6 +38,11 @@ expect 2 "--ping-interval '-5'" "$XM" attach "${good[@]}" --ping-interval -5
 expect 2 "unknown option '--colour'" "$XM" attach "${good[@]}" --colour
 expect 2 "option '--disk' needs a value" "$XM" attach --role primary --dev "$P" --peer "$XM_SECONDARY_MAC" --disk
 expect 2 "unexpected argument 'extra'" "$XM" attach "${good[@]}" extra
+expect 2 "--ping-interval 1000 ms is more than a third of --timeout 100 ms" \
+	"$XM" attach "${good[@]}" --ping-interval 1000 --timeout 100
+printf 'role = primary\ndev = eth1\nrole = secondary\n' >"$WORK/dup.conf"
+expect 2 "config '$WORK/dup.conf' line 3: 'role' given twice \(first on line 1\)" \
+	"$XM" attach --config "$WORK/dup.conf"
 
 log "keys: attach wants one (or --no-auth said out loud); keygen never overwrites"
 expect 2 "missing --auth-key FILE .*or --no-auth" "$XM" attach "${good[@]:0:10}"

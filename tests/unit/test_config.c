@@ -571,22 +571,57 @@ static void test_parse_text_value_may_contain_equals(void **state)
 	assert_string_equal(c.disk, "/srv/a=b.img");
 }
 
-static void test_parse_text_later_lines_override_earlier(void **state)
+static void test_parse_text_duplicate_key_is_an_error(void **state)
 {
 	static const char text[] = "role = primary\n"
 				   "ping-interval = 5\n"
 				   "dev = eth1\n"
-				   "role = secondary\n"
-				   "ping-interval = 20\n"
-				   "dev = eth2\n";
+				   "role = secondary\n";
 	struct xm_config c;
 	char err[256] = "";
 
 	xm_config_init(&c);
-	assert_int_equal(xm_config_parse_text(&c, text, ORIGIN, err, sizeof(err)), 0);
-	assert_int_equal(c.role, XM_ROLE_SECONDARY);
-	assert_int_equal(c.ping_ms, 20);
-	assert_string_equal(c.dev, "eth2");
+	assert_int_equal(xm_config_parse_text(&c, text, ORIGIN, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "line 4: 'role' given twice (first on line 1)"));
+}
+
+/* Three probes must fit in the timeout: --ping-interval at most a third of --timeout. */
+static void test_check_ping_interval_fits_the_timeout(void **state)
+{
+	static const struct {
+		const char *ping, *timeout;
+		bool ok;
+	} cases[] = {
+		{"10", "50", true},
+		{"10", "30", true},
+		{"11", "32", false},
+		{"1000", "100", false},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct xm_config c;
+		char err[256] = "";
+
+		xm_config_init(&c);
+		assert_int_equal(xm_config_parse_text(&c,
+						      "role = primary\ndev = eth1\n"
+						      "peer = 02:58:4d:00:00:01\ndisk = /dev/sdb\n"
+						      "no-auth = yes\n",
+						      ORIGIN, err, sizeof(err)),
+				 0);
+		assert_int_equal(
+			xm_config_set(&c, "ping-interval", cases[i].ping, err, sizeof(err)), 0);
+		assert_int_equal(xm_config_set(&c, "timeout", cases[i].timeout, err, sizeof(err)),
+				 0);
+		err[0] = '\0';
+		if (cases[i].ok) {
+			assert_int_equal(xm_config_check(&c, err, sizeof(err)), 0);
+		} else {
+			assert_int_equal(xm_config_check(&c, err, sizeof(err)), -EINVAL);
+			assert_non_null(strstr(err, "more than a third of --timeout"));
+		}
+	}
 }
 
 struct text_error_case {
@@ -948,7 +983,8 @@ int main(void)
 		cmocka_unit_test(test_parse_text_trims_spaces_and_tabs_around_equals),
 		cmocka_unit_test(test_parse_text_accepts_crlf_line_endings),
 		cmocka_unit_test(test_parse_text_value_may_contain_equals),
-		cmocka_unit_test(test_parse_text_later_lines_override_earlier),
+		cmocka_unit_test(test_parse_text_duplicate_key_is_an_error),
+		cmocka_unit_test(test_check_ping_interval_fits_the_timeout),
 		cmocka_unit_test(test_parse_text_error_names_origin_and_line),
 		cmocka_unit_test(test_check_reports_first_missing_key),
 		cmocka_unit_test(test_check_wants_a_key_or_no_auth),

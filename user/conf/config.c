@@ -255,6 +255,9 @@ static int set_no_auth(struct xm_config *c, const char *v, char *err, size_t n)
 	return parse_yes_no(v, &c->no_auth, err, n);
 }
 
+/* Room for the keys below, for the duplicate check of a config file. */
+#define XM_CONFIG_MAX_KEYS 64
+
 const struct xm_config_key xm_config_keys[] = {
 	{"role", "primary|secondary", "this box's role", set_role, NULL},
 	{"dev", "IF", "the dedicated mirror NIC", set_dev, NULL},
@@ -296,6 +299,8 @@ const struct xm_config_key xm_config_keys[] = {
 	 set_no_auth, "yes"},
 	{0},
 };
+_Static_assert(sizeof(xm_config_keys) / sizeof(xm_config_keys[0]) <= XM_CONFIG_MAX_KEYS,
+	       "XM_CONFIG_MAX_KEYS holds every key");
 
 void xm_config_init(struct xm_config *c)
 {
@@ -345,7 +350,8 @@ int xm_config_parse_text(struct xm_config *c, const char *text, const char *orig
 			 size_t errlen)
 {
 	char *copy, *line, *save = NULL, *key, *val, *eq, why[256];
-	int lineno = 0, ret = 0;
+	int lineno = 0, ret = 0, first[XM_CONFIG_MAX_KEYS] = {0};
+	const struct xm_config_key *k;
 
 	copy = strdup(text);
 	if (!copy)
@@ -369,6 +375,18 @@ int xm_config_parse_text(struct xm_config *c, const char *text, const char *orig
 		*eq = '\0';
 		val = trim(eq + 1);
 		key = trim(key);
+		/* A key given twice is a mistake in the file, not a choice of the last one. */
+		k = xm_config_find(key);
+		if (k && k - xm_config_keys < XM_CONFIG_MAX_KEYS) {
+			if (first[k - xm_config_keys]) {
+				snprintf(err, errlen,
+					 "config '%s' line %d: '%s' given twice (first on line %d)",
+					 origin, lineno, key, first[k - xm_config_keys]);
+				ret = -EINVAL;
+				break;
+			}
+			first[k - xm_config_keys] = lineno;
+		}
 		ret = xm_config_set(c, key, val, why, sizeof(why));
 		if (ret)
 			snprintf(err, errlen, "config '%s' line %d: %s%s%s", origin, lineno,
@@ -424,6 +442,15 @@ int xm_config_check(const struct xm_config *c, char *err, size_t errlen)
 		missing = "disk";
 	if (missing) {
 		snprintf(err, errlen, "missing --%s", missing);
+		return -EINVAL;
+	}
+	/* A probe per ping interval, three unanswered before the peer is dead: three must fit. */
+	if (c->ping_ms * 3 > c->timeout_ms) {
+		snprintf(err, errlen,
+			 "--ping-interval %u ms is more than a third of --timeout %u ms: three "
+			 "probes "
+			 "must fit in the timeout",
+			 c->ping_ms, c->timeout_ms);
 		return -EINVAL;
 	}
 	if (c->auth_key[0] && c->no_auth) {

@@ -2,14 +2,25 @@
 # Description: one identity and one daemon per box (issue 17): a primary whose metadata is a copy of
 # the secondary's (a cloned box) is refused on both sides, never "in sync"; a metadata file or a
 # disk image another daemon holds, and a mounted block device, are refused at attach with a clear
-# message (each attach given 10 s: one that wrongly starts fails instead of hanging); the pair then
-# mirrors as before and the disks are equal.
+# message; the pair then mirrors as before and the disks are equal.
 # SPDX-License-Identifier: GPL-2.0
 source "$(dirname "$0")/../lib.sh"
 require_root
 require_cmd nbdcopy mkfs.ext4 losetup
 pair_up id --disk-size 32M
 reason() { status_json "$1" | jq -r .daemon.replication.reason; }
+# refused WHAT PATTERN DISK META: a primary attach with that disk and metadata exits 1 within 10 s
+# (one that wrongly starts fails instead of hanging) and says PATTERN.
+refused() {
+	local out rc
+	out=$(timeout 10 "$PAIR" netns exec primary --prefix "$XM_TEST_PREFIX" -- "$XM" attach \
+		--role primary --dev "$P" --peer "$XM_SECONDARY_MAC" --disk "$3" --meta "$4" \
+		--auth-key "$XM_AUTH_KEY" 2>&1)
+	rc=$?
+	assert_eq "$rc" 1 "exit code with $1"
+	grep -q "$2" <<<"$out" || fail "attach said: $out"
+	log "  $out"
+}
 
 mirror_up
 random_file "$WORK/a.img" $((8 << 20))
@@ -34,21 +45,12 @@ cp "$WORK/primary.meta.own" "$(box_meta primary)"
 
 log "a metadata file another daemon holds"
 truncate -s 32M "$WORK/other.img"
-out=$(timeout 10 "$PAIR" netns exec primary --prefix "$XM_TEST_PREFIX" -- "$XM" attach --role primary --dev "$P" --peer "$XM_SECONDARY_MAC" \
-	--disk "$WORK/other.img" --meta "$(box_meta secondary)" --auth-key "$XM_AUTH_KEY" 2>&1)
-rc=$?
-assert_eq "$rc" 1 "exit code with a metadata file in use"
-grep -q "in use by another daemon (one metadata file per box)" <<<"$out" || fail "attach said: $out"
-log "  $out"
+refused "a metadata file in use" "in use by another daemon (one metadata file per box)" \
+	"$WORK/other.img" "$(box_meta secondary)"
 
 log "a disk image another daemon holds"
-out=$(timeout 10 "$PAIR" netns exec primary --prefix "$XM_TEST_PREFIX" -- "$XM" attach --role primary --dev "$P" --peer "$XM_SECONDARY_MAC" \
-	--disk "$XM_SECONDARY_DISK" --meta "$WORK/third.meta" --auth-key "$XM_AUTH_KEY" 2>&1)
-rc=$?
-assert_eq "$rc" 1 "exit code with a disk in use"
-grep -q "disk '$XM_SECONDARY_DISK' is in use: mounted, or attached by another daemon" <<<"$out" ||
-	fail "attach said: $out"
-log "  $out"
+refused "a disk in use" "disk '$XM_SECONDARY_DISK' is in use: mounted, or attached by another daemon" \
+	"$XM_SECONDARY_DISK" "$WORK/third.meta"
 [ ! -e "$WORK/third.meta" ] || fail "a refused attach created its metadata file"
 
 log "a mounted block device"
@@ -59,13 +61,8 @@ at_exit losetup -d "$loop"
 mkdir -p "$WORK/mnt"
 mount "$loop" "$WORK/mnt" || fail "mount"
 at_exit umount "$WORK/mnt"
-out=$(timeout 10 "$PAIR" netns exec primary --prefix "$XM_TEST_PREFIX" -- "$XM" attach --role primary --dev "$P" --peer "$XM_SECONDARY_MAC" \
-	--disk "$loop" --meta "$WORK/fourth.meta" --auth-key "$XM_AUTH_KEY" 2>&1)
-rc=$?
-assert_eq "$rc" 1 "exit code with a mounted block device"
-grep -q "disk '$loop' is in use: mounted, or attached by another daemon" <<<"$out" ||
-	fail "attach said: $out"
-log "  $out"
+refused "a mounted block device" "disk '$loop' is in use: mounted, or attached by another daemon" \
+	"$loop" "$WORK/fourth.meta"
 umount "$WORK/mnt" || fail "umount"
 
 log "the pair with its own identities mirrors again"

@@ -160,12 +160,10 @@ int xm_gate_build(struct xm_gate *g, const struct xm_frame *f, const struct xm_s
 	int err;
 
 	if (f->type == XM_T_HELLO) {
-		if (g->mine.live && g->mine.unanswered >= XM_GATE_HELLO_RESTART) {
-			/* Our keys went live but nothing came back since: offer a fresh nonce. */
-			slot_clear(&g->mine);
-		}
-		if (g->mine.session != (__u32)f->arg0) {
-			/* A new offer: a fresh nonce, and no keys until the peer answers. */
+		/* A new offer, or live keys that got nothing back since: a fresh nonce, and no
+		 * keys until the peer answers. */
+		if (g->mine.session != (__u32)f->arg0 ||
+		    (g->mine.live && g->mine.unanswered >= XM_GATE_HELLO_RESTART)) {
 			slot_clear(&g->mine);
 			g->mine.session = (__u32)f->arg0;
 			if (g->auth) {
@@ -179,10 +177,11 @@ int xm_gate_build(struct xm_gate *g, const struct xm_frame *f, const struct xm_s
 			memcpy(ext.nonce, g->mine.nonce_i, XM_AUTH_NONCE_LEN);
 			memcpy(ext.fingerprint, g->fp, XM_AUTH_FP_LEN);
 		}
-		if (g->auth && g->mine.live)
-			g->mine.unanswered++;
-		return build(g, f, payload, n, &ext, g->auth && g->mine.live ? &g->mine : NULL,
-			     out);
+		if (g->auth && g->mine.live) {
+			slot = &g->mine;
+			slot->unanswered++;
+		}
+		return build(g, f, payload, n, &ext, slot, out);
 	}
 	if (g->auth && f->type != XM_T_PROBE && f->type != XM_T_PROBE_ACK)
 		slot = live_slot(g, session_of(f));
@@ -251,20 +250,28 @@ static void refuse_version(struct xm_gate *g, const struct xm_frame *hello,
 			(unsigned)hello->payload_len);
 }
 
+/* The pending handshake of this session id and initiator's nonce, if there is one. */
+static struct xm_gate_slot *pending_find(struct xm_gate *g, __u32 session,
+					 const __u8 nonce_i[XM_AUTH_NONCE_LEN])
+{
+	__u32 i;
+
+	for (i = 0; i < XM_GATE_PENDING; i++)
+		if (g->pending[i].keyed && g->pending[i].session == session &&
+		    !memcmp(g->pending[i].nonce_i, nonce_i, XM_AUTH_NONCE_LEN))
+			return &g->pending[i];
+	return NULL;
+}
+
 /* A pending handshake for this HELLO: the same one again if id and nonce match (so crossing
  * CHALLENGEs carry one nonce), else the oldest slot with a fresh nonce. */
 static struct xm_gate_slot *pending_for(struct xm_gate *g, __u32 session,
 					const __u8 nonce_i[XM_AUTH_NONCE_LEN])
 {
-	struct xm_gate_slot *s;
-	__u32 i;
+	struct xm_gate_slot *s = pending_find(g, session, nonce_i);
 
-	for (i = 0; i < XM_GATE_PENDING; i++) {
-		s = &g->pending[i];
-		if (s->keyed && s->session == session &&
-		    !memcmp(s->nonce_i, nonce_i, XM_AUTH_NONCE_LEN))
-			return s;
-	}
+	if (s)
+		return s;
 	s = &g->pending[g->next_pending++ % XM_GATE_PENDING];
 	slot_clear(s);
 	s->session = session;
@@ -421,7 +428,7 @@ static struct xm_gate_slot *hello_slot(struct xm_gate *g, const struct xm_frame 
 				       const struct xm_span *spans, __u32 n, __u32 hdr_off)
 {
 	struct xm_hello4 h;
-	__u32 sid = session_of(f), i;
+	__u32 sid = session_of(f);
 
 	if (!sid || f->payload_len < sizeof(h) ||
 	    xm_spans_copy(spans, n, hdr_off + f->payload_off, sizeof(h), &h) != sizeof(h))
@@ -429,11 +436,7 @@ static struct xm_gate_slot *hello_slot(struct xm_gate *g, const struct xm_frame 
 	if (g->theirs.live && g->theirs.session == sid &&
 	    !memcmp(g->theirs.nonce_i, h.auth.nonce, XM_AUTH_NONCE_LEN))
 		return &g->theirs;
-	for (i = 0; i < XM_GATE_PENDING; i++)
-		if (g->pending[i].keyed && g->pending[i].session == sid &&
-		    !memcmp(g->pending[i].nonce_i, h.auth.nonce, XM_AUTH_NONCE_LEN))
-			return &g->pending[i];
-	return NULL;
+	return pending_find(g, sid, h.auth.nonce);
 }
 
 enum xm_gate_verdict xm_gate_rx(struct xm_gate *g, const struct xm_frame *f,

@@ -129,7 +129,7 @@ clean: ## remove build output
 # replay main instead of libFuzzer (build/fuzz-replay/) make build/tests/test_fuzz_corpus, which
 # `make test` runs over the committed corpus.
 FUZZ_TARGETS := fuzz_nbd_request fuzz_frame fuzz_hello
-FUZZ_SRCS_fuzz_nbd_request := user/nbd/conn.c user/nbd/server.c tests/fuzz/fake_loop.c tests/fuzz/fake_log.c
+FUZZ_SRCS_fuzz_nbd_request := $(wildcard user/nbd/*.c) tests/fuzz/fake_loop.c tests/fuzz/fake_log.c
 FUZZ_SRCS_fuzz_frame := user/link/frame.c user/link/auth.c user/link/gate.c user/util/report.c \
 	tests/fuzz/fake_log.c
 # Libraries the targets link (the gate: libcrypto; its status report: json-c).

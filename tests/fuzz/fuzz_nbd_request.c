@@ -18,9 +18,13 @@
  *          bit  7    another client connects first and stays idle until the end
  *
  * Besides the sanitizers, it fails (aborts) when the export is handed a request that breaks the
- * checks, when more than XM_NBD_MAX_OUTSTANDING requests are at the export, when the server stops
- * reading although nothing holds it, or when anything (a connection, a submission, a watch,
- * write bytes) is left once the client is gone and every request is completed.
+ * checks, when a read-modify-write is at the export beside another write to its blocks or writes
+ * back other bytes around the client's than it read, when more than XM_NBD_MAX_OUTSTANDING
+ * requests are at the export, when the server holds more WRITE payload than its budget and one
+ * largest WRITE, when the server stops reading although nothing holds it, when a connection
+ * that is in the middle of a message outlives the deadline, or when anything (a connection, a
+ * submission, a watch, write bytes) is left once the client is gone and every request is
+ * completed.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -86,7 +90,8 @@ struct fuzz_run {
 };
 
 static struct xm_loop loop; /* never initialized: only passed through to the fake loop */
-static unsigned char read_data[MAX_BLOCK];
+/* A READ's bytes: read_byte(offset) for each byte, so that an RMW's write can be checked. */
+static unsigned char read_data[MAX_BLOCK + 4096];
 static unsigned char drain_buf[64 * 1024];
 static char sock_dir[64], sock_path[128];
 
@@ -100,6 +105,64 @@ static void __attribute__((noreturn, format(printf, 1, 2))) fuzz_fail(const char
 	fprintf(stderr, "\n");
 	va_end(ap);
 	abort();
+}
+
+static unsigned char read_byte(__u64 off)
+{
+	return (unsigned char)(off * 31 + (off >> 9) + 1);
+}
+
+/* The server's own view of a request: whether it is a read-modify-write and its span. */
+static const struct nbd_ireq *ireq_of(const struct xm_nbd_req *req)
+{
+	return container_of(req, struct nbd_ireq, req);
+}
+
+static bool changes_data(const struct xm_nbd_req *req)
+{
+	return req->type == XM_NBD_CMD_WRITE || req->type == XM_NBD_CMD_WRITE_ZEROES ||
+	       req->type == XM_NBD_CMD_TRIM;
+}
+
+/* An RMW reads its span and writes it back: no other write to those blocks may be at the export
+ * meanwhile, in either order (request.c, order.c). */
+static void check_order(const struct fuzz_run *r, const struct xm_nbd_req *req)
+{
+	const struct nbd_ireq *ir = ireq_of(req);
+	__u64 s0 = ir->rmw ? ir->span_start : req->offset;
+	__u64 s1 = ir->rmw ? ir->span_end : req->offset + req->len;
+	unsigned int i;
+
+	if (!ir->rmw && !changes_data(req))
+		return;
+	for (i = 0; i < r->nheld; i++) {
+		const struct xm_nbd_req *h = r->held[i];
+		const struct nbd_ireq *hi = ireq_of(h);
+		__u64 h0 = hi->rmw ? hi->span_start : h->offset;
+		__u64 h1 = hi->rmw ? hi->span_end : h->offset + h->len;
+
+		if (!hi->rmw && !changes_data(h))
+			continue;
+		if ((ir->rmw || hi->rmw) && s0 < h1 && h0 < s1)
+			fuzz_fail("a read-modify-write of [%llu, %llu) beside a write of [%llu, "
+				  "%llu)",
+				  (unsigned long long)s0, (unsigned long long)s1,
+				  (unsigned long long)h0, (unsigned long long)h1);
+	}
+	/* Its WRITE carries, around the client's bytes, what its READs returned. */
+	if (ir->rmw && req->type == XM_NBD_CMD_WRITE) {
+		const unsigned char *d = req->data;
+		__u64 off;
+
+		for (off = s0; off < s1; off++) {
+			if (off >= ir->offset && off < ir->offset + ir->len)
+				continue;
+			if (d[off - s0] != read_byte(off))
+				fuzz_fail("a read-modify-write writes back 0x%02x at %llu, read "
+					  "0x%02x",
+					  d[off - s0], (unsigned long long)off, read_byte(off));
+		}
+	}
 }
 
 /* What request_check() in conn.c promises the export, written down again from the protocol. */
@@ -134,8 +197,10 @@ static void check_request(const struct xm_nbd_config *cfg, const struct xm_nbd_r
 	if (req->offset > cfg->size || req->len > cfg->size - req->offset)
 		fuzz_fail("the export got a range past its end: type %u offset %llu len %u",
 			  req->type, (unsigned long long)req->offset, req->len);
-	if (rw && req->len > cfg->max_block)
-		fuzz_fail("the export got %u bytes, over max_block %u", req->len, cfg->max_block);
+	/* An unaligned request's span may reach one block further. */
+	if (rw && req->len > cfg->max_block + cfg->min_block)
+		fuzz_fail("the export got %u bytes, over max_block %u and a block", req->len,
+			  cfg->max_block);
 	if (req->type != XM_NBD_CMD_WRITE) {
 		if (req->data)
 			fuzz_fail("the export got data with command type %u", req->type);
@@ -152,11 +217,25 @@ static void check_request(const struct xm_nbd_config *cfg, const struct xm_nbd_r
 static void complete(struct fuzz_run *r, struct xm_nbd_req *req)
 {
 	int err = r->errors ? complete_errors[req->cookie % 8] : 0;
+	__u32 i;
 
-	if (err == NO_DATA)
+	if (err == NO_DATA) {
 		xm_nbd_done(req, 0, NULL);
-	else
-		xm_nbd_done(req, err, req->type == XM_NBD_CMD_READ && !err ? read_data : NULL);
+		return;
+	}
+	if (req->type == XM_NBD_CMD_READ && !err)
+		for (i = 0; i < req->len; i++)
+			read_data[i] = read_byte(req->offset + i);
+	xm_nbd_done(req, err, req->type == XM_NBD_CMD_READ && !err ? read_data : NULL);
+}
+
+/* The budget holds, but for one connection finishing its payload past it (limits.c). */
+static void check_budget(const struct fuzz_run *r)
+{
+	if (r->srv->write_bytes > XM_NBD_MAX_WRITE_BYTES + r->cfg->max_block)
+		fuzz_fail("%llu bytes of WRITE payload held, over the budget %llu and a WRITE",
+			  (unsigned long long)r->srv->write_bytes,
+			  (unsigned long long)XM_NBD_MAX_WRITE_BYTES);
 }
 
 static void export_submit(void *ctx, struct xm_nbd_req *req)
@@ -164,6 +243,8 @@ static void export_submit(void *ctx, struct xm_nbd_req *req)
 	struct fuzz_run *r = ctx;
 
 	check_request(r->cfg, req);
+	check_order(r, req);
+	check_budget(r);
 	if (r->completion == COMPLETE_AT_ONCE) {
 		complete(r, req);
 		return;
@@ -229,6 +310,25 @@ static bool settle(struct fuzz_run *r)
 	}
 }
 
+/* Past the deadline: a connection still waiting for the rest of a message it started is gone;
+ * one at a message's end, held back by the server, or draining stays. */
+static void check_deadline(struct fuzz_run *r)
+{
+	const struct nbd_conn *c;
+
+	xm_nbd_server_tick(r->srv, 1);
+	xm_nbd_server_tick(r->srv, 1 + XM_NBD_MESSAGE_DEADLINE_NS);
+	for (c = r->srv->conns; c; c = c->next) {
+		bool mid = c->state == ST_OPT_DATA || c->state == ST_REQ_PAYLOAD ||
+			   c->state == ST_REQ_DISCARD || c->in_end > c->in_start;
+
+		if (mid && !c->paused && !c->draining)
+			fuzz_fail("connection %llu in the middle of a message (state %d) outlived "
+				  "the deadline",
+				  (unsigned long long)c->id, c->state);
+	}
+}
+
 static void client_send_all(struct fuzz_run *r, const uint8_t *data, size_t len, size_t chunk)
 {
 	unsigned int sends = 0;
@@ -250,6 +350,7 @@ static void client_send_all(struct fuzz_run *r, const uint8_t *data, size_t len,
 			pos += (size_t)sent;
 		fake_loop_fire();
 		moved |= settle(r);
+		check_budget(r);
 		if (moved) {
 			idle = 0;
 			continue;
@@ -341,6 +442,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while (complete_held(&r, false))
 			settle(&r);
 	} else {
+		check_deadline(&r);
+		settle(&r);
 		if (close_client) {
 			close(r.client);
 			r.client = -1;

@@ -232,7 +232,7 @@ static void nbd_seeds(void)
 	/* Requests the checks refuse, each answered, then one that hangs up. */
 	nbd_go(&s, COMPLETE_EACH_CHUNK | CHUNK(6), 0);
 	nbd_req(&s, 0, 5, 1, 0, 512);			   /* unknown command */
-	nbd_req(&s, 0, XM_NBD_CMD_READ, 2, 1, 512);	   /* misaligned */
+	nbd_req(&s, 0, XM_NBD_CMD_READ, 2, 1, 512);	   /* unaligned: served */
 	nbd_req(&s, 0, XM_NBD_CMD_READ, 3, 0, 0);	   /* empty */
 	nbd_req(&s, 0, XM_NBD_CMD_READ, 4, 1u << 20, 512); /* past the end */
 	nbd_write(&s, 0, 5, (1u << 20) - 512, 1024); /* past the end: ENOSPC, payload skipped */
@@ -303,6 +303,58 @@ static void nbd_seeds(void)
 	nbd_req(&s, 0, XM_NBD_CMD_READ, 6, 0, 512);
 	nbd_req(&s, 0, XM_NBD_CMD_DISC, 7, 0, 0);
 	write_seed("fuzz_nbd_request", "write-bytes-limit", &s);
+
+	/* Unaligned requests (512-byte blocks): writes in one block, across two, across several,
+	 * an aligned one beside them, a READ, WRITE_ZEROES and TRIMs; held until the server is
+	 * stuck, so the ones beside a read-modify-write wait for it. */
+	for (i = 0; i < 3; i++) {
+		static const uint8_t ctl[3] = {COMPLETE_WHEN_STUCK | CHUNK(6),
+					       COMPLETE_NEWEST_FIRST | ERRORS | CHUNK(5),
+					       COMPLETE_EACH_CHUNK | CONFIG(1)};
+		static const char *const name[3] = {"unaligned", "unaligned-errors",
+						    "unaligned-4096"};
+
+		nbd_go(&s, ctl[i], 0);
+		nbd_write(&s, 0, 1, 1, 1);
+		nbd_write(&s, 0, 2, 3, 1);
+		nbd_write(&s, XM_NBD_CMD_FLAG_FUA, 3, 510, 4);
+		nbd_write(&s, 0, 4, 100, 1000);
+		nbd_write(&s, 0, 5, 0, 512);
+		nbd_req(&s, 0, XM_NBD_CMD_READ, 6, 1, 1000);
+		nbd_req(&s, XM_NBD_CMD_FLAG_NO_HOLE, XM_NBD_CMD_WRITE_ZEROES, 7, 2, 600);
+		nbd_req(&s, 0, XM_NBD_CMD_TRIM, 8, 5, 10);
+		nbd_req(&s, 0, XM_NBD_CMD_TRIM, 9, 5, 2000);
+		nbd_write(&s, 0, 10, 4095, 2);
+		nbd_req(&s, 0, XM_NBD_CMD_WRITE_ZEROES, 11, 1, 64u << 10); /* EOVERFLOW */
+		nbd_req(&s, 0, XM_NBD_CMD_DISC, 12, 0, 0);
+		write_seed("fuzz_nbd_request", name[i], &s);
+	}
+
+	/* A client that never asked for block sizes, with GO. */
+	nbd_start(&s, COMPLETE_AT_ONCE, 0, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+	nbd_opt_go(&s, NBD_OPT_GO, "", NULL, 0);
+	nbd_write(&s, 0, 1, 7, 9);
+	nbd_req(&s, 0, XM_NBD_CMD_READ, 2, 7, 9);
+	write_seed("fuzz_nbd_request", "go-no-block-size", &s);
+
+	/* WRITEs larger than the budget (2 KiB in the fuzz build): a payload that arrives while
+	 * nothing is at the export is finished past it. */
+	nbd_go(&s, COMPLETE_WHEN_STUCK | CHUNK(7), IDLE_CLIENT);
+	nbd_write(&s, 0, 1, 0, 8192);
+	nbd_write(&s, 0, 2, 8192, 4096);
+	nbd_write(&s, 0, 3, 3, 5000);
+	nbd_req(&s, 0, XM_NBD_CMD_DISC, 4, 0, 0);
+	write_seed("fuzz_nbd_request", "budget-finisher", &s);
+
+	/* The client stops in the middle of a WRITE payload, and of a header: the deadline. */
+	nbd_go(&s, COMPLETE_AT_ONCE, 0);
+	nbd_write(&s, 0, 1, 0, 512);
+	nbd_req(&s, 0, XM_NBD_CMD_WRITE, 2, 0, 4096);
+	put(&s, "partial", 7);
+	write_seed("fuzz_nbd_request", "stalled-payload", &s);
+	nbd_go(&s, COMPLETE_AT_ONCE, 0);
+	put(&s, "\x25\x60\x95", 3);
+	write_seed("fuzz_nbd_request", "stalled-header", &s);
 
 	/* The loop has no room for a submission: the accept's watch, then the first poll or
 	 * kick. */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Description: NBD server over a Unix socket: handshakes, request checks, limits and shutdown. */
+/* Description: NBD server over a Unix socket: handshakes, request checks, unaligned requests and
+ * the order of overlapping writes, limits, the deadline for a stalled client, and shutdown. */
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 
 #include "util/loop.h"
 #include "nbd/nbd.h"
+#include "nbd/order.h"
 
 /* The wire format, written down again from doc/proto.md rather than taken from nbd.c. */
 #define INIT_MAGIC  0x4e42444d41474943ull
@@ -97,6 +99,10 @@ struct fixture {
 	unsigned int npending;
 	int clients[MAX_CLIENTS];
 	unsigned int nclients;
+	/* model: the export is a disk in memory (EXPORT_SIZE bytes, pattern() at first) that a
+	 * WRITE changes when it completes; else READ always returns pattern(). */
+	bool model;
+	unsigned char disk[EXPORT_SIZE];
 };
 
 static unsigned char pattern(__u64 off)
@@ -104,12 +110,21 @@ static unsigned char pattern(__u64 off)
 	return (unsigned char)(off ^ (off >> 8) ^ (off >> 16) ^ 0x5a);
 }
 
-/* The fake export: READ returns pattern(), everything else succeeds or fails with complete_err. */
+static struct fixture *the_fixture; /* for the fake export's model */
+
+/* The fake export: READ returns pattern() or the model's bytes, everything else succeeds or fails
+ * with complete_err. */
 static void fake_complete(struct xm_nbd_req *req, int err)
 {
+	struct fixture *f = the_fixture;
+	bool in_model = f->model && req->offset + req->len <= EXPORT_SIZE;
 	unsigned char *buf;
 	__u32 i;
 
+	if (!err && in_model && req->type == XM_NBD_CMD_WRITE)
+		memcpy(f->disk + req->offset, req->data, req->len);
+	if (!err && in_model && req->type == XM_NBD_CMD_WRITE_ZEROES)
+		memset(f->disk + req->offset, 0, req->len);
 	if (req->type != XM_NBD_CMD_READ || err) {
 		xm_nbd_done(req, err, NULL);
 		return;
@@ -117,7 +132,7 @@ static void fake_complete(struct xm_nbd_req *req, int err)
 	buf = malloc(req->len);
 	assert_non_null(buf);
 	for (i = 0; i < req->len; i++)
-		buf[i] = pattern(req->offset + i);
+		buf[i] = in_model ? f->disk[req->offset + i] : pattern(req->offset + i);
 	xm_nbd_done(req, 0, buf);
 	free(buf);
 }
@@ -213,6 +228,9 @@ static int setup(void **state)
 		return -1;
 	}
 	f->complete_now = true;
+	for (size_t i = 0; i < EXPORT_SIZE; i++)
+		f->disk[i] = pattern(i);
+	the_fixture = f;
 	cfg = default_config(f);
 	f->srv = xm_nbd_server_start(&f->loop, &cfg, &fake_ops, f);
 	if (!f->srv) {
@@ -899,29 +917,20 @@ static void test_out_of_range_then_next_request_works(void **state)
 	assert_int_equal(xm_nbd_server_counters(f->srv)->replies_err, 6);
 }
 
-static void test_unaligned_and_empty_are_einval(void **state)
+static void test_empty_is_einval(void **state)
 {
 	struct fixture *f = *state;
 	unsigned char data[2048];
 	int fd = connect_go(f);
 
 	fill_random(data, sizeof(data), 4);
-	client_request(f, fd, XM_NBD_CMD_READ, 0, 1, 100, 512);
-	assert_int_equal(client_reply(f, fd, 1), E_INVAL);
-	client_request(f, fd, XM_NBD_CMD_READ, 0, 2, 0, 1000);
-	assert_int_equal(client_reply(f, fd, 2), E_INVAL);
-	/* An unaligned WRITE's payload must still be skipped to stay in sync. */
-	send_write(f, fd, 0, 3, 0, data, 1000);
-	assert_int_equal(client_reply(f, fd, 3), E_INVAL);
-	send_write(f, fd, 0, 4, 256, data, 512);
-	assert_int_equal(client_reply(f, fd, 4), E_INVAL);
 	client_request(f, fd, XM_NBD_CMD_READ, 0, 5, 0, 0);
 	assert_int_equal(client_reply(f, fd, 5), E_INVAL);
 	client_request(f, fd, XM_NBD_CMD_WRITE, 0, 6, 0, 0);
 	assert_int_equal(client_reply(f, fd, 6), E_INVAL);
 	client_request(f, fd, XM_NBD_CMD_TRIM, 0, 7, 0, 0);
 	assert_int_equal(client_reply(f, fd, 7), E_INVAL);
-	client_request(f, fd, XM_NBD_CMD_WRITE_ZEROES, 0, 8, 512, 100);
+	client_request(f, fd, XM_NBD_CMD_WRITE_ZEROES, 0, 8, 512, 0);
 	assert_int_equal(client_reply(f, fd, 8), E_INVAL);
 	assert_int_equal(f->nlog, 0);
 
@@ -1246,6 +1255,53 @@ static void test_slow_reader_does_not_block_others(void **state)
 	assert_int_equal(cnt->requests, N + 1);
 }
 
+/* Sends what the socket takes without blocking, letting the server run; returns the bytes sent. */
+static size_t client_send_some(struct fixture *f, int fd, const void *buf, size_t len)
+{
+	size_t off = 0;
+	int idle = 0;
+
+	while (off < len && idle < 20) {
+		ssize_t n =
+			send(fd, (const char *)buf + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n > 0) {
+			off += (size_t)n;
+			idle = 0;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			fail_msg("send: %s", strerror(errno));
+		idle++;
+		xm_loop_run_once(&f->loop, 1000000);
+	}
+	spin(f, 2);
+	return off;
+}
+
+/* The index of the pending request of that type and range, or -1. */
+static int pending_find(struct fixture *f, __u16 type, __u64 offset, __u32 len)
+{
+	unsigned int i;
+
+	for (i = 0; i < f->npending; i++)
+		if (f->pending[i]->type == type && f->pending[i]->offset == offset &&
+		    f->pending[i]->len == len)
+			return (int)i;
+	return -1;
+}
+
+static void complete_found(struct fixture *f, __u16 type, __u64 offset, __u32 len)
+{
+	int i = pending_find(f, type, offset, len);
+
+	if (i < 0)
+		fail_msg("no pending request of type %u at %llu, %u bytes", type,
+			 (unsigned long long)offset, len);
+	complete_pending(f, (unsigned int)i, 0);
+	spin(f, 3);
+}
+
 static void test_write_memory_limit_pauses_every_connection(void **state)
 {
 	enum { BIG = 4 << 20, NBIG = 17 }; /* 68 MiB of payload: over the 64 MiB limit */
@@ -1253,6 +1309,7 @@ static void test_write_memory_limit_pauses_every_connection(void **state)
 	struct xm_nbd_config cfg = default_config(f);
 	unsigned char *data = calloc(1, BIG);
 	unsigned char small[512];
+	size_t sent;
 	unsigned int i;
 	int a, b;
 
@@ -1263,27 +1320,565 @@ static void test_write_memory_limit_pauses_every_connection(void **state)
 	f->complete_now = false;
 	a = connect_go(f);
 	b = connect_go(f);
-	for (i = 0; i < NBIG; i++)
+	/* Alone, a may hold the whole budget: 16 WRITEs, then its 17th header waits. */
+	for (i = 0; i < NBIG - 1; i++)
 		send_write(f, a, 0, i, (__u64)i * BIG, data, BIG);
+	client_request(f, a, XM_NBD_CMD_WRITE, 0, i, (__u64)i * BIG, BIG);
+	sent = client_send_some(f, a, data, BIG);
 	spin(f, 5);
-	assert_int_equal(f->npending, NBIG);
+	assert_int_equal(f->npending, 16);
 	/* Over the limit: another connection's WRITE header is not even parsed. */
 	fill_random(small, sizeof(small), 6);
 	send_write(f, b, 0, 100, 0, small, sizeof(small));
 	expect_idle(f, b);
-	assert_int_equal(f->nlog, NBIG);
+	assert_int_equal(f->nlog, 16);
 	/* One done brings it back under: b resumes from what it had buffered. */
 	complete_pending(f, 0, 0);
 	assert_int_equal(client_reply(f, a, 0), 0);
 	spin(f, 5);
-	assert_int_equal(f->nlog, NBIG + 1);
+	assert_int_equal(f->nlog, 17);
 	assert_memory_equal(last_req(f)->data, small, sizeof(small));
+	/* a's last WRITE follows as the export completes the others. */
+	while (f->nlog < NBIG + 1) {
+		assert_true(f->npending > 0);
+		complete_pending(f, 0, 0);
+		sent += client_send_some(f, a, data + sent, BIG - sent);
+	}
 	while (f->npending)
 		complete_pending(f, 0, 0);
 	assert_int_equal(client_reply(f, b, 100), 0);
 	for (i = 1; i < NBIG; i++)
 		assert_int_equal(client_reply(f, a, i), 0);
 	free(data);
+}
+
+/* Issue 17: clients that announce 32 MiB WRITEs and stall used to freeze the export. */
+static void test_stalled_writers_do_not_hold_the_budget(void **state)
+{
+	enum { BIG = 32 << 20, NSTALL = 4 };
+	struct fixture *f = *state;
+	struct xm_nbd_config cfg = default_config(f);
+	const struct xm_nbd_counters *cnt;
+	unsigned char *data = calloc(1, 1 << 20);
+	int stall[NSTALL], good;
+	unsigned int i;
+
+	assert_non_null(data);
+	cfg.size = 256ull << 20;
+	cfg.max_block = BIG;
+	restart(f, &cfg);
+	cnt = xm_nbd_server_counters(f->srv);
+	for (i = 0; i < NSTALL; i++) {
+		stall[i] = connect_go(f);
+		client_request(f, stall[i], XM_NBD_CMD_WRITE, 0, i, (__u64)i * BIG, BIG);
+		client_send(f, stall[i], data, 64 << 10);
+	}
+	good = connect_go(f);
+	fill_random(data, 1 << 20, 9);
+	for (i = 0; i < 8; i++) {
+		send_write(f, good, 0, 100 + i, (200ull << 20) + ((__u64)i << 20), data, 1 << 20);
+		assert_int_equal(client_reply(f, good, 100 + i), 0);
+	}
+	client_request(f, good, XM_NBD_CMD_FLUSH, 0, 200, 0, 0);
+	assert_int_equal(client_reply(f, good, 200), 0);
+	assert_int_equal(last_req(f)->type, XM_NBD_CMD_FLUSH);
+	assert_memory_equal(f->log[f->nlog - 2].data, data, 1 << 20);
+	/* The stalled ones are still there, holding only what they sent. */
+	assert_int_equal(cnt->active, NSTALL + 1);
+	assert_int_equal(cnt->timeouts, 0);
+	free(data);
+}
+
+static void test_one_connection_holds_at_most_its_share(void **state)
+{
+	enum { BIG = 4 << 20, N = 16 };
+	struct fixture *f = *state;
+	struct xm_nbd_config cfg = default_config(f);
+	unsigned char *data = calloc(1, BIG), small[512] = {7};
+	unsigned int i;
+	int a, b;
+
+	assert_non_null(data);
+	cfg.size = 128 << 20;
+	cfg.max_block = BIG;
+	restart(f, &cfg);
+	f->complete_now = false;
+	a = connect_go(f);
+	b = connect_go(f);
+	/* b holds a little, so there are two to share the 64 MiB: a stops at 32. */
+	send_write(f, b, 0, 1000, 0, small, sizeof(small));
+	for (i = 0; i < N; i++) {
+		unsigned char r[28];
+
+		put32(r, REQ_MAGIC);
+		put16(r + 4, 0);
+		put16(r + 6, XM_NBD_CMD_WRITE);
+		put64(r + 8, i);
+		put64(r + 16, (__u64)(i + 1) * BIG);
+		put32(r + 24, BIG);
+		if (client_send_some(f, a, r, sizeof(r)) < sizeof(r) ||
+		    client_send_some(f, a, data, BIG) < BIG)
+			break; /* the server reads a no more */
+	}
+	assert_true(i < N);
+	spin(f, 5);
+	assert_int_equal(f->npending, 1 + 8);
+	/* b still gets its writes through: the rest of the budget is not a's. */
+	send_write(f, b, 0, 1001, 512, small, sizeof(small));
+	assert_int_equal(f->npending, 1 + 8 + 1);
+	assert_true(last_req(f)->cookie == 1001);
+	complete_pending(f, 0, 0);
+	assert_int_equal(client_reply(f, b, 1000), 0);
+	free(data);
+}
+
+/* Three payloads of 32 MiB arriving at once fill the budget before any is whole: one of them
+ * goes on past it, the others follow as the export completes. */
+static void test_budget_full_of_payloads_one_finishes(void **state)
+{
+	enum { BIG = 32 << 20, N = 3 };
+	struct fixture *f = *state;
+	struct xm_nbd_config cfg = default_config(f);
+	unsigned char *data = calloc(1, BIG);
+	size_t sent[N] = {0};
+	int fd[N];
+	unsigned int i, done = 0, round;
+
+	assert_non_null(data);
+	cfg.size = 128 << 20;
+	cfg.max_block = BIG;
+	restart(f, &cfg);
+	f->complete_now = false;
+	for (i = 0; i < N; i++) {
+		fd[i] = connect_go(f);
+		client_request(f, fd[i], XM_NBD_CMD_WRITE, 0, i, (__u64)i * BIG, BIG);
+	}
+	/* Two thirds of each first: 64 MiB received, nothing whole. */
+	for (i = 0; i < N; i++)
+		sent[i] = client_send_some(f, fd[i], data, (size_t)BIG * 2 / 3);
+	for (round = 0; round < 200 && done < N; round++) {
+		for (i = 0; i < N; i++)
+			sent[i] += client_send_some(f, fd[i], data + sent[i], BIG - sent[i]);
+		while (f->npending) {
+			complete_pending(f, 0, 0);
+			done++;
+		}
+	}
+	assert_int_equal(done, N);
+	for (i = 0; i < N; i++)
+		assert_int_equal(client_reply(f, fd[i], i), 0);
+	free(data);
+}
+
+static void test_stalled_client_is_dropped_after_the_deadline(void **state)
+{
+	const __u64 t0 = 1000, dl = XM_NBD_MESSAGE_DEADLINE_NS;
+	struct fixture *f = *state;
+	const struct xm_nbd_counters *cnt = xm_nbd_server_counters(f->srv);
+	unsigned char data[512] = {1}, half[10] = {0x25, 0x60};
+	int payload = connect_go(f), header = connect_go(f), idle = connect_go(f);
+	int moving = connect_go(f), hello = client_connect(f);
+
+	client_request(f, payload, XM_NBD_CMD_WRITE, 0, 1, 0, 4096);
+	client_send(f, payload, data, 100);
+	client_send(f, header, half, sizeof(half));
+	client_hello(f, hello, C_FIXED_NEWSTYLE);
+	client_send(f, hello, "IHAV", 4);
+	client_request(f, moving, XM_NBD_CMD_WRITE, 0, 2, 0, 1024);
+	client_send(f, moving, data, 100);
+	xm_nbd_server_tick(f->srv, t0);
+	/* moving finishes its message and starts another: its clock starts again. */
+	client_send(f, moving, data, 1024 - 100);
+	assert_int_equal(client_reply(f, moving, 2), 0);
+	client_request(f, moving, XM_NBD_CMD_WRITE, 0, 3, 0, 1024);
+	xm_nbd_server_tick(f->srv, t0 + dl - 1);
+	spin(f, 5);
+	assert_int_equal(cnt->timeouts, 0);
+	assert_int_equal(cnt->active, 5);
+	xm_nbd_server_tick(f->srv, t0 + dl);
+	spin(f, 5);
+	assert_int_equal(cnt->timeouts, 3);
+	expect_eof(f, payload);
+	expect_eof(f, header);
+	expect_eof(f, hello);
+	/* An idle client is not in the middle of anything; moving's message is younger. */
+	read_ok(f, idle, 4, 0, 512);
+	client_send(f, moving, data, 512);
+	client_send(f, moving, data, 512);
+	assert_int_equal(client_reply(f, moving, 3), 0);
+	assert_int_equal(cnt->active, 2);
+	assert_int_equal(xm_nbd_server_outstanding(f->srv), 0);
+}
+
+static void test_held_back_connection_is_not_stalled(void **state)
+{
+	const __u64 t0 = 1000, dl = XM_NBD_MESSAGE_DEADLINE_NS;
+	struct fixture *f = *state;
+	unsigned int i;
+	int fd = connect_go(f);
+
+	/* 64 READs at the export, and the next header whole in the buffer: held by the server. */
+	f->complete_now = false;
+	for (i = 0; i < 64; i++)
+		client_request(f, fd, XM_NBD_CMD_READ, 0, i, 0, 512);
+	client_request(f, fd, XM_NBD_CMD_READ, 0, 64, 0, 512);
+	assert_int_equal(f->npending, 64);
+	xm_nbd_server_tick(f->srv, t0);
+	xm_nbd_server_tick(f->srv, t0 + 2 * dl);
+	spin(f, 3);
+	assert_int_equal(xm_nbd_server_counters(f->srv)->timeouts, 0);
+	f->complete_now = true;
+	while (f->npending)
+		complete_pending(f, 0, 0);
+	for (i = 0; i <= 64; i++) {
+		assert_int_equal(client_reply(f, fd, i), 0);
+		expect_read_data(f, fd, 0, 512);
+	}
+}
+
+/* Unaligned requests */
+
+static void test_go_block_sizes_follow_the_request(void **state)
+{
+	const __u16 bs[] = {INFO_BLOCK_SIZE};
+	struct fixture *f = *state;
+	struct export_info ei;
+	int fd;
+
+	/* Asked for: the real alignment, which the client promises to keep. */
+	fd = client_connect(f);
+	client_hello(f, fd, C_FIXED_NEWSTYLE | C_NO_ZEROES);
+	client_info_option(f, fd, OPT_GO, "", bs, 1);
+	assert_int_equal(client_info_replies(f, fd, OPT_GO, &ei), REP_ACK);
+	assert_int_equal(ei.min_block, MIN_BLOCK);
+	/* Not asked for: the client may send anything, and anything is served. */
+	fd = client_connect(f);
+	client_hello(f, fd, C_FIXED_NEWSTYLE | C_NO_ZEROES);
+	client_info_option(f, fd, OPT_INFO, "", NULL, 0);
+	assert_int_equal(client_info_replies(f, fd, OPT_INFO, &ei), REP_ACK);
+	assert_int_equal(ei.min_block, MIN_BLOCK);
+	client_info_option(f, fd, OPT_GO, "", NULL, 0);
+	assert_int_equal(client_info_replies(f, fd, OPT_GO, &ei), REP_ACK);
+	assert_true(ei.have_block_size);
+	assert_int_equal(ei.min_block, 1);
+	assert_int_equal(ei.pref_block, PREF_BLOCK);
+	assert_int_equal(ei.max_block, MAX_BLOCK);
+	read_ok(f, fd, 1, 1, 1);
+}
+
+static void test_unaligned_read_serves_the_span(void **state)
+{
+	struct fixture *f = *state;
+	int fd = connect_go(f);
+
+	read_ok(f, fd, 1, 100, 1000);
+	assert_int_equal(last_req(f)->type, XM_NBD_CMD_READ);
+	assert_true(last_req(f)->offset == 0);
+	assert_int_equal(last_req(f)->len, 1536);
+	/* The largest READ at an odd offset: one block more at the export. */
+	read_ok(f, fd, 2, 3, MAX_BLOCK);
+	assert_int_equal(last_req(f)->len, MAX_BLOCK + MIN_BLOCK);
+	read_ok(f, fd, 3, EXPORT_SIZE - 1, 1);
+	assert_true(last_req(f)->offset == EXPORT_SIZE - MIN_BLOCK);
+	assert_int_equal(xm_nbd_server_counters(f->srv)->unaligned, 3);
+	assert_int_equal(xm_nbd_server_counters(f->srv)->bytes_read, 1000 + MAX_BLOCK + 1);
+}
+
+static void test_unaligned_write_is_read_modify_write(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char one = 0xa5, want[MIN_BLOCK];
+	int fd = connect_go(f);
+
+	f->model = true;
+	f->complete_now = false;
+	send_write(f, fd, XM_NBD_CMD_FLAG_FUA, 1, 1, &one, 1);
+	/* The block is read first; nothing is written before it is in. */
+	assert_int_equal(f->npending, 1);
+	assert_true(pending_find(f, XM_NBD_CMD_READ, 0, MIN_BLOCK) == 0);
+	complete_found(f, XM_NBD_CMD_READ, 0, MIN_BLOCK);
+	assert_true(pending_find(f, XM_NBD_CMD_WRITE, 0, MIN_BLOCK) == 0);
+	assert_int_equal(last_req(f)->flags, XM_NBD_CMD_FLAG_FUA);
+	assert_true(last_req(f)->aligned);
+	expect_idle(f, fd);
+	complete_found(f, XM_NBD_CMD_WRITE, 0, MIN_BLOCK);
+	assert_int_equal(client_reply(f, fd, 1), 0);
+	for (unsigned int i = 0; i < MIN_BLOCK; i++)
+		want[i] = pattern(i);
+	want[1] = one;
+	assert_memory_equal(f->disk, want, MIN_BLOCK);
+	assert_int_equal(xm_nbd_server_counters(f->srv)->bytes_written, 1);
+	assert_int_equal(xm_nbd_server_outstanding(f->srv), 0);
+}
+
+static void test_rmw_reads_head_and_tail_blocks(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char data[1000], want[2048];
+	unsigned int i;
+	int fd = connect_go(f);
+
+	f->model = true;
+	fill_random(data, sizeof(data), 11);
+	/* Over three blocks: the head block, then the tail block, then the span. */
+	send_write(f, fd, 0, 1, 100, data, 1000);
+	assert_int_equal(client_reply(f, fd, 1), 0);
+	assert_int_equal(f->nlog, 3);
+	assert_true(f->log[0].type == XM_NBD_CMD_READ && f->log[0].offset == 0 &&
+		    f->log[0].len == MIN_BLOCK);
+	assert_true(f->log[1].type == XM_NBD_CMD_READ && f->log[1].offset == 1024 &&
+		    f->log[1].len == MIN_BLOCK);
+	assert_true(f->log[2].type == XM_NBD_CMD_WRITE && f->log[2].offset == 0 &&
+		    f->log[2].len == 1536);
+	/* Two blocks side by side: one READ. */
+	send_write(f, fd, 0, 2, 510, data, 4);
+	assert_int_equal(client_reply(f, fd, 2), 0);
+	assert_int_equal(f->nlog, 5);
+	assert_true(f->log[3].type == XM_NBD_CMD_READ && f->log[3].offset == 0 &&
+		    f->log[3].len == 1024);
+	/* Only the tail is partial: the tail block alone. */
+	send_write(f, fd, 0, 3, 1024, data, 700);
+	assert_int_equal(client_reply(f, fd, 3), 0);
+	assert_true(f->log[5].type == XM_NBD_CMD_READ && f->log[5].offset == 1536 &&
+		    f->log[5].len == MIN_BLOCK);
+	for (i = 0; i < sizeof(want); i++)
+		want[i] = pattern(i);
+	memcpy(want + 100, data, 1000);
+	memcpy(want + 510, data, 4);
+	memcpy(want + 1024, data, 700);
+	assert_memory_equal(f->disk, want, sizeof(want));
+	read_ok(f, fd, 4, 2048, 100); /* untouched beyond */
+}
+
+static void test_two_rmws_on_one_block_both_survive(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char x = 0x11, y = 0x22;
+	int a = connect_go(f), b = connect_go(f);
+
+	f->model = true;
+	f->complete_now = false;
+	send_write(f, a, 0, 1, 1, &x, 1);
+	send_write(f, b, 0, 2, 3, &y, 1);
+	/* One read of the block at a time: b waits for a's whole read-modify-write. */
+	assert_int_equal(f->npending, 1);
+	complete_found(f, XM_NBD_CMD_READ, 0, MIN_BLOCK);
+	assert_int_equal(f->npending, 1);
+	complete_found(f, XM_NBD_CMD_WRITE, 0, MIN_BLOCK);
+	assert_int_equal(client_reply(f, a, 1), 0);
+	complete_found(f, XM_NBD_CMD_READ, 0, MIN_BLOCK);
+	complete_found(f, XM_NBD_CMD_WRITE, 0, MIN_BLOCK);
+	assert_int_equal(client_reply(f, b, 2), 0);
+	assert_int_equal(f->disk[1], x);
+	assert_int_equal(f->disk[3], y);
+	assert_int_equal(f->disk[2], pattern(2));
+}
+
+static void test_write_beside_rmw_waits_for_it(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char one = 0x33, *block = malloc(4096);
+	int a = connect_go(f), b = connect_go(f);
+
+	assert_non_null(block);
+	fill_random(block, 4096, 12);
+	f->model = true;
+	f->complete_now = false;
+	send_write(f, a, 0, 1, 1, &one, 1);
+	send_write(f, b, 0, 2, 0, block, 4096);
+	/* b's WRITE is whole but waits: the RMW would write its read-back over it. */
+	assert_int_equal(f->npending, 1);
+	complete_found(f, XM_NBD_CMD_READ, 0, MIN_BLOCK);
+	complete_found(f, XM_NBD_CMD_WRITE, 0, MIN_BLOCK);
+	assert_int_equal(client_reply(f, a, 1), 0);
+	complete_found(f, XM_NBD_CMD_WRITE, 0, 4096);
+	assert_int_equal(client_reply(f, b, 2), 0);
+	assert_memory_equal(f->disk, block, 4096);
+	/* A write beside nothing unaligned does not wait. */
+	send_write(f, b, 0, 3, 8192, block, 512);
+	send_write(f, a, 0, 4, 8192, block, 512);
+	assert_int_equal(f->npending, 2);
+	free(block);
+}
+
+static void test_rmw_waits_for_earlier_write(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char one = 0x44, block[MIN_BLOCK];
+	int a = connect_go(f), b = connect_go(f);
+
+	fill_random(block, sizeof(block), 13);
+	f->model = true;
+	f->complete_now = false;
+	send_write(f, a, 0, 1, 0, block, sizeof(block));
+	send_write(f, b, 0, 2, 7, &one, 1);
+	/* The RMW must not read the block while a write to it is at the export. */
+	assert_int_equal(f->npending, 1);
+	complete_found(f, XM_NBD_CMD_WRITE, 0, MIN_BLOCK);
+	assert_int_equal(client_reply(f, a, 1), 0);
+	complete_found(f, XM_NBD_CMD_READ, 0, MIN_BLOCK);
+	complete_found(f, XM_NBD_CMD_WRITE, 0, MIN_BLOCK);
+	assert_int_equal(client_reply(f, b, 2), 0);
+	block[7] = one;
+	assert_memory_equal(f->disk, block, sizeof(block));
+}
+
+static void test_unaligned_trim_and_zeroes(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char want[1024];
+	unsigned int i;
+	int fd = connect_go(f);
+
+	f->model = true;
+	/* A TRIM is advisory: nothing of a block inside it, nothing done. */
+	client_request(f, fd, XM_NBD_CMD_TRIM, 0, 1, 5, 10);
+	assert_int_equal(client_reply(f, fd, 1), 0);
+	assert_int_equal(f->nlog, 0);
+	client_request(f, fd, XM_NBD_CMD_TRIM, 0, 2, 5, 2000);
+	assert_int_equal(client_reply(f, fd, 2), 0);
+	assert_true(last_req(f)->type == XM_NBD_CMD_TRIM && last_req(f)->offset == 512 &&
+		    last_req(f)->len == 1024);
+	/* WRITE_ZEROES: a WRITE of the span, zeros inside, NO_HOLE gone with the command. */
+	client_request(f, fd, XM_NBD_CMD_WRITE_ZEROES, XM_NBD_CMD_FLAG_NO_HOLE, 3, 2, 600);
+	assert_int_equal(client_reply(f, fd, 3), 0);
+	assert_true(last_req(f)->type == XM_NBD_CMD_WRITE && last_req(f)->offset == 0 &&
+		    last_req(f)->len == 1024 && last_req(f)->flags == 0);
+	for (i = 0; i < sizeof(want); i++)
+		want[i] = i >= 2 && i < 602 ? 0 : pattern(i);
+	assert_memory_equal(f->disk, want, sizeof(want));
+	/* Longer than a WRITE and unaligned: it would need that much memory. */
+	client_request(f, fd, XM_NBD_CMD_WRITE_ZEROES, 0, 4, 1, 2 * MAX_BLOCK);
+	assert_int_equal(client_reply(f, fd, 4), E_OVERFLOW);
+	client_request(f, fd, XM_NBD_CMD_WRITE_ZEROES, 0, 5, 0, 2 * MAX_BLOCK);
+	assert_int_equal(client_reply(f, fd, 5), 0);
+	assert_int_equal(xm_nbd_server_counters(f->srv)->unaligned, 3);
+}
+
+static void test_rmw_dropped_when_client_leaves(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char x = 1, block[MIN_BLOCK] = {0};
+	int a = connect_go(f), b = connect_go(f);
+	unsigned int i;
+
+	f->complete_now = false;
+	send_write(f, b, 0, 1, 0, block, sizeof(block));
+	send_write(f, a, 0, 2, 1, &x, 1); /* waits for b's write */
+	send_write(f, a, 0, 3, 4097, &x, 1);
+	assert_int_equal(f->npending, 2); /* b's write, a's second RMW reading */
+	for (i = 0; i < f->nclients; i++)
+		if (f->clients[i] == a) {
+			close(a);
+			f->clients[i] = -1;
+		}
+	spin(f, 10);
+	assert_int_equal(xm_nbd_server_counters(f->srv)->active, 1);
+	/* The waiting RMW is gone; the reading one writes nothing once its READ is in. */
+	complete_found(f, XM_NBD_CMD_READ, 4096, MIN_BLOCK);
+	assert_int_equal(f->npending, 1);
+	complete_found(f, XM_NBD_CMD_WRITE, 0, MIN_BLOCK);
+	assert_int_equal(client_reply(f, b, 1), 0);
+	assert_int_equal(f->npending, 0);
+	assert_int_equal(xm_nbd_server_outstanding(f->srv), 0);
+}
+
+static void test_rmw_read_error_is_replied(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char x = 1;
+	int fd = connect_go(f);
+
+	f->complete_now = false;
+	send_write(f, fd, 0, 1, 1, &x, 1);
+	complete_pending(f, 0, -EIO);
+	assert_int_equal(client_reply(f, fd, 1), E_IO);
+	assert_int_equal(f->npending, 0);
+	assert_int_equal(f->nlog, 1);
+	f->complete_now = true;
+	send_write(f, fd, 0, 2, 1, &x, 1);
+	assert_int_equal(client_reply(f, fd, 2), 0);
+}
+
+/* The order of overlapping writes (order.c), alone */
+
+static void test_order_plain_writes_never_wait(void **state)
+{
+	struct xm_nbd_order o = {0};
+	struct xm_nbd_range r[3];
+
+	assert_true(xm_nbd_order_add(&o, &r[0], 0, 4096, false));
+	assert_true(xm_nbd_order_add(&o, &r[1], 0, 4096, false));
+	assert_true(xm_nbd_order_add(&o, &r[2], 512, 1024, false));
+	assert_null(xm_nbd_order_next(&o));
+	assert_int_equal(o.count, 3);
+	xm_nbd_order_remove(&o, &r[1]);
+	xm_nbd_order_remove(&o, &r[0]);
+	xm_nbd_order_remove(&o, &r[2]);
+	assert_int_equal(o.count, 0);
+	assert_null(o.head);
+	assert_null(o.tail);
+}
+
+static void test_order_rmw_and_overlapping_writes(void **state)
+{
+	struct xm_nbd_order o = {0};
+	struct xm_nbd_range w0, m0, m1, w1, w2;
+
+	assert_true(xm_nbd_order_add(&o, &w0, 0, 512, false));
+	/* An RMW waits for an earlier write to its span, not for one beside it. */
+	assert_false(xm_nbd_order_add(&o, &m0, 0, 512, true));
+	assert_true(xm_nbd_order_add(&o, &m1, 512, 1024, true));
+	/* A write waits for every earlier RMW it overlaps, started or not. */
+	assert_false(xm_nbd_order_add(&o, &w1, 0, 4096, false));
+	/* Touching is not overlapping. */
+	assert_true(xm_nbd_order_add(&o, &w2, 1024, 2048, false));
+	assert_int_equal(o.waiting, 2);
+	assert_null(xm_nbd_order_next(&o));
+	xm_nbd_order_remove(&o, &w0);
+	assert_ptr_equal(xm_nbd_order_next(&o), &m0);
+	assert_null(xm_nbd_order_next(&o));
+	xm_nbd_order_remove(&o, &m0);
+	assert_null(xm_nbd_order_next(&o)); /* m1 still runs */
+	xm_nbd_order_remove(&o, &m1);
+	assert_ptr_equal(xm_nbd_order_next(&o), &w1);
+	assert_int_equal(o.waiting, 0);
+}
+
+static void test_order_fifo_among_conflicts(void **state)
+{
+	struct xm_nbd_order o = {0};
+	struct xm_nbd_range a, b, c, d;
+
+	assert_true(xm_nbd_order_add(&o, &a, 0, 512, true));
+	assert_false(xm_nbd_order_add(&o, &b, 0, 512, true));
+	assert_false(xm_nbd_order_add(&o, &c, 0, 1024, false));
+	assert_false(xm_nbd_order_add(&o, &d, 0, 512, true));
+	xm_nbd_order_remove(&o, &a);
+	/* b first; c and d stay behind it, and d behind c too. */
+	assert_ptr_equal(xm_nbd_order_next(&o), &b);
+	assert_null(xm_nbd_order_next(&o));
+	xm_nbd_order_remove(&o, &b);
+	assert_ptr_equal(xm_nbd_order_next(&o), &c);
+	assert_null(xm_nbd_order_next(&o));
+	xm_nbd_order_remove(&o, &c);
+	assert_ptr_equal(xm_nbd_order_next(&o), &d);
+}
+
+static void test_order_dropped_range_lets_others_go(void **state)
+{
+	struct xm_nbd_order o = {0};
+	struct xm_nbd_range a, b, c;
+
+	assert_true(xm_nbd_order_add(&o, &a, 0, 512, false));
+	assert_false(xm_nbd_order_add(&o, &b, 0, 512, true));
+	assert_false(xm_nbd_order_add(&o, &c, 256, 768, false));
+	/* b is dropped while it waits (its client left): c waits for a no more. */
+	xm_nbd_order_remove(&o, &b);
+	assert_int_equal(o.waiting, 1);
+	assert_ptr_equal(xm_nbd_order_next(&o), &c);
+	assert_int_equal(o.rmw, 0);
+	assert_int_equal(o.waiting, 0);
 }
 
 /* Listeners and configuration */
@@ -1392,6 +1987,10 @@ static void test_start_rejects_bad_config(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_order_plain_writes_never_wait),
+		cmocka_unit_test(test_order_rmw_and_overlapping_writes),
+		cmocka_unit_test(test_order_fifo_among_conflicts),
+		cmocka_unit_test(test_order_dropped_range_lets_others_go),
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 		T(test_go_reports_export_and_block_size),
 		T(test_info_then_go_without_requests),
@@ -1405,7 +2004,7 @@ int main(void)
 		T(test_write_payload_arrives_intact),
 		T(test_flush_trim_write_zeroes_pass),
 		T(test_out_of_range_then_next_request_works),
-		T(test_unaligned_and_empty_are_einval),
+		T(test_empty_is_einval),
 		T(test_bad_flags_and_unknown_types_are_einval),
 		T(test_oversized_read_keeps_the_connection),
 		T(test_oversized_write_replies_then_closes),
@@ -1420,6 +2019,21 @@ int main(void)
 		T(test_outstanding_limit_pauses_then_resumes),
 		T(test_slow_reader_does_not_block_others),
 		T(test_write_memory_limit_pauses_every_connection),
+		T(test_stalled_writers_do_not_hold_the_budget),
+		T(test_one_connection_holds_at_most_its_share),
+		T(test_budget_full_of_payloads_one_finishes),
+		T(test_stalled_client_is_dropped_after_the_deadline),
+		T(test_held_back_connection_is_not_stalled),
+		T(test_go_block_sizes_follow_the_request),
+		T(test_unaligned_read_serves_the_span),
+		T(test_unaligned_write_is_read_modify_write),
+		T(test_rmw_reads_head_and_tail_blocks),
+		T(test_two_rmws_on_one_block_both_survive),
+		T(test_write_beside_rmw_waits_for_it),
+		T(test_rmw_waits_for_earlier_write),
+		T(test_unaligned_trim_and_zeroes),
+		T(test_rmw_dropped_when_client_leaves),
+		T(test_rmw_read_error_is_replied),
 		T(test_tcp_listener),
 		T(test_unix_socket_mode_and_stale_file),
 		T(test_start_rejects_bad_config),

@@ -46,9 +46,13 @@ static void conn_opt_reply2(struct nbd_conn *c, __u32 opt, __u32 type, const voi
 	conn_send(c, iov, 3);
 }
 
-static void conn_send_export_info(struct nbd_conn *c, __u32 opt, bool want_name)
+/* want_bs: the client asked for block sizes, and with NBD_OPT_GO promises to keep to them. */
+static void conn_send_export_info(struct nbd_conn *c, __u32 opt, bool want_name, bool want_bs)
 {
 	const struct xm_nbd_config *cfg = &c->srv->cfg;
+	/* A client that did not ask may send any offset and length: it is told the truth, that
+	 * unaligned requests are served (§8.4).  NBD_REP_ERR_BLOCK_SIZE_REQD is never needed. */
+	__u32 min_block = want_bs || opt == NBD_OPT_INFO ? cfg->min_block : 1;
 	struct nbd_info_export ex = {
 		.info = htobe16(NBD_INFO_EXPORT),
 		.size = htobe64(cfg->size),
@@ -56,7 +60,7 @@ static void conn_send_export_info(struct nbd_conn *c, __u32 opt, bool want_name)
 	};
 	struct nbd_info_block_size bs = {
 		.info = htobe16(NBD_INFO_BLOCK_SIZE),
-		.min_block = htobe32(cfg->min_block),
+		.min_block = htobe32(min_block),
 		.pref_block = htobe32(cfg->pref_block),
 		.max_block = htobe32(cfg->max_block),
 	};
@@ -80,7 +84,7 @@ static void conn_enter_transmission(struct nbd_conn *c, const char *name, size_t
 /* NBD_OPT_INFO and NBD_OPT_GO: name length, name, count of info requests, info requests. */
 static void conn_opt_info(struct nbd_conn *c, const char *data, __u32 len)
 {
-	bool want_name = false;
+	bool want_name = false, want_bs = false;
 	__u32 name_len;
 	__u16 nreq, i;
 
@@ -100,8 +104,10 @@ static void conn_opt_info(struct nbd_conn *c, const char *data, __u32 len)
 		memcpy(&info, data + 6 + name_len + 2u * i, 2);
 		if (be16toh(info) == NBD_INFO_NAME)
 			want_name = true;
+		if (be16toh(info) == NBD_INFO_BLOCK_SIZE)
+			want_bs = true;
 	}
-	conn_send_export_info(c, c->opt, want_name);
+	conn_send_export_info(c, c->opt, want_name, want_bs);
 	if (c->opt == NBD_OPT_GO)
 		conn_enter_transmission(c, data + 4, name_len);
 	return;
@@ -189,47 +195,18 @@ static __u32 request_check(const struct xm_nbd_config *cfg, __u16 type, __u16 fl
 		return 0;
 	if ((type == XM_NBD_CMD_READ || type == XM_NBD_CMD_WRITE) && len > cfg->max_block)
 		return NBD_EINVAL;
-	if (!len || offset & (cfg->min_block - 1) || len & (cfg->min_block - 1))
+	/* Any offset and length: unaligned ones are made aligned in request.c (§8.4). */
+	if (!len)
 		return NBD_EINVAL;
 	if (offset > cfg->size || len > cfg->size - offset)
 		return type == XM_NBD_CMD_WRITE || type == XM_NBD_CMD_WRITE_ZEROES ? NBD_ENOSPC
 										   : NBD_EINVAL;
+	/* Unaligned, WRITE_ZEROES becomes a WRITE of zeros over its span, in memory: no longer
+	 * than a WRITE (proto.md allows EOVERFLOW for what takes a scratch buffer). */
+	if (type == XM_NBD_CMD_WRITE_ZEROES && len > cfg->max_block &&
+	    (offset & (cfg->min_block - 1) || len & (cfg->min_block - 1)))
+		return NBD_EOVERFLOW;
 	return 0;
-}
-
-static struct nbd_ireq *ireq_new(struct nbd_conn *c, __u16 type, __u16 flags, __u64 cookie,
-				 __u64 offset, __u32 len)
-{
-	struct nbd_ireq *ir = calloc(1, sizeof(*ir));
-
-	if (!ir)
-		return NULL;
-	ir->conn = c;
-	ir->req.type = type;
-	ir->req.flags = flags;
-	ir->req.cookie = cookie;
-	ir->req.offset = type == XM_NBD_CMD_FLUSH ? 0 : offset;
-	ir->req.len = type == XM_NBD_CMD_FLUSH ? 0 : len;
-	if (type == XM_NBD_CMD_WRITE) {
-		size_t alloc = ((size_t)len + 4095) & ~(size_t)4095;
-
-		if (posix_memalign(&ir->req.data, 4096, alloc)) {
-			free(ir);
-			return NULL;
-		}
-	}
-	return ir;
-}
-
-static void conn_submit(struct nbd_conn *c, struct nbd_ireq *ir)
-{
-	struct xm_nbd_server *s = c->srv;
-
-	c->outstanding++;
-	s->outstanding++;
-	s->counters.requests++;
-	/* May complete at once: ir is gone after this. */
-	s->ops.submit(s->ctx, &ir->req);
 }
 
 static void conn_request(struct nbd_conn *c, const struct nbd_request *rq)
@@ -287,13 +264,13 @@ static void conn_request(struct nbd_conn *c, const struct nbd_request *rq)
 		return;
 	}
 	if (type == XM_NBD_CMD_WRITE) {
-		ir->charged = len;
-		s->write_bytes += len;
+		/* Its bytes count against the budget as they arrive (limits.c). */
 		c->cur = ir;
-		conn_start_data(c, ST_REQ_PAYLOAD, ir->req.data, len);
+		conn_start_data(c, ST_REQ_PAYLOAD, (char *)ir->buf + (offset - ir->span_start),
+				len);
 		return;
 	}
-	conn_submit(c, ir);
+	request_start(ir);
 }
 
 /* The data state is complete: act on the option, the WRITE or the skipped payload. */
@@ -301,6 +278,7 @@ static void conn_data_done(struct nbd_conn *c)
 {
 	struct nbd_ireq *ir;
 
+	c->msgs++; /* the deadline's clock starts again (limits.c) */
 	switch (c->state) {
 	case ST_OPT_DATA:
 		c->state = ST_OPT_HDR;
@@ -309,10 +287,11 @@ static void conn_data_done(struct nbd_conn *c)
 		c->opt_data = NULL;
 		break;
 	case ST_REQ_PAYLOAD:
+		conn_payload_over(c);
 		ir = c->cur;
 		c->cur = NULL;
 		c->state = ST_REQ_HDR;
-		conn_submit(c, ir);
+		request_start(ir);
 		break;
 	case ST_REQ_DISCARD:
 		c->state = ST_REQ_HDR;
@@ -341,6 +320,7 @@ static bool conn_parse(struct nbd_conn *c)
 				return true;
 			memcpy(&raw, p, sizeof(raw));
 			c->in_start += sizeof(raw);
+			c->msgs++;
 			flags = be32toh(raw);
 			/* proto.md: the server MUST drop a client setting unknown flags. */
 			if (!(flags & NBD_FLAG_C_FIXED_NEWSTYLE) ||
@@ -357,13 +337,14 @@ static bool conn_parse(struct nbd_conn *c)
 			__u32 len;
 
 			if (conn_over_limit(c)) {
-				c->paused = true;
+				conn_set_paused(c, true);
 				return false;
 			}
 			if (avail < sizeof(h))
 				return true;
 			memcpy(&h, p, sizeof(h));
 			c->in_start += sizeof(h);
+			c->msgs++;
 			len = be32toh(h.len);
 			c->opt = be32toh(h.option);
 			if (be64toh(h.magic) != NBD_OPTS_MAGIC) {
@@ -390,26 +371,30 @@ static bool conn_parse(struct nbd_conn *c)
 			struct nbd_request rq;
 
 			if (conn_over_limit(c)) {
-				c->paused = true;
+				conn_set_paused(c, true);
 				return false;
 			}
 			if (avail < sizeof(rq))
 				return true;
 			memcpy(&rq, p, sizeof(rq));
 			c->in_start += sizeof(rq);
+			c->msgs++;
 			conn_request(c, &rq);
 			break;
 		}
 		case ST_OPT_DATA:
 		case ST_REQ_PAYLOAD:
 		case ST_REQ_DISCARD: {
-			size_t n = avail < c->need ? avail : c->need;
+			size_t room = conn_data_room(c), n = avail < room ? avail : room;
 
+			if (c->need && !room) {
+				conn_set_paused(c, true); /* the write budget is used up */
+				return false;
+			}
 			if (c->dst)
 				memcpy(c->dst + c->got, p, n);
 			c->in_start += n;
-			c->got += n;
-			c->need -= n;
+			conn_data_took(c, n);
 			if (c->need)
 				return true;
 			conn_data_done(c);
@@ -437,7 +422,7 @@ static int conn_recv(struct nbd_conn *c)
 	/* Large payloads go straight to their buffer, not through inbuf. */
 	if (direct) {
 		buf = c->dst + c->got;
-		room = c->need;
+		room = conn_data_room(c);
 	} else {
 		buf = c->inbuf + c->in_end;
 		room = XM_NBD_INBUF - c->in_end;
@@ -456,8 +441,7 @@ static int conn_recv(struct nbd_conn *c)
 		return -1;
 	}
 	if (direct) {
-		c->got += (size_t)n;
-		c->need -= (size_t)n;
+		conn_data_took(c, (size_t)n);
 	} else {
 		c->in_end += (size_t)n;
 	}
@@ -470,7 +454,7 @@ void conn_input(struct nbd_conn *c)
 	int budget = XM_NBD_RECV_BUDGET;
 
 	c->in_input = true;
-	c->paused = false;
+	conn_set_paused(c, false);
 	while (conn_parse(c)) {
 		if (!budget--) {
 			/* Let the others run; the poll fires only on new data, so come back. */

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What the NBD server's two files share: the wire format, the limits, a connection and the server.
- *   server.c  listeners, connections, replies out, requests handed to the export and answered
- *   conn.c    what a connection reads: the handshake's options, requests and WRITE payloads
+ * What the NBD server's files share: the wire format, the limits, a connection and the server.
+ *   server.c   listeners, connections, replies out
+ *   conn.c     what a connection reads: the handshake's options, requests and WRITE payloads
+ *   request.c  requests after the checks: unaligned ones made aligned, writes ordered, the export's
+ *              answers replied
+ *   limits.c   what a connection may hold (the write budget, its share) and the deadline for a
+ *              message it started
+ *   order.c    the order of overlapping writes (pure, order.h)
  */
 #ifndef XM_NBD_INTERNAL_H
 #define XM_NBD_INTERNAL_H
@@ -14,6 +19,8 @@
 #include <linux/types.h>
 
 #include "nbd/nbd.h"
+#include "nbd/order.h"
+#include "util/list.h"
 
 /*
  * Wire format (NetworkBlockDevice/nbd doc/proto.md).  Every field is big-endian; the structs are
@@ -146,7 +153,7 @@ _Static_assert(sizeof(struct nbd_simple_reply) == 16, "nbd_simple_reply");
 #define XM_NBD_MAX_OPT_LEN     (64u * 1024) /* longer option data: drop the client */
 #define XM_NBD_MAX_OUTSTANDING 64u	    /* per connection, at the export */
 #ifndef XM_NBD_MAX_WRITE_BYTES
-#define XM_NBD_MAX_WRITE_BYTES (64ull << 20) /* per server, WRITE payloads in memory */
+#define XM_NBD_MAX_WRITE_BYTES (64ull << 20) /* per server, WRITE payload bytes received */
 #endif
 #ifndef XM_NBD_MAX_QUEUED
 #define XM_NBD_MAX_QUEUED (8u << 20) /* per connection, replies not yet sent */
@@ -169,6 +176,13 @@ enum conn_state {
 	ST_REQ_DISCARD,	 /* WRITE payload of a refused request, thrown away */
 };
 
+/* What a request waits for next; the export is handed one request of it at a time. */
+enum ireq_step {
+	STEP_WAIT,   /* in srv->order behind a conflicting write, or in srv->todo */
+	STEP_FILL,   /* RMW: reading a head or tail block of its span */
+	STEP_EXPORT, /* the request itself (READ of the span, the span's WRITE, ...) */
+};
+
 /* Reply bytes that send() did not take yet. */
 struct out_chunk {
 	struct out_chunk *next;
@@ -177,10 +191,26 @@ struct out_chunk {
 	char data[];
 };
 
+/*
+ * A client's request from its header to its reply.  The export sees req, always block-aligned: for
+ * an unaligned request the span of whole blocks around the client's range (docs/protocol.md §8.4).
+ */
 struct nbd_ireq {
 	struct xm_nbd_req req;
 	struct nbd_conn *conn;
-	size_t charged; /* bytes counted in srv->write_bytes */
+	size_t charged; /* payload bytes counted in srv->write_bytes and conn->charged */
+	__u16 type;	/* the client's command, flags and range */
+	__u16 flags;
+	__u64 offset;
+	__u32 len;
+	__u64 span_start, span_end; /* the whole blocks the client's range touches */
+	void *buf; /* WRITE, WRITE_ZEROES: the span, the client's bytes at offset */
+	enum ireq_step step;
+	bool rmw;     /* unaligned write: reads the head and tail blocks, then writes the span */
+	bool ordered; /* range is in srv->order */
+	bool held; /* the export holds req, or the reply is being sent: requests_drop leaves it */
+	struct xm_nbd_range range;
+	struct xm_list todo; /* srv->todo: the next step waits for the server's kick */
 };
 
 struct nbd_conn {
@@ -216,7 +246,13 @@ struct nbd_conn {
 
 	struct out_chunk *out_head, *out_tail;
 	size_t out_bytes;
-	__u32 outstanding; /* requests at the export */
+	__u32 outstanding; /* requests taken and not replied (at the export, or waiting for it) */
+
+	/* limits.c */
+	size_t charged;	  /* WRITE payload bytes received and not done: srv->write_bytes' part */
+	__u64 msgs;	  /* messages finished (client flags, options, requests) */
+	__u64 stall_msgs; /* the message the deadline clock runs for */
+	__u64 stall_since;
 };
 
 struct nbd_listener {
@@ -239,7 +275,16 @@ struct xm_nbd_server {
 	struct nbd_conn *conns;	    /* open connections */
 	__u32 nconns;		    /* connection structs not freed yet, open or not */
 	__u32 outstanding;
-	__u64 write_bytes;
+	__u64 write_bytes;	   /* WRITE payload bytes received and not done */
+	__u64 payload_bytes;	   /* of them, payloads still arriving */
+	__u32 holders;		   /* connections with charged bytes */
+	__u32 npaused;		   /* connections stopped at a limit */
+	struct nbd_conn *finisher; /* may finish its payload past the budget (limits.c) */
+	struct xm_nbd_order order; /* writes taken and not done */
+	struct xm_list todo;	   /* nbd_ireq.todo */
+	struct xm_io kick_io;	   /* NOP: runs srv->todo and what srv->order lets start */
+	bool kick_armed;
+	bool in_kick;
 	bool stopped;
 	bool in_stop;
 	struct xm_nbd_counters counters;
@@ -255,12 +300,32 @@ void conn_flush(struct nbd_conn *c);
 void conn_simple_reply(struct nbd_conn *c, __u64 cookie, __u32 error);
 void conn_kick(struct nbd_conn *c);
 void conn_progress(struct nbd_conn *c);
-void srv_uncharge(struct xm_nbd_server *s, size_t bytes);
-bool conn_over_limit(const struct nbd_conn *c);
 void conn_maybe_free(struct nbd_conn *c);
+void srv_maybe_free(struct xm_nbd_server *s);
 
 /* conn.c */
 void conn_input(struct nbd_conn *c);
 void conn_on_readable(struct xm_watch *w, int revents);
+
+/* request.c */
+/* NULL when out of memory; a WRITE's payload goes to ir->buf + (offset - span_start). */
+struct nbd_ireq *ireq_new(struct nbd_conn *c, __u16 type, __u16 flags, __u64 cookie, __u64 offset,
+			  __u32 len);
+void ireq_free(struct nbd_ireq *ir);
+/* The request is whole (a WRITE with its payload): hand it on.  May reply at once. */
+void request_start(struct nbd_ireq *ir);
+/* c closes: its requests that the export does not hold are dropped. */
+void requests_drop(struct nbd_conn *c);
+void srv_kick(struct xm_nbd_server *s);
+
+/* limits.c */
+bool conn_over_limit(const struct nbd_conn *c);
+void conn_set_paused(struct nbd_conn *c, bool paused);
+/* Bytes the data state may take now: its need, or what the write budget allows of a payload. */
+size_t conn_data_room(struct nbd_conn *c);
+void conn_data_took(struct nbd_conn *c, size_t n);
+/* The WRITE's payload is whole, or c closes with one half read. */
+void conn_payload_over(struct nbd_conn *c);
+void srv_uncharge(struct xm_nbd_server *s, struct nbd_ireq *ir);
 
 #endif

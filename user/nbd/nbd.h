@@ -21,7 +21,11 @@ enum xm_nbd_cmd {
 #define XM_NBD_CMD_FLAG_FUA	(1u << 0)
 #define XM_NBD_CMD_FLAG_NO_HOLE (1u << 1)
 
-/* A validated request handed to the export.  Owned by the server; valid until xm_nbd_done. */
+/*
+ * A validated request handed to the export.  Owned by the server; valid until xm_nbd_done.  Its
+ * offset and length are multiples of min_block whatever the client sent (an unaligned request is
+ * served around it: docs/protocol.md §8.4); a READ or WRITE is at most max_block + min_block long.
+ */
 struct xm_nbd_req {
 	__u16 type;  /* enum xm_nbd_cmd: READ, WRITE, FLUSH, TRIM or WRITE_ZEROES */
 	__u16 flags; /* XM_NBD_CMD_FLAG_* */
@@ -42,9 +46,9 @@ struct xm_nbd_config {
 	__u16 tcp_port;	       /* 0: no TCP listener; else 127.0.0.1:port */
 	const char *export_name;
 	__u64 size;	  /* export size in bytes, a multiple of min_block */
-	__u32 min_block;  /* offsets and lengths must be multiples of this (power of two) */
+	__u32 min_block;  /* the export's alignment (power of two); clients need not keep to it */
 	__u32 pref_block; /* advertised preferred block size */
-	__u32 max_block;  /* largest READ/WRITE length accepted */
+	__u32 max_block;  /* largest READ/WRITE length accepted from a client */
 };
 
 struct xm_nbd_counters {
@@ -55,6 +59,8 @@ struct xm_nbd_counters {
 	__u64 bad_requests; /* refused by the checks (error reply or disconnect) */
 	__u64 bytes_read;
 	__u64 bytes_written;
+	__u64 unaligned; /* requests served around their range (wider READ, read-modify-write) */
+	__u64 timeouts;	 /* connections dropped for not finishing a message they started */
 };
 
 struct xm_nbd_server;
@@ -65,7 +71,14 @@ struct xm_nbd_server *xm_nbd_server_start(struct xm_loop *loop, const struct xm_
 /* Closes the listeners and every connection; requests still with the export stay valid until
  * their xm_nbd_done, which then only frees them.  Frees the server once the last one is done. */
 void xm_nbd_server_stop(struct xm_nbd_server *s);
-/* Requests handed to the export and not yet done. */
+/* A client that started a message (option, request header, WRITE payload) and has not finished it
+ * this long after is disconnected (docs/protocol.md §8.4): 32 MiB at 3.2 MB/s. */
+#define XM_NBD_MESSAGE_DEADLINE_NS (10ull * 1000000000)
+
+/* Drops the connections that started a message and did not finish it in time; call it often
+ * (every few ms).  now: any clock in ns, never 0. */
+void xm_nbd_server_tick(struct xm_nbd_server *s, __u64 now);
+/* Requests taken from clients and not yet replied. */
 __u32 xm_nbd_server_outstanding(const struct xm_nbd_server *s);
 const struct xm_nbd_counters *xm_nbd_server_counters(const struct xm_nbd_server *s);
 

@@ -37,9 +37,10 @@ static int cancel_request(struct xm_loop *loop, struct xm_io *target)
 	return 0;
 }
 
-static void srv_maybe_free(struct xm_nbd_server *s)
+void srv_maybe_free(struct xm_nbd_server *s)
 {
-	if (!s->stopped || s->in_stop || s->nconns || s->lis[0].watched || s->lis[1].watched)
+	if (!s->stopped || s->in_stop || s->nconns || s->lis[0].watched || s->lis[1].watched ||
+	    s->kick_armed)
 		return;
 	free(s->unix_path);
 	free(s->export_name);
@@ -57,16 +58,6 @@ void conn_maybe_free(struct nbd_conn *c)
 	free(c);
 	s->nconns--;
 	srv_maybe_free(s);
-}
-
-bool conn_over_limit(const struct nbd_conn *c)
-{
-	if (c->out_bytes > XM_NBD_MAX_QUEUED)
-		return true;
-	if (c->state != ST_REQ_HDR)
-		return false;
-	return c->outstanding >= XM_NBD_MAX_OUTSTANDING ||
-	       c->srv->write_bytes > XM_NBD_MAX_WRITE_BYTES;
 }
 
 static void on_kick(struct xm_io *io, int res, __u32 cqe_flags)
@@ -112,21 +103,6 @@ void conn_progress(struct nbd_conn *c)
 	}
 	if (c->paused && !conn_over_limit(c))
 		conn_kick(c);
-}
-
-void srv_uncharge(struct xm_nbd_server *s, size_t bytes)
-{
-	bool was_over = s->write_bytes > XM_NBD_MAX_WRITE_BYTES;
-	struct nbd_conn *c, *next;
-
-	s->write_bytes -= bytes;
-	if (!was_over || s->write_bytes > XM_NBD_MAX_WRITE_BYTES)
-		return;
-	for (c = s->conns; c; c = next) {
-		next = c->next; /* a failed kick closes c */
-		if (c->paused && !conn_over_limit(c))
-			conn_kick(c);
-	}
 }
 
 static void on_pollout(struct xm_io *io, int res, __u32 cqe_flags);
@@ -295,6 +271,7 @@ void conn_close(struct nbd_conn *c, const char *why)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	s->counters.active--;
+	conn_set_paused(c, false);
 
 	if (c->in_watched && xm_loop_unwatch(s->loop, &c->in_watch, on_in_released))
 		pr_warn("nbd: cannot stop watching connection %llu", (unsigned long long)c->id);
@@ -315,13 +292,12 @@ void conn_close(struct nbd_conn *c, const char *why)
 	if (c->cur) {
 		struct nbd_ireq *ir = c->cur;
 
-		size_t charged = ir->charged;
-
+		conn_payload_over(c);
 		c->cur = NULL;
-		free(ir->req.data);
-		free(ir);
-		srv_uncharge(s, charged);
+		srv_uncharge(s, ir);
+		ireq_free(ir);
 	}
+	requests_drop(c);
 	conn_maybe_free(c);
 }
 
@@ -549,6 +525,7 @@ struct xm_nbd_server *xm_nbd_server_start(struct xm_loop *loop, const struct xm_
 		s->lis[i].fd = -1;
 	}
 	s->lis[1].tcp = true;
+	xm_list_init(&s->todo);
 
 	if (s->unix_path) {
 		err = listen_unix(s, s->unix_path);
@@ -617,73 +594,4 @@ __u32 xm_nbd_server_outstanding(const struct xm_nbd_server *s)
 const struct xm_nbd_counters *xm_nbd_server_counters(const struct xm_nbd_server *s)
 {
 	return &s->counters;
-}
-
-static __u32 nbd_error(int err)
-{
-	switch (err < 0 ? -err : err) {
-	case 0:
-		return 0;
-	case EPERM:
-		return NBD_EPERM;
-	case ENOMEM:
-		return NBD_ENOMEM;
-	case EINVAL:
-		return NBD_EINVAL;
-	case ENOSPC:
-		return NBD_ENOSPC;
-	case EOVERFLOW:
-		return NBD_EOVERFLOW;
-	case ENOTSUP:
-		return NBD_ENOTSUP;
-	case ESHUTDOWN:
-		return NBD_ESHUTDOWN;
-	default:
-		return NBD_EIO;
-	}
-}
-
-void xm_nbd_done(struct xm_nbd_req *req, int err, const void *data)
-{
-	struct nbd_ireq *ir = container_of(req, struct nbd_ireq, req);
-	struct nbd_conn *c = ir->conn;
-	struct xm_nbd_server *s = c->srv;
-	__u32 error = nbd_error(err);
-	size_t charged;
-
-	if (!error && req->type == XM_NBD_CMD_READ && !data) {
-		pr_debug("nbd: connection %llu: READ done without data", (unsigned long long)c->id);
-		error = NBD_EIO;
-	}
-	if (!error && req->type == XM_NBD_CMD_WRITE)
-		s->counters.bytes_written += req->len;
-	if (!c->closed) {
-		struct nbd_simple_reply r = {
-			.magic = htobe32(NBD_SIMPLE_REPLY_MAGIC),
-			.error = htobe32(error),
-			.cookie = htobe64(req->cookie),
-		};
-		struct iovec iov[2] = {
-			{.iov_base = &r, .iov_len = sizeof(r)},
-			{.iov_base = (void *)data, .iov_len = req->len},
-		};
-		bool payload = !error && req->type == XM_NBD_CMD_READ;
-
-		if (error)
-			s->counters.replies_err++;
-		else if (payload)
-			s->counters.bytes_read += req->len;
-		conn_send(c, iov, payload ? 2 : 1);
-	}
-	charged = ir->charged;
-	c->outstanding--;
-	s->outstanding--;
-	free(req->data);
-	free(ir);
-	if (charged)
-		srv_uncharge(s, charged);
-	if (c->closed)
-		conn_maybe_free(c);
-	else
-		conn_progress(c);
 }

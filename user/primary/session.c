@@ -494,6 +494,7 @@ static __u64 primary_tick(void *r, __u64 now)
 	__u64 oldest, rto;
 
 	xm_meta_flush_start(p->m);
+	xm_nbd_server_tick(p->nbd, now);
 	if (p->state != P_CONNECTED) {
 		if (!p->stopping && now >= p->hello_due && !p->suspect_committing)
 			send_hello(p, now);

@@ -198,6 +198,9 @@ void primary_status(const void *r, struct xm_report *rep)
 		xm_report_u64(rep, "error_replies", NULL, n->replies_err);
 		xm_report_u64(rep, "bytes_written", NULL, n->bytes_written);
 		xm_report_u64(rep, "bytes_read", NULL, n->bytes_read);
+		xm_report_u64(rep, "unaligned_requests", NULL, n->unaligned);
+		xm_report_u64(rep, "request_timeouts",
+			      n->timeouts ? "stalled clients dropped" : NULL, n->timeouts);
 	}
 	xm_report_close(rep);
 }

@@ -1514,14 +1514,24 @@ static void test_held_back_connection_is_not_stalled(void **state)
 {
 	const __u64 t0 = 1000, dl = XM_NBD_MESSAGE_DEADLINE_NS;
 	struct fixture *f = *state;
+	unsigned char reqs[65 * 28];
 	unsigned int i;
 	int fd = connect_go(f);
 
-	/* 64 READs at the export, and the next header whole in the buffer: held by the server. */
+	/* 64 READs at the export, and the next header read with them: held by the server, in the
+	 * middle of nothing the client owes. */
 	f->complete_now = false;
-	for (i = 0; i < 64; i++)
-		client_request(f, fd, XM_NBD_CMD_READ, 0, i, 0, 512);
-	client_request(f, fd, XM_NBD_CMD_READ, 0, 64, 0, 512);
+	for (i = 0; i < 65; i++) {
+		unsigned char *r = reqs + 28 * i;
+
+		put32(r, REQ_MAGIC);
+		put16(r + 4, 0);
+		put16(r + 6, XM_NBD_CMD_READ);
+		put64(r + 8, i);
+		put64(r + 16, 0);
+		put32(r + 24, 512);
+	}
+	client_send(f, fd, reqs, sizeof(reqs));
 	assert_int_equal(f->npending, 64);
 	xm_nbd_server_tick(f->srv, t0);
 	xm_nbd_server_tick(f->srv, t0 + 2 * dl);
@@ -1847,8 +1857,8 @@ static void test_order_rmw_and_overlapping_writes(void **state)
 
 static void test_order_fifo_among_conflicts(void **state)
 {
-	struct xm_nbd_order o = {0};
-	struct xm_nbd_range a, b, c, d;
+	struct xm_nbd_order o = {0}, p = {0};
+	struct xm_nbd_range a, b, c, d, x, y, z;
 
 	assert_true(xm_nbd_order_add(&o, &a, 0, 512, true));
 	assert_false(xm_nbd_order_add(&o, &b, 0, 512, true));
@@ -1863,6 +1873,16 @@ static void test_order_fifo_among_conflicts(void **state)
 	assert_null(xm_nbd_order_next(&o));
 	xm_nbd_order_remove(&o, &c);
 	assert_ptr_equal(xm_nbd_order_next(&o), &d);
+
+	/* z conflicts only with y, which waits: z waits too, or y would read while z writes. */
+	assert_true(xm_nbd_order_add(&p, &x, 0, 512, true));
+	assert_false(xm_nbd_order_add(&p, &y, 0, 1024, true));
+	assert_false(xm_nbd_order_add(&p, &z, 512, 1024, false));
+	xm_nbd_order_remove(&p, &x);
+	assert_ptr_equal(xm_nbd_order_next(&p), &y);
+	assert_null(xm_nbd_order_next(&p));
+	xm_nbd_order_remove(&p, &y);
+	assert_ptr_equal(xm_nbd_order_next(&p), &z);
 }
 
 static void test_order_dropped_range_lets_others_go(void **state)

@@ -25,10 +25,11 @@ for sc in bad-magic beyond-end read-beyond oversized unaligned bad-type bad-flag
 	out=$(poke --hold 100 "$sc") || fail "xm_nbdpoke $sc: $out"
 	echo "   $out"
 done
-# One per refused request: bad-magic 1, beyond-end 2, read-beyond 2, oversized 1, unaligned 2,
-# bad-type 1, bad-flags 2, zero-length 2; every one but bad-magic is answered with an error.
-assert_eq "$(($(nbd bad_requests) - bad0))" 13 "bad_requests after the scenarios"
-assert_eq "$(($(nbd error_replies) - err0))" 12 "error_replies after the scenarios"
+# One per refused request: bad-magic 1, beyond-end 2, read-beyond 2, oversized 1, bad-type 1,
+# bad-flags 2, zero-length 2; every one but bad-magic is answered with an error.  Unaligned
+# requests are served (docs/protocol.md §8.4).
+assert_eq "$(($(nbd bad_requests) - bad0))" 11 "bad_requests after the scenarios"
+assert_eq "$(($(nbd error_replies) - err0))" 10 "error_replies after the scenarios"
 
 log "NBD: a half-sent request and a bad-magic client do not hold up a third client"
 poke --hold 1500 half-request >"$WORK/half.out" 2>&1 &

@@ -1470,6 +1470,38 @@ static void test_budget_full_of_payloads_one_finishes(void **state)
 	free(data);
 }
 
+/* The payload that fills the budget to the byte, from a client that then stalls, must not make it
+ * the one connection allowed past the budget: that one must have bytes in hand. */
+static void test_stalled_client_never_finishes_for_the_others(void **state)
+{
+	enum { BIG = 32 << 20 };
+	struct fixture *f = *state;
+	struct xm_nbd_config cfg = default_config(f);
+	unsigned char *data = calloc(1, BIG);
+	int x, y, z;
+
+	assert_non_null(data);
+	cfg.size = 128 << 20;
+	cfg.max_block = BIG;
+	restart(f, &cfg);
+	x = connect_go(f);
+	y = connect_go(f);
+	z = connect_go(f);
+	client_request(f, x, XM_NBD_CMD_WRITE, 0, 1, 0, BIG);
+	client_send(f, x, data, BIG - 1);
+	client_request(f, y, XM_NBD_CMD_WRITE, 0, 2, BIG, BIG);
+	client_send(f, y, data, BIG - 1);
+	/* z's two bytes fill the budget exactly, and z sends no more. */
+	client_request(f, z, XM_NBD_CMD_WRITE, 0, 3, 2ull * BIG, BIG);
+	client_send(f, z, data, 2);
+	client_send(f, x, data, 1);
+	assert_int_equal(client_reply(f, x, 1), 0);
+	client_send(f, y, data, 1);
+	assert_int_equal(client_reply(f, y, 2), 0);
+	expect_idle(f, z);
+	free(data);
+}
+
 static void test_stalled_client_is_dropped_after_the_deadline(void **state)
 {
 	const __u64 t0 = 1000, dl = XM_NBD_MESSAGE_DEADLINE_NS;
@@ -2042,6 +2074,7 @@ int main(void)
 		T(test_stalled_writers_do_not_hold_the_budget),
 		T(test_one_connection_holds_at_most_its_share),
 		T(test_budget_full_of_payloads_one_finishes),
+		T(test_stalled_client_never_finishes_for_the_others),
 		T(test_stalled_client_is_dropped_after_the_deadline),
 		T(test_held_back_connection_is_not_stalled),
 		T(test_go_block_sizes_follow_the_request),

@@ -385,9 +385,11 @@ static bool conn_parse(struct nbd_conn *c)
 		case ST_OPT_DATA:
 		case ST_REQ_PAYLOAD:
 		case ST_REQ_DISCARD: {
-			size_t room = conn_data_room(c), n = avail < room ? avail : room;
+			size_t room = conn_data_room(c, avail > 0), n = avail < room ? avail : room;
 
 			if (c->need && !room) {
+				if (!avail)
+					return true;	  /* into inbuf first: then it may finish */
 				conn_set_paused(c, true); /* the write budget is used up */
 				return false;
 			}
@@ -408,7 +410,7 @@ static bool conn_parse(struct nbd_conn *c)
 static int conn_recv(struct nbd_conn *c)
 {
 	bool direct = c->dst && c->need && c->in_start == c->in_end;
-	size_t room;
+	size_t room = direct ? conn_data_room(c, false) : 0;
 	ssize_t n;
 	char *buf;
 
@@ -419,10 +421,11 @@ static int conn_recv(struct nbd_conn *c)
 		c->in_end -= c->in_start;
 		c->in_start = 0;
 	}
-	/* Large payloads go straight to their buffer, not through inbuf. */
+	/* Large payloads go straight to their buffer, not through inbuf, as far as the budget
+	 * allows. */
+	direct = direct && room;
 	if (direct) {
 		buf = c->dst + c->got;
-		room = conn_data_room(c);
 	} else {
 		buf = c->inbuf + c->in_end;
 		room = XM_NBD_INBUF - c->in_end;

@@ -321,8 +321,9 @@ void srv_kick(struct xm_nbd_server *s);
 /* limits.c */
 bool conn_over_limit(const struct nbd_conn *c);
 void conn_set_paused(struct nbd_conn *c, bool paused);
-/* Bytes the data state may take now: its need, or what the write budget allows of a payload. */
-size_t conn_data_room(struct nbd_conn *c);
+/* Bytes the data state may take now: its need, or what the write budget allows of a payload;
+ * in_hand: bytes are buffered, so c may be the one that finishes past the budget. */
+size_t conn_data_room(struct nbd_conn *c, bool in_hand);
 void conn_data_took(struct nbd_conn *c, size_t n);
 /* The WRITE's payload is whole, or c closes with one half read. */
 void conn_payload_over(struct nbd_conn *c);

@@ -72,7 +72,7 @@ void conn_set_paused(struct nbd_conn *c, bool paused)
 		c->srv->npaused--;
 }
 
-size_t conn_data_room(struct nbd_conn *c)
+size_t conn_data_room(struct nbd_conn *c, bool in_hand)
 {
 	struct xm_nbd_server *s = c->srv;
 	__u64 room;
@@ -80,7 +80,9 @@ size_t conn_data_room(struct nbd_conn *c)
 	if (c->state != ST_REQ_PAYLOAD)
 		return c->need;
 	room = payload_room(c);
-	if (!room && may_finish(c)) {
+	/* Only a connection with bytes in hand may finish: a client that stalls would otherwise
+	 * hold everyone up until its deadline. */
+	if (!room && in_hand && may_finish(c)) {
 		if (s->finisher != c)
 			pr_debug("nbd: connection %llu: budget full of payloads arriving, it "
 				 "finishes "

@@ -21,6 +21,7 @@ int cmd_demote(int argc, char **argv);
 int cmd_resolve(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_disk(int argc, char **argv);
 
 /* Shared by commands that take --dev: validates the name, prints "CMD: ..." on error. */
 int xm_require_dev(const char *cmd, const char *dev);

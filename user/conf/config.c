@@ -134,6 +134,16 @@ static int set_protocol(struct xm_config *c, const char *v, char *err, size_t n)
 	return 0;
 }
 
+static int set_on_io_error(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (strcmp(v, "detach") && strcmp(v, "pass-on")) {
+		snprintf(err, n, "'%s': not an I/O error policy (want detach or pass-on)", v);
+		return -EINVAL;
+	}
+	c->io_error_pass_on = !strcmp(v, "pass-on");
+	return 0;
+}
+
 static int set_nbd_socket(struct xm_config *c, const char *v, char *err, size_t n)
 {
 	struct sockaddr_un sun;
@@ -279,6 +289,9 @@ const struct xm_config_key xm_config_keys[] = {
 	 set_realtime, NULL},
 	{"protocol", "A|B|C", "when a write is done (default C: durable on both boxes)",
 	 set_protocol, NULL},
+	{"on-io-error", "detach|pass-on",
+	 "on a local disk error: go on without the disk (default detach) or fail the request",
+	 set_on_io_error, NULL},
 	{"nbd-socket", "PATH", "primary: NBD Unix socket (default /run/xdpmirror/IF.sock)",
 	 set_nbd_socket, NULL},
 	{"nbd-tcp", "PORT", "primary: also serve NBD on 127.0.0.1:PORT", set_nbd_tcp, NULL},

@@ -36,6 +36,7 @@ struct xm_config {
 	__u32 ko_ms;		 /* peer dead after its daemon made no progress this long */
 	bool realtime;		 /* SCHED_FIFO event loop, memory locked */
 	char protocol;		 /* replication protocol: 'A', 'B' or 'C' */
+	bool io_error_pass_on;	 /* --on-io-error pass-on (docs/protocol.md §15.2) */
 	char nbd_socket[108];	 /* primary: NBD Unix socket; empty: the default under XM_RUN_DIR */
 	__u16 nbd_tcp_port;	 /* primary: 0 or a port on 127.0.0.1 */
 	char meta[PATH_MAX];	 /* metadata file; empty: /var/lib/xdpmirror/IF.meta */

@@ -34,6 +34,8 @@ static const char *ctl_role_change(struct xm_daemon *d, const struct xm_ctl_req 
 		return "error: not a secondary";
 	if (d->ops->connected(d->role))
 		return "error: a primary is connected; demote it first";
+	if (d->health.state != XM_DH_ATTACHED)
+		return "error: this box has no working disk (disk attach first)";
 	if (d->meta.sb.disk_state != XM_DISK_UPTODATE && !req->force)
 		return d->meta.sb.disk_state == XM_DISK_INCONSISTENT
 			       ? "error: this disk is Inconsistent (a resync did not finish); "
@@ -51,6 +53,10 @@ static const char *ctl_command(struct xm_daemon *d, const struct xm_ctl_req *req
 
 	if (!d->role)
 		return "error: the daemon is leaving";
+	if (!strcmp(req->verb, "disk-detach"))
+		return xm_daemon_disk_detach(d);
+	if (!strcmp(req->verb, "disk-attach"))
+		return xm_daemon_disk_attach(d, req->path, req->full);
 	if (req->role == XM_ROLE_NONE)
 		return ctl_role_change(d, req);
 	if (req->role != d->ops->role || d->next_role)
@@ -130,7 +136,7 @@ static void ctl_answer(struct xm_daemon *d, int fd, const char *line)
 static void on_ctl_client(struct xm_watch *w, int revents)
 {
 	struct xm_ctl_client *c = xm_container_of(w, struct xm_ctl_client, watch);
-	char line[64] = "";
+	char line[XM_CTL_LINE_MAX] = "";
 	ssize_t n;
 
 	n = read(c->fd, line, sizeof(line) - 1);

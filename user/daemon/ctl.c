@@ -16,6 +16,8 @@ static const struct verb {
 	{"status", {"text"}, XM_ROLE_NONE, NULL},
 	{"promote", {"force"}, XM_ROLE_NONE, NULL},
 	{"demote", {NULL}, XM_ROLE_NONE, NULL},
+	{"disk-attach", {"full"}, XM_ROLE_NONE, NULL},
+	{"disk-detach", {NULL}, XM_ROLE_NONE, NULL},
 	{"verify", {"mark"}, XM_ROLE_PRIMARY, "error: verify runs on the primary"},
 	{"resolve",
 	 {"discard-local"},
@@ -33,18 +35,27 @@ static void set_flag(struct xm_ctl_req *req, const char *flag)
 		req->discard_local = true;
 	else if (!strcmp(flag, "text"))
 		req->text = true;
+	else if (!strcmp(flag, "full"))
+		req->full = true;
 }
 
 const char *xm_ctl_parse(const char *line, struct xm_ctl_req *req)
 {
-	static char answer[128];
-	char buf[128], *words[MAX_WORDS + 1], *save = NULL, *w;
+	static char answer[128], path[XM_CTL_LINE_MAX];
+	char buf[XM_CTL_LINE_MAX], *words[MAX_WORDS + 1], *save = NULL, *w, *p;
 	const struct verb *v = NULL;
 	size_t i, k, n = 0;
 
 	memset(req, 0, sizeof(*req));
 	snprintf(buf, sizeof(buf), "%s", line);
 	buf[strcspn(buf, "\n")] = 0;
+	/* A path is the rest of the line after " path ", spaces and all (disk-attach). */
+	p = strstr(buf, " path ");
+	if (p) {
+		snprintf(path, sizeof(path), "%s", p + 6);
+		req->path = path;
+		*p = 0;
+	}
 	for (w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
 		if (n == MAX_WORDS)
 			return "error: too many words";
@@ -67,6 +78,10 @@ const char *xm_ctl_parse(const char *line, struct xm_ctl_req *req)
 			return answer;
 		}
 		set_flag(req, v->flags[i]);
+	}
+	if (req->path && strcmp(v->name, "disk-attach")) {
+		snprintf(answer, sizeof(answer), "error: '%.32s' takes no path", v->name);
+		return answer;
 	}
 	req->verb = v->name;
 	req->role = v->role;

@@ -5,6 +5,9 @@
 
 #include "repl/role.h"
 
+/* The longest request line: a verb, its flags and a path (disk-attach ... path PATH). */
+#define XM_CTL_LINE_MAX 4200
+
 /*
  * Parses a request line ("verify mark", "promote force", "status text", ...): every word after the
  * verb must be one of that verb's flags.  Returns NULL, or the answer line for a bad request

@@ -59,30 +59,12 @@ static int setup_netdev(struct xm_daemon *d)
 
 static int setup_disk(struct xm_daemon *d)
 {
-	const char *dev = d->cfg.dev, *path = d->cfg.disk;
-	int err = xm_disk_open(path, &d->disk);
+	char why[128];
+	int err = xm_disk_open(d->cfg.disk, &d->disk);
 
-	switch (err) {
-	case 0:
-		return 0;
-	case -ENOTBLK:
-		pr_warn("attach '%s': disk '%s': not a block device or regular file", dev, path);
-		break;
-	case -EOPNOTSUPP:
-		pr_warn("attach '%s': disk '%s': its filesystem does not support O_DIRECT", dev,
-			path);
-		break;
-	case -EINVAL:
-		pr_warn("attach '%s': disk '%s': size must be a non-zero multiple of %u bytes", dev,
-			path, d->disk.dio_offset_align ? d->disk.dio_offset_align : 4096);
-		break;
-	case -EBUSY:
-		pr_warn("attach '%s': disk '%s' is in use: mounted, or attached by another daemon",
-			dev, path);
-		break;
-	default:
-		pr_warn("attach '%s': disk '%s': %s", dev, path, strerror(-err));
-	}
+	if (err)
+		pr_warn("attach '%s': disk '%s'%s", d->cfg.dev, d->cfg.disk,
+			xm_disk_open_error(err, &d->disk, why, sizeof(why)));
 	return err;
 }
 
@@ -524,6 +506,7 @@ static int create_role(struct xm_daemon *d)
 	d->env = (struct xm_role_env){
 		.cfg = &d->cfg,
 		.disk = &d->disk,
+		.health = &d->health,
 		.mtu = d->nd.mtu - (__u32)sizeof(struct xm_auth_trailer),
 		.node_uuid = d->node_uuid,
 		.loop = &d->loop,

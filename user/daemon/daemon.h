@@ -28,6 +28,7 @@ struct xm_daemon {
 	struct xm_config cfg;
 	struct xm_netdev nd;
 	struct xm_disk disk;
+	struct xm_disk_health health; /* lent to the role (docs/protocol.md §15) */
 	struct xm_bpf bpf;
 	struct xm_xsk *xsks;
 	__u32 nxsks;
@@ -73,6 +74,9 @@ void xm_daemon_teardown(struct xm_daemon *d);
  * (returns 0 or -errno); once per loop pass, closes clients that sent no request in time. */
 int xm_control_start(struct xm_daemon *d);
 void xm_control_tick(struct xm_daemon *d, __u64 now);
+/* disk detach / disk attach (daemon/disk.c): the answer line for the control client. */
+const char *xm_daemon_disk_detach(struct xm_daemon *d);
+const char *xm_daemon_disk_attach(struct xm_daemon *d, const char *path, bool full);
 /* Writes the daemon's status: the "daemon" object of `status --json` (XM_REPORT_JSON), or the
  * same for people (XM_REPORT_TEXT). */
 void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE *out);

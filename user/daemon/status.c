@@ -2,6 +2,7 @@
 /* The daemon's part of `xdpmirror status`, written once for JSON (the v1 fields) and text
  * (util/report.h); the role adds its own (repl/role.h). */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "conf/params.h"
@@ -169,6 +170,16 @@ void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE 
 	xm_report_u64(&r, "size", "bytes", d->disk.size);
 	xm_report_u64(&r, "dio_mem_align", NULL, d->disk.dio_mem_align);
 	xm_report_u64(&r, "dio_offset_align", "O_DIRECT alignment", d->disk.dio_offset_align);
+	xm_report_str(&r, "state", "state", xm_disk_health_name(d->health.state));
+	xm_report_str(&r, "policy", "on I/O error", d->cfg.io_error_pass_on ? "pass-on" : "detach");
+	if (d->health.err) {
+		char err[160];
+
+		snprintf(err, sizeof(err), "%s (%s)", strerror(-d->health.err), d->health.what);
+		xm_report_str(&r, "error", "error", err);
+	}
+	xm_report_u64(&r, "failures", NULL, d->health.failures);
+	xm_report_u64(&r, "stale_regions", "stale regions", d->health.stale);
 	xm_report_close(&r);
 
 	xm_report_open(&r, "durability", "durability");

@@ -88,10 +88,27 @@ struct pwrite {
 	__u32 nframes, next_frame;
 	__u32 frames_sent, frames_rcvd, frames_durable;
 	bool fua;
-	bool resync;		  /* read locally, sent with XM_F_RESYNC, no NBD request */
+	bool resync; /* read locally, sent with XM_F_RESYNC, no NBD request */
+	/* docs/protocol.md §15: the disk failed: only the peer's copy counts (protocol C); a
+	 * back-fill chunk fetches from the peer what the local disk lacks, and writes it. */
+	bool nolocal, backfill;
 	__u64 bit_first, bit_end; /* resync: the bitmap bits it clears once durable remotely */
 	struct xm_io io;
 	struct xm_commit_item ci;
+};
+
+/* A read from the peer's disk (READ_REQ, docs/protocol.md §15.6): one range of at most
+ * XM_READ_MAX_LEN, answered in pieces of max_payload bytes. */
+struct rread {
+	struct xm_list node; /* in p->rreads */
+	struct xm_primary *p;
+	__u64 off;
+	__u32 len, got, tries, gen;
+	__u8 *buf;				 /* len bytes; the caller's */
+	__u64 *pieces;				 /* one bit per piece received */
+	__u64 due_ns;				 /* when to ask again */
+	void (*done)(struct rread *rr, int err); /* once; rr is freed after it returns */
+	void *ctx;
 };
 
 struct pflush {
@@ -176,6 +193,13 @@ struct xm_primary {
 	__u64 rate_ns, rate_bytes, rate_bps;
 	__u64 last_sweep_ns;
 	struct csum_job cj;
+	/* docs/protocol.md §15: the local disk's stale set (one bit per bitmap region), remote
+	 * reads waiting for their pieces, the back-fill's progress */
+	__u64 *stale;
+	struct xm_list rreads;
+	__u64 bf_cursor, bf_bytes;
+	__u32 bf_chunks;
+	bool peer_disk_failed; /* the peer said its disk failed or was detached */
 	char fail_reason[64];
 	__u64 fail_silence_ns, fail_at_ns;
 };
@@ -221,6 +245,33 @@ void on_csum(struct xm_primary *p, const struct xm_frame *f, const struct xm_spa
 bool csum_reading(const struct xm_primary *p);
 /* Starts an online verify (mark: set differing regions out of sync); returns the answer line. */
 const char *start_verify(struct xm_primary *p, bool mark);
+
+/* diskless.c (docs/protocol.md §15) */
+int diskless_init(struct xm_primary *p);
+void diskless_free(struct xm_primary *p);
+/* Local I/O may be issued: the disk is attached or syncing. */
+bool disk_usable(const struct xm_primary *p);
+/* A local I/O error (what: "write at N"): under on-io-error detach the disk moves to failed
+ * (returns true: the caller goes on without it); under pass-on returns false. */
+bool disk_fail(struct xm_primary *p, int err, const char *what);
+/* The disk is gone (failed or detached): what it may lack becomes stale. */
+void disk_lost(struct xm_primary *p);
+void stale_mark(struct xm_primary *p, __u64 off, __u64 len);
+/* A write without the local disk: queued to the peer only, or failed at once (no copy). */
+void issue_nolocal(struct pwrite *w);
+/* A client READ: local, or from the peer where the local disk lacks it; EIO if nobody has it. */
+void read_request(struct xm_primary *p, struct xm_nbd_req *req);
+/* A back-fill chunk is active: fetch its range from the peer, then write it locally. */
+void backfill_fetch(struct pwrite *w);
+/* A back-fill chunk is retired: its regions are no longer stale if it wrote them. */
+void backfill_retired(struct pwrite *w);
+void on_read_data(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *sp, __u32 n,
+		  __u32 hdr_off);
+/* Timers: READ_REQs asked again, back-fill chunks started, the end of syncing. */
+void diskless_tick(struct xm_primary *p, __u64 now);
+/* The session ended: remote reads fail. */
+void diskless_session_ended(struct xm_primary *p);
+const char *primary_disk_changed(void *r, enum xm_disk_event ev);
 
 /* status.c */
 void primary_status(const void *r, struct xm_report *rep);

@@ -269,6 +269,10 @@ void sync_work(struct xm_primary *p, __u64 now)
 		p->phase = PH_RESYNC;
 		/* fall through */
 	case PH_RESYNC:
+		/* Never from a disk that lacks regions: the peer's copy may be the newer (§15.3).
+		 */
+		if (p->env->health->state != XM_DH_ATTACHED)
+			break;
 		resync_pump(p, now);
 		if (m->bm.oos_count || p->rs_chunks)
 			break;

@@ -191,6 +191,7 @@ void end_session(struct xm_primary *p, const char *why, __u64 now)
 	p->gen++;
 	p->hello_due = now;
 	writes_session_ended(p);
+	diskless_session_ended(p);
 }
 
 static void on_suspect_durable(struct xm_meta_waiter *w, int err)
@@ -318,6 +319,7 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 		if (p->refusal != f->arg1)
 			pr_warn("%s: %s", p->env->cfg->dev, p->reason);
 		p->refusal = (__u8)(f->arg1 < 256 ? f->arg1 : 255);
+		p->peer_disk_failed = f->arg1 == XM_REFUSE_DISK_FAILED;
 		p->state = P_REFUSED;
 		p->hello_due = now + REFUSED_RETRY_NS;
 		return;
@@ -355,6 +357,7 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	p->state = P_CONNECTED;
 	p->reason[0] = 0;
 	p->refusal = 0;
+	p->peer_disk_failed = false;
 	ctr(p)->sessions++;
 	pr_info("%s: session %08x connected: protocol %c, block %u, %u bytes per frame, window %u, "
 		"sync %s",
@@ -445,6 +448,10 @@ static void primary_rx(void *r, const struct xm_rx *rx)
 		on_csum(p, f, spans, nspans, hdr_off);
 		return;
 	}
+	if (f->type == XM_T_READ_DATA) {
+		on_read_data(p, f, spans, nspans, hdr_off);
+		return;
+	}
 	if (f->payload_len) {
 		ctr(p)->rx_bad_len++;
 		return;
@@ -452,8 +459,14 @@ static void primary_rx(void *r, const struct xm_rx *rx)
 	switch (f->type) {
 	case XM_T_CLOSE:
 		ctr(p)->rx_close++;
+		/* A failed disk: the peer's disk is Failed until a session proves otherwise. */
+		p->peer_disk_failed =
+			f->arg0 == XM_CLOSE_DISK_FAILED || f->arg0 == XM_CLOSE_DISK_DETACHED;
 		end_session(p,
-			    f->arg0 == XM_CLOSE_PROMOTE ? "peer promoted itself" : "peer detached",
+			    f->arg0 == XM_CLOSE_PROMOTE		? "peer promoted itself"
+			    : f->arg0 == XM_CLOSE_DISK_FAILED	? "peer disk failed"
+			    : f->arg0 == XM_CLOSE_DISK_DETACHED ? "peer disk detached"
+								: "peer detached",
 			    now);
 		break;
 	case XM_T_ACK:
@@ -519,6 +532,7 @@ static __u64 primary_tick(void *r, __u64 now)
 	}
 	xm_sender_tick(&p->snd, now);
 	sync_work(p, now);
+	diskless_tick(p, now);
 	pump(p, now);
 	xm_env_heartbeat(p->env, p->session, 0, SEND_RING / 2, now);
 	next = min_u64(next, xm_detector_deadline(p->env->det));
@@ -633,6 +647,7 @@ static void mark_active(struct xm_primary *p)
 static void primary_free(struct xm_primary *p)
 {
 	xm_meta_set_loop(p->m, p->env->loop, NULL, NULL);
+	diskless_free(p);
 	xm_sender_free(&p->snd);
 	free(p);
 }
@@ -660,6 +675,11 @@ static void *primary_create(const struct xm_role_env *env)
 	xm_list_init(&p->flushq);
 	xm_list_init(&p->rsendq);
 	xm_list_init(&p->intent_wait);
+	if (diskless_init(p)) {
+		primary_free(p);
+		errno = ENOMEM;
+		return NULL;
+	}
 	mark_active(p);
 	p->state = P_DISCONNECTED;
 	snprintf(p->reason, sizeof(p->reason), "never connected");
@@ -727,5 +747,6 @@ const struct xm_role_ops xm_primary_role = {
 	.drained = primary_drained,
 	.finish = primary_finish,
 	.finished = primary_finished,
+	.disk_changed = primary_disk_changed,
 	.status = primary_status,
 };

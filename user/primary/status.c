@@ -116,9 +116,10 @@ void primary_status(const void *r, struct xm_report *rep)
 	xm_report_bool(rep, "peer_suspect", NULL, p->m->sb.flags & XM_MF_PEER_SUSPECT);
 	xm_report_str(rep, "disk", NULL, xm_disk_state_name(p->m->sb.disk_state));
 	xm_report_str(rep, "peer_disk", "peer disk",
-		      !connected  ? "DUnknown"
-		      : p->synced ? "UpToDate"
-				  : "Inconsistent");
+		      p->peer_disk_failed ? "Failed"
+		      : !connected	  ? "DUnknown"
+		      : p->synced	  ? "UpToDate"
+					  : "Inconsistent");
 	xm_report_bool(rep, "degraded", NULL, !connected);
 	xm_report_str(rep, "reason", "reason", p->reason);
 	xm_report_u64(rep, "session", NULL, p->session);

@@ -30,6 +30,7 @@
 /* xm_meta_sb.flags */
 #define XM_MF_PRIMARY_ACTIVE 0x1 /* set while a primary runs; still set at load: it crashed */
 #define XM_MF_PEER_SUSPECT   0x2 /* a session ended on a protocol violation (resync.md §8a) */
+#define XM_MF_DISK_FAILED    0x4 /* the disk failed or was detached: it misses writes (§15) */
 
 /* The superblock in host order. */
 struct xm_meta_sb {

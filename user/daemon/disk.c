@@ -82,7 +82,8 @@ const char *xm_daemon_disk_attach(struct xm_daemon *d, const char *path, bool fu
 	nd.dio_offset_align = d->disk.dio_offset_align;
 	nd.dio_mem_align = d->disk.dio_mem_align;
 	d->disk = nd;
-	snprintf(d->cfg.disk, sizeof(d->cfg.disk), "%s", path);
+	if (path != d->cfg.disk)
+		snprintf(d->cfg.disk, sizeof(d->cfg.disk), "%s", path);
 	ret = xm_commit_init(&d->commit, &d->loop, d->disk.fd);
 	if (ret) {
 		xm_disk_close(&d->disk);

@@ -14,6 +14,9 @@
 #define RREAD_RETRY_MIN_NS (20 * NS_PER_MS)
 #define BACKFILL_CHUNK	   XM_READ_MAX_LEN
 #define BACKFILL_CHUNKS	   4u
+/* READ_REQs asked at once: what the secondary answers at once (§15.6); the rest wait here, so a
+ * deep client queue is not ignored there and retried into EIO. */
+#define RREADS_ASKED 32u
 
 static struct xm_disk_health *health(const struct xm_primary *p)
 {
@@ -166,12 +169,16 @@ static void rread_send(struct rread *rr, __u64 now)
 
 	if (rr->tries++)
 		ctr(p)->remote_read_retries++;
+	else
+		p->rreads_asked++;
 	rr->due_ns = now + (rto > RREAD_RETRY_MIN_NS ? rto : RREAD_RETRY_MIN_NS);
 	xm_env_send(p->env, &f, NULL, 0, 0);
 }
 
 static void rread_finish(struct rread *rr, int err)
 {
+	if (rr->tries)
+		rr->p->rreads_asked--;
 	xm_list_del(&rr->node);
 	rr->done(rr, err);
 	free(rr->pieces);
@@ -202,7 +209,8 @@ static int rread_start(struct xm_primary *p, __u64 off, __u32 len, __u8 *buf,
 	rr->done = done;
 	rr->ctx = ctx;
 	xm_list_add_tail(&p->rreads, &rr->node);
-	rread_send(rr, xm_now_ns());
+	if (p->rreads_asked < RREADS_ASKED)
+		rread_send(rr, xm_now_ns());
 	return 0;
 }
 
@@ -449,6 +457,8 @@ void diskless_tick(struct xm_primary *p, __u64 now)
 	{
 		struct rread *rr = xm_container_of(pos, struct rread, node);
 
+		if (!rr->tries && p->rreads_asked >= RREADS_ASKED)
+			break; /* waits its turn, in order */
 		if (now < rr->due_ns)
 			continue;
 		if (rr->tries >= RREAD_TRIES)

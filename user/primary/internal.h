@@ -197,6 +197,7 @@ struct xm_primary {
 	 * reads waiting for their pieces, the back-fill's progress */
 	__u64 *stale;
 	struct xm_list rreads;
+	__u32 rreads_asked; /* sent at least once and not finished */
 	__u64 bf_cursor, bf_bytes;
 	__u32 bf_chunks;
 	bool peer_disk_failed; /* the peer said its disk failed or was detached */
@@ -218,7 +219,8 @@ void write_event(struct pwrite *w, enum wevent ev, int arg);
 void writes_session_ended(struct xm_primary *p);
 /* A metadata flush cycle finished: writes waiting for their bits go on, or fail. */
 void meta_flushed(struct xm_primary *p, int err);
-/* Admits a resync chunk like any write: it waits for what it overlaps. */
+/* Admits a resync or back-fill (w->backfill) chunk like any write: it waits for what it
+ * overlaps. */
 void admit_chunk(struct xm_primary *p, struct pwrite *w);
 void on_nbd_request(void *ctx, struct xm_nbd_req *req);
 /* The protocol a write runs under: FUA writes always under C (§6). */

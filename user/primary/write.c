@@ -425,11 +425,13 @@ static void admit_write(struct xm_primary *p, struct xm_nbd_req *req, __u8 *buf)
 void admit_chunk(struct xm_primary *p, struct pwrite *w)
 {
 	w->p = p;
-	w->resync = true;
+	/* A resync chunk reads here and sends; a back-fill chunk fetches and writes here. */
+	w->resync = !w->backfill;
 	xm_list_init(&w->node);
 	xm_list_init(&w->send_node);
 	xm_list_init(&w->meta_node);
-	p->rs_chunks++;
+	if (w->resync)
+		p->rs_chunks++;
 	write_event(w, WE_ADMIT, 0);
 }
 

@@ -66,14 +66,18 @@ const char *xm_daemon_disk_attach(struct xm_daemon *d, const char *path, bool fu
 		return answer;
 	}
 	/* The export and the bitmap keep their size; a block size the peer agreed to must hold. */
-	if (nd.size < d->disk.size || nd.dio_offset_align > d->disk.dio_offset_align ||
+	if (nd.size < d->disk.size) {
+		snprintf(answer, sizeof(answer),
+			 "error: disk '%s' is %llu bytes: the export needs at least %llu", path,
+			 (unsigned long long)nd.size, (unsigned long long)d->disk.size);
+		xm_disk_close(&nd);
+		return answer;
+	}
+	if (nd.dio_offset_align > d->disk.dio_offset_align ||
 	    nd.dio_mem_align > d->disk.dio_mem_align) {
-		snprintf(
-			answer, sizeof(answer),
-			"error: disk '%s' is %llu bytes with %u-byte direct I/O: it needs at least "
-			"%llu bytes and at most %u",
-			path, (unsigned long long)nd.size, nd.dio_offset_align,
-			(unsigned long long)d->disk.size, d->disk.dio_offset_align);
+		snprintf(answer, sizeof(answer),
+			 "error: disk '%s' needs %u-byte direct I/O; the pair agreed on %u", path,
+			 nd.dio_offset_align, d->disk.dio_offset_align);
 		xm_disk_close(&nd);
 		return answer;
 	}

@@ -88,9 +88,15 @@ assert_eq "$(status_json "$P" | jq -r .daemon.disk.policy)" pass-on "the policy 
 # The copy allocated every block; a hole punched at MiB 5 is a block the full tmpfs cannot give.
 fallocate -p -o $((5 << 20)) -l $((1 << 20)) "$TMPFS_DISK"
 enospc_on pfull
-$NBD_OPS "$(nbd_uri primary)" "write:$((5 << 20)):65536:40" >"$WORK/passon.log" 2>&1 &&
-	fail "pass-on: the write succeeded on a full disk"
-grep -q "No space left on device" "$WORK/passon.log" || fail "pass-on: $(cat "$WORK/passon.log")"
+synced0=$(logged "$WORK/primary.log" "peer in sync")
+for i in 0 1 2 3 4 5 6 7; do
+	$NBD_OPS "$(nbd_uri primary)" "write:$(((5 << 20) + i * 131072)):65536:40" >"$WORK/passon.log" 2>&1 &&
+		fail "pass-on: the write succeeded on a full disk"
+	grep -q "No space left on device" "$WORK/passon.log" || fail "pass-on: $(cat "$WORK/passon.log")"
+done
 assert_eq "$(local_disk "$P")" attached "pass-on: the disk state"
+# Each failed write's region is resynced; the log says so once, not once per write.
+wait_until 10 in_sync "$P" || fail "pass-on: not in sync after the failed writes"
+assert_le $(($(logged "$WORK/primary.log" "peer in sync") - synced0)) 1 "pass-on: 'peer in sync' lines"
 enospc_off pfull
 log "all checks passed"

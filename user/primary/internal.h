@@ -25,6 +25,7 @@
 #define NBD_MAX_REQUEST (32u << 20)
 /* docs/resync.md */
 #define SWEEP_NS	 (1000 * NS_PER_MS) /* lazy clearing of intent bits */
+#define IN_SYNC_LOG_NS	 (10 * NS_PER_SEC)  /* "peer in sync" lines at most this often */
 #define RESYNC_CHUNK	 (256u << 10)	    /* largest resync chunk */
 #define RESYNC_CHUNKS	 64u		    /* chunks in the active set at once */
 #define CSUM_OPS	 8u
@@ -201,6 +202,8 @@ struct xm_primary {
 	__u64 bf_cursor, bf_bytes;
 	__u32 bf_chunks;
 	bool peer_disk_failed; /* the peer said its disk failed or was detached */
+	__u64 in_sync_log_ns;  /* the last "peer in sync" line */
+	__u32 in_sync_quiet, in_sync_log_session; /* syncs done since it; its session */
 	char fail_reason[64];
 	__u64 fail_silence_ns, fail_at_ns;
 };

@@ -126,6 +126,7 @@ void session_start(struct xm_primary *p, const struct xm_hello_gen *g, __u64 now
 void setgen_done(struct xm_primary *p, __u64 gen)
 {
 	struct xm_meta *m = p->m;
+	__u64 now = xm_now_ns();
 
 	if (m->sb.current_gen != gen)
 		return; /* we rotated meanwhile (cannot happen while connected) */
@@ -135,10 +136,20 @@ void setgen_done(struct xm_primary *p, __u64 gen)
 	p->synced = true;
 	p->phase = PH_IN_SYNC;
 	p->last_rs_bytes = p->rs_done_bytes - p->rs_start_bytes;
-	p->last_rs_ns = xm_now_ns() - p->rs_start_ns;
-	pr_info("%s: peer in sync (generation %016llx), resynced %llu bytes in %.3f s",
+	p->last_rs_ns = now - p->rs_start_ns;
+	/* Regions a failing write left behind (pass-on) come back one by one: in one session, one
+	 * line per IN_SYNC_LOG_NS instead of a line per failed write. */
+	p->in_sync_quiet++;
+	if (p->in_sync_log_ns && p->in_sync_log_session == p->session &&
+	    now - p->in_sync_log_ns < IN_SYNC_LOG_NS)
+		return;
+	pr_info("%s: peer in sync (generation %016llx), resynced %llu bytes in %.3f s%s",
 		p->env->cfg->dev, (unsigned long long)gen, (unsigned long long)p->last_rs_bytes,
-		p->last_rs_ns / 1e9);
+		p->last_rs_ns / 1e9,
+		p->in_sync_quiet > 1 ? " (and earlier resyncs not logged)" : "");
+	p->in_sync_log_ns = now;
+	p->in_sync_log_session = p->session;
+	p->in_sync_quiet = 0;
 }
 
 static bool resync_tokens(struct xm_primary *p, __u64 len, __u64 now)

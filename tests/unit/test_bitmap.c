@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Description: the write-intent/oos bitmap: range math, durability, counts, sweep, merge, load. */
+/* Description: the write-intent/oos bitmap: range math, durability, counts, sweep, merge, load,
+ * a lost page. */
 #include <endian.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -437,6 +438,54 @@ static void test_load_masks_bits_past_nbits(void **state)
 	xm_bitmap_free(&b);
 }
 
+static void test_lost_page_is_all_ones(void **state)
+{
+	__u8 page[XM_BITMAP_PAGE];
+	struct xm_bitmap b;
+	__u64 bit;
+
+	/* 2 full pages and 100 bits of a third. */
+	assert_int_equal(xm_bitmap_init(&b, (2 * XM_BITMAP_PAGE_BITS + 100) * 4096ull, 4096), 0);
+	memset(page, 0, sizeof(page));
+	page[0] = 0x01;
+	xm_bitmap_page_load(&b, 0, page);
+	xm_bitmap_page_load(&b, 1, page);
+	xm_bitmap_mark_oos(&b, 5 * 4096, 1); /* set in memory already: counted once */
+	flush_all(&b);
+	assert_int_equal(count_dirty_pages(&b), 0);
+
+	xm_bitmap_page_lost(&b, 0);
+	assert_int_equal(b.oos_count, XM_BITMAP_PAGE_BITS + 1);
+	assert_int_equal(b.intent_count, XM_BITMAP_PAGE_BITS + 1);
+	for (bit = 0; bit < XM_BITMAP_PAGE_BITS; bit++)
+		if (!xm_bitmap_test_oos(&b, bit) || !xm_bitmap_test_intent(&b, bit))
+			fail_msg("bit %llu of the lost page is clear", (unsigned long long)bit);
+	assert_true(xm_bitmap_test_oos(&b, XM_BITMAP_PAGE_BITS)); /* page 1 as loaded */
+	assert_false(xm_bitmap_test_oos(&b, XM_BITMAP_PAGE_BITS + 1));
+	/* A write to one of its regions goes at once: every load of the file gives ones there. */
+	assert_true(xm_bitmap_range_durable(&b, 0, XM_BITMAP_PAGE_BITS * 4096ull));
+	assert_int_equal(b.page_dirty[0], 1);
+	assert_int_equal(b.page_dirty[1], 0);
+	assert_int_equal(count_dirty_pages(&b), 1);
+	assert_counts_exact(&b);
+
+	/* The last page: only the bits below nbits. */
+	xm_bitmap_page_lost(&b, 2);
+	assert_int_equal(b.oos_count, XM_BITMAP_PAGE_BITS + 1 + 100);
+	assert_true(xm_bitmap_test_oos(&b, b.nbits - 1));
+	assert_counts_exact(&b);
+	assert_int_equal(xm_bitmap_next_oos(&b, XM_BITMAP_PAGE_BITS + 1), 2 * XM_BITMAP_PAGE_BITS);
+
+	/* Once written, it goes out as it is in memory: ones, bits past nbits zero. */
+	xm_bitmap_page_snapshot(&b, 2, page);
+	assert_int_equal(page[0], 0xff);
+	assert_int_equal(page[12], 0x0f); /* bits 96-99 */
+	assert_int_equal(page[13], 0);
+	xm_bitmap_page_lost(&b, 3); /* past the end: nothing */
+	assert_counts_exact(&b);
+	xm_bitmap_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -451,6 +500,7 @@ int main(void)
 		cmocka_unit_test(test_merge_peer_finer_granularity),
 		cmocka_unit_test(test_get_oos_words),
 		cmocka_unit_test(test_load_masks_bits_past_nbits),
+		cmocka_unit_test(test_lost_page_is_all_ones),
 	};
 
 	/* The count of failed tests, folded so that it can never read as 77 (skip). */

@@ -90,9 +90,13 @@ static void report_meta(struct xm_report *r, const struct xm_daemon *d)
 	xm_report_u64(r, "intent_bits", NULL, m->bm.intent_count);
 	xm_report_u64(r, "flushes", NULL, m->cycles);
 	xm_report_u64(r, "pages_written", NULL, m->pages_written);
+	xm_report_u64(r, "bad_pages", NULL, m->bad_pages);
 	xm_report_close(r);
 	xm_report_u64(r, NULL, "bitmap bytes per bit", m->bm.block);
 	xm_report_u64(r, NULL, "regions out of sync", m->bm.oos_count);
+	/* Rare, and the one thing here a person must act on: shown in the text form only then. */
+	if (m->bad_pages)
+		xm_report_u64(r, NULL, "bitmap pages failed checksum", m->bad_pages);
 	xm_report_close(r);
 }
 

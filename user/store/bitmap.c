@@ -302,6 +302,16 @@ void xm_bitmap_page_written(struct xm_bitmap *b, __u64 page, const void *buf)
 	}
 }
 
+/* Word w as loaded from the file: intent, oos and durable all become v; counts stay exact. */
+static void load_word(struct xm_bitmap *b, __u64 w, __u64 v)
+{
+	v &= valid_mask(b, w);
+	b->intent_count +=
+		(__u64)__builtin_popcountll(v) - (__u64)__builtin_popcountll(b->intent[w]);
+	b->oos_count += (__u64)__builtin_popcountll(v) - (__u64)__builtin_popcountll(b->oos[w]);
+	b->intent[w] = b->oos[w] = b->durable[w] = v;
+}
+
 void xm_bitmap_page_load(struct xm_bitmap *b, __u64 page, const void *buf)
 {
 	__u64 w, first, end;
@@ -311,16 +321,25 @@ void xm_bitmap_page_load(struct xm_bitmap *b, __u64 page, const void *buf)
 		return;
 	page_words(b, page, &first, &end);
 	for (w = first; w < end; w++) {
-		__u64 le, v;
+		__u64 le;
 
 		memcpy(&le, p + (w - first) * 8, 8);
-		v = le64toh(le) & valid_mask(b, w);
-		b->intent_count +=
-			(__u64)__builtin_popcountll(v) - (__u64)__builtin_popcountll(b->intent[w]);
-		b->oos_count +=
-			(__u64)__builtin_popcountll(v) - (__u64)__builtin_popcountll(b->oos[w]);
-		b->intent[w] = b->oos[w] = b->durable[w] = v;
+		load_word(b, w, le64toh(le));
 	}
+}
+
+void xm_bitmap_page_lost(struct xm_bitmap *b, __u64 page)
+{
+	__u64 w, first, end;
+
+	if (page >= b->npages)
+		return;
+	page_words(b, page, &first, &end);
+	/* durable too: until the page is rewritten, every load of the file gives all ones for it,
+	 * so a write to one of its regions need not wait for a flush. */
+	for (w = first; w < end; w++)
+		load_word(b, w, ~0ull);
+	xm_bitmap_page_mark_dirty(b, page);
 }
 
 void xm_bitmap_clear_all(struct xm_bitmap *b)

@@ -84,6 +84,10 @@ void xm_bitmap_page_snapshot(struct xm_bitmap *b, __u64 page, void *buf);
 void xm_bitmap_page_written(struct xm_bitmap *b, __u64 page, const void *buf);
 /* Loading: the page as stored becomes intent, oos and durable. */
 void xm_bitmap_page_load(struct xm_bitmap *b, __u64 page, const void *buf);
+/* Loading a page whose stored copy failed its checksum: every region in it becomes intent, oos
+ * and durable (a larger resync, never a missed region), and the page dirty, so the next flush
+ * writes it, with its checksum, again. */
+void xm_bitmap_page_lost(struct xm_bitmap *b, __u64 page);
 /* Everything clear, in memory; every page dirty (the next flush writes zeros). */
 void xm_bitmap_clear_all(struct xm_bitmap *b);
 

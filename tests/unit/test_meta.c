@@ -444,7 +444,7 @@ static void test_synced_bits_come_back_as_oos(void **state)
 
 	/* Resynced and swept: the bits go from the file too. */
 	xm_bitmap_clear_oos(&m.bm, 0, m.bm.nbits);
-	assert_int_equal(xm_bitmap_sweep(&m.bm, &busy, 1, false), 5);
+	assert_int_equal(xm_bitmap_sweep(&m.bm, &busy, 1, NULL), 5);
 	assert_int_equal(xm_meta_sync(&m), 0);
 	xm_meta_close(&m);
 	open_ok(f, &m, 4 * GIB, 0, XM_ROLE_PRIMARY, false);

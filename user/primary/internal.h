@@ -19,6 +19,7 @@
 #include "repl/role.h"
 #include "util/clock.h"
 #include "repl/sender.h"
+#include "store/actlog.h"
 #include "util/list.h"
 
 #define SEND_RING	4096 /* frames in flight at most; a power of two */
@@ -180,6 +181,7 @@ struct xm_primary {
 	bool stopping;
 	/* resync (docs/resync.md) */
 	struct xm_meta *m;
+	struct xm_actlog al; /* hot extents: writes there need no metadata I/O (§8.6) */
 	enum phase phase;
 	__u8 decision, refusal;
 	struct xm_gen_info peer_gen;

@@ -219,8 +219,6 @@ static void resync_pump(struct xm_primary *p, __u64 now)
 
 /* Lazy clearing: intent bits of regions both disks have (docs/resync.md §2 rule 3).  kick: start
  * the metadata flush that writes the cleared pages. */
-/* Periodic sweeps (kick) keep the regions written in the last interval; the last one, on a clean
- * detach, keeps only what is in flight. */
 void sweep(struct xm_primary *p, bool kick)
 {
 	struct xm_range *busy = calloc(p->nactive + 1, sizeof(*busy));
@@ -239,7 +237,11 @@ void sweep(struct xm_primary *p, bool kick)
 			n++;
 		}
 	}
-	if (xm_bitmap_sweep(&p->m->bm, busy, n, kick) && kick)
+	/* A periodic sweep keeps the activity log's hot extents and clears what it evicted; the
+	 * last one, on a clean end, keeps only what is in flight. */
+	if (kick)
+		xm_actlog_adapt(&p->al, xm_now_ns());
+	if (xm_bitmap_sweep(&p->m->bm, busy, n, kick ? p->al.hot : NULL) && kick)
 		xm_meta_flush_start(p->m);
 	free(busy);
 }

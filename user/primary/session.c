@@ -648,6 +648,7 @@ static void primary_free(struct xm_primary *p)
 {
 	xm_meta_set_loop(p->m, p->env->loop, NULL, NULL);
 	diskless_free(p);
+	xm_actlog_free(&p->al);
 	xm_sender_free(&p->snd);
 	free(p);
 }
@@ -675,7 +676,8 @@ static void *primary_create(const struct xm_role_env *env)
 	xm_list_init(&p->flushq);
 	xm_list_init(&p->rsendq);
 	xm_list_init(&p->intent_wait);
-	if (diskless_init(p)) {
+	if (diskless_init(p) || xm_actlog_init(&p->al, env->meta->bm.nbits << env->meta->bm.shift,
+					       env->meta->bm.shift)) {
 		primary_free(p);
 		errno = ENOMEM;
 		return NULL;

@@ -35,7 +35,12 @@ static bool intent_ready(struct xm_primary *p, struct pwrite *w)
 		}
 		xm_bitmap_mark_oos(&m->bm, w->off, w->len);
 	} else {
-		xm_bitmap_mark_intent(&m->bm, w->off, w->len);
+		__u64 xoff, xlen;
+
+		/* The whole extent: the next writes there find their bits durable (§8.6). */
+		xm_actlog_touch(&p->al, w->off, w->len, xm_now_ns());
+		xm_actlog_span(&p->al, w->off, w->len, &xoff, &xlen);
+		xm_bitmap_mark_intent(&m->bm, xoff, xlen);
 	}
 	return xm_bitmap_range_durable(&m->bm, w->off, w->len) && !m->sb_dirty && !m->sb_inflight;
 }

@@ -241,8 +241,11 @@ int cmd_stats(int argc, char **argv)
 		{"watch", no_argument, NULL, 'w'},     {"all", no_argument, NULL, 'a'},
 		{"help", no_argument, NULL, 'h'},      {0},
 	};
+	static const struct xm_num_rule interval_rule = {.min = 10, .max = 3600000, .unit = "ms"};
 	struct xm_stats prev, cur;
 	struct timespec t0, t1, pause;
+	char why[128];
+	__u64 interval;
 	const char *dev = NULL;
 	bool watch = false, all = false;
 	__u32 interval_ms = 1000;
@@ -255,10 +258,11 @@ int cmd_stats(int argc, char **argv)
 			dev = optarg;
 			break;
 		case 'i':
-			if (xm_parse_u32(optarg, 10, 3600000, &interval_ms)) {
-				pr_warn("stats: --interval '%s': want 10-3600000 ms", optarg);
+			if (xm_parse_num(optarg, &interval_rule, &interval, why, sizeof(why))) {
+				pr_warn("stats: --interval %s", why);
 				return XM_EXIT_USAGE;
 			}
+			interval_ms = (__u32)interval;
 			break;
 		case 'w':
 			watch = true;

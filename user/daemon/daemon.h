@@ -63,6 +63,11 @@ struct xm_daemon {
 	struct xm_counters ctr;
 	struct xm_gate gate; /* every frame in and out (docs/protocol.md §14) */
 	struct xm_meta meta; /* generations, disk state and bitmap; shared by both roles */
+	/* This attach made meta.path, and may have made meta_new_dir (the outermost directory that
+	 * was missing; "" when none was) for it: undone if the attach fails before the role runs.
+	 */
+	bool meta_new;
+	char meta_new_dir[PATH_MAX];
 	/* The role that runs (repl/role.h) and what it is lent. */
 	const struct xm_role_ops *ops;
 	void *role;

@@ -175,6 +175,11 @@ static bool no_auth_applied(const struct xm_config *c)
 	return c->no_auth;
 }
 
+static bool on_io_error_applied(const struct xm_config *c)
+{
+	return c->io_error_pass_on;
+}
+
 static const struct key_case key_cases[] = {
 	{"role", "secondary", role_applied, "master"},
 	{"dev", "enp3s0f1", dev_applied, "eth0:1"},
@@ -200,6 +205,7 @@ static const struct key_case key_cases[] = {
 	{"force", "yes", force_applied, "maybe"},
 	{"auth-key", "/etc/xdpmirror/pair.key", auth_key_applied, ""},
 	{"no-auth", "yes", no_auth_applied, "sure"},
+	{"on-io-error", "pass-on", on_io_error_applied, "ignore"},
 };
 
 static const struct key_case *key_case_for(const char *key)

@@ -43,7 +43,11 @@ wait_until 10 peer_disk_is "$P" Failed ||
 log "  primary: peer_disk $(peer_disk "$P"), reason '$(reason "$P")'"
 assert_eq "$(timeout_ends "$P")" "$ends0" "sessions the primary ended by a timeout"
 assert_ge "$(counter "$P" rx_close)" $((close0 + 1)) "CLOSE frames the primary received"
-[[ $(reason "$P") == *"peer disk failed"* ]] || fail "the primary's reason: '$(reason "$P")'"
+# The session's end says "peer disk failed"; the refused reconnect after it names the refusal's cause
+# as both boxes do (docs/protocol.md §4.5): "refused by peer: the secondary's disk failed".
+r=$(reason "$P")
+[[ $r == *"peer disk failed"* || $r == "refused by peer: the secondary's disk failed" ]] ||
+	fail "the primary's reason: '$r'"
 assert_ge "$(logged "$WORK/primary.log" "peer disk failed")" 1 "'peer disk failed' lines in the primary's log"
 assert_eq "$(reason "$S")" "disk failed: No space left on device" "the secondary's reason"
 assert_eq "$(local_disk "$S")" failed "the secondary's disk state"

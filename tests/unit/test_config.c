@@ -175,6 +175,11 @@ static bool no_auth_applied(const struct xm_config *c)
 	return c->no_auth;
 }
 
+static bool on_io_error_applied(const struct xm_config *c)
+{
+	return c->io_error_pass_on;
+}
+
 static const struct key_case key_cases[] = {
 	{"role", "secondary", role_applied, "master"},
 	{"dev", "enp3s0f1", dev_applied, "eth0:1"},
@@ -200,6 +205,7 @@ static const struct key_case key_cases[] = {
 	{"force", "yes", force_applied, "maybe"},
 	{"auth-key", "/etc/xdpmirror/pair.key", auth_key_applied, ""},
 	{"no-auth", "yes", no_auth_applied, "sure"},
+	{"on-io-error", "pass-on", on_io_error_applied, "ignore"},
 };
 
 static const struct key_case *key_case_for(const char *key)
@@ -378,6 +384,145 @@ static void test_disk_keeps_the_whole_path(void **state)
 	xm_config_init(&c);
 	assert_int_equal(xm_config_set(&c, "disk", path, err, sizeof(err)), 0);
 	assert_string_equal(c.disk, path);
+}
+
+/* Every numeric key reads numbers one way (conf/params.h): hex where decimal works, the same
+ * refusals, one form of error.  A key whose metavar says it takes a number must be here. */
+struct number_key_case {
+	const char *key;
+	const char *dec, *hex; /* one value both ways */
+	const char *want;      /* its range, as the errors show it */
+};
+
+static const struct number_key_case number_keys[] = {
+	{"ethertype", "34998", "0x88b6", "0x0600-0xffff"},
+	{"queues", "16", "0x10", "1-64"},
+	{"ping-interval", "16", "0x10", "1-10000 ms"},
+	{"timeout", "16", "0x10", "2-60000 ms"},
+	{"ko-timeout", "16", "0x10", "10-600000 ms"},
+	{"nbd-tcp", "4096", "0x1000", "1-65535"},
+	{"bitmap-block", "65536", "0x10000", "a power of two, 4K-1M"},
+	{"resync-rate", "16", "0x10", "0-1000000 MiB/s"},
+};
+
+static bool takes_a_number(const struct xm_config_key *k)
+{
+	static const char *const metavars[] = {"N", "MS", "SIZE", "MIB", "PORT", "0xNNNN"};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(metavars); i++)
+		if (!strcmp(k->metavar, metavars[i]))
+			return true;
+	return false;
+}
+
+static void test_numeric_keys_are_all_listed(void **state)
+{
+	const struct xm_config_key *k;
+	size_t i, n = 0;
+
+	for (k = xm_config_keys; k->name; k++) {
+		if (!takes_a_number(k))
+			continue;
+		for (i = 0; i < ARRAY_SIZE(number_keys); i++)
+			if (!strcmp(number_keys[i].key, k->name))
+				break;
+		if (i == ARRAY_SIZE(number_keys))
+			print_message("numeric key '%s' is not in number_keys\n", k->name);
+		assert_true(i < ARRAY_SIZE(number_keys));
+		n++;
+	}
+	assert_int_equal(n, ARRAY_SIZE(number_keys));
+}
+
+static void test_numbers_read_one_way_for_every_key(void **state)
+{
+	static const struct {
+		const char *val; /* "%s" is the key's decimal value */
+		const char *why;
+	} bad[] = {
+		{"-1", "negative"},
+		{"-%s", "negative"},
+		{"+%s", "not a number"},
+		{" %s", "not a number"},
+		{"%s ", "not a number"},
+		{"%sx", "not a number"},
+		{"%s.5", "not a number"},
+		{"0x", "not a number"},
+		{"0xg", "not a number"},
+		{"", "not a number"},
+		{"ten", "not a number"},
+		{"99999999999999999999", "too large"},
+		{"0x10000000000000000", "too large"},
+	};
+	size_t i, j;
+
+	for (i = 0; i < ARRAY_SIZE(number_keys); i++) {
+		const struct number_key_case *nk = &number_keys[i];
+		struct xm_config a, b, before;
+		char err[256] = "", val[64], want[128];
+
+		xm_config_init(&a);
+		xm_config_init(&b);
+		assert_int_equal(xm_config_set(&a, nk->key, nk->dec, err, sizeof(err)), 0);
+		if (xm_config_set(&b, nk->key, nk->hex, err, sizeof(err)))
+			print_message("%s '%s' refused: %s\n", nk->key, nk->hex, err);
+		assert_int_equal(xm_config_set(&b, nk->key, nk->hex, err, sizeof(err)), 0);
+		assert_memory_equal(&a, &b, sizeof(a));
+		for (j = 0; j < ARRAY_SIZE(bad); j++) {
+			xm_config_init(&a);
+			before = a;
+			snprintf(val, sizeof(val), bad[j].val, nk->dec);
+			snprintf(want, sizeof(want), "'%s': %s (want %s", val, bad[j].why,
+				 nk->want);
+			err[0] = '\0';
+			assert_true(xm_config_set(&a, nk->key, val, err, sizeof(err)) < 0);
+			if (strncmp(err, want, strlen(want)) || strcmp(err + strlen(err) - 1, ")"))
+				print_message("%s '%s': said \"%s\", want \"%s...)\"\n", nk->key,
+					      val, err, want);
+			assert_err_prefix(err, want);
+			assert_memory_equal(&a, &before, sizeof(a));
+		}
+	}
+}
+
+/* The issue that made them one: 0x10 was a number for --timeout but not for --bitmap-block. */
+static void test_bitmap_block_takes_hex_and_suffixes(void **state)
+{
+	static const struct {
+		const char *val;
+		__u32 block; /* 0: refused */
+		const char *err;
+	} cases[] = {
+		{"0x10000", 65536, NULL},
+		{"0x10K", 16384, NULL},
+		{"64K", 65536, NULL},
+		{"1m", 1 << 20, NULL},
+		{"4096", 4096, NULL},
+		{"0x10", 0, "'0x10': too small (want a power of two, 4K-1M)"},
+		{"2M", 0, "'2M': too large (want a power of two, 4K-1M)"},
+		{"96K", 0, "'96K': not a power of two (want a power of two, 4K-1M)"},
+		{"64KB", 0, "'64KB': not a number (want a power of two, 4K-1M)"},
+		{"16777216T", 0, "'16777216T': too large (want a power of two, 4K-1M)"},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		xm_config_init(&c);
+		ret = xm_config_set(&c, "bitmap-block", cases[i].val, err, sizeof(err));
+		if (cases[i].block) {
+			assert_int_equal(ret, 0);
+			assert_int_equal(c.bitmap_block, cases[i].block);
+		} else {
+			assert_true(ret < 0);
+			assert_string_equal(err, cases[i].err);
+			assert_int_equal(c.bitmap_block, 0);
+		}
+	}
 }
 
 struct ethertype_case {
@@ -988,6 +1133,9 @@ int main(void)
 		cmocka_unit_test(test_parse_text_error_names_origin_and_line),
 		cmocka_unit_test(test_check_reports_first_missing_key),
 		cmocka_unit_test(test_check_wants_a_key_or_no_auth),
+		cmocka_unit_test(test_numeric_keys_are_all_listed),
+		cmocka_unit_test(test_numbers_read_one_way_for_every_key),
+		cmocka_unit_test(test_bitmap_block_takes_hex_and_suffixes),
 		cmocka_unit_test(test_load_file_reads_keys),
 		cmocka_unit_test(test_load_file_empty_file_is_fine),
 		cmocka_unit_test(test_load_file_error_names_path_and_line),

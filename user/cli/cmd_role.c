@@ -32,11 +32,11 @@ static void sleep_ms(long ms)
 static int request(const char *cmd, const char *dev, const char *req)
 {
 	char answer[512];
-	int n = xm_ctl_request(dev, req, answer, sizeof(answer));
+	int n = xm_cli_request(dev, req, answer, sizeof(answer));
 
-	if (n <= 0) {
-		pr_warn("%s '%s': not attached", cmd, dev);
-		return XM_EXIT_NOT_ATTACHED;
+	if (n < 0) {
+		pr_warn("%s '%s': %s", cmd, dev, xm_cli_request_error(n));
+		return xm_cli_request_exit(n);
 	}
 	answer[strcspn(answer, "\n")] = 0;
 	if (strncmp(answer, "ok", 2)) {
@@ -51,7 +51,7 @@ static int request(const char *cmd, const char *dev, const char *req)
 static struct json_object *status(const char *dev)
 {
 	static char buf[STATUS_BYTES];
-	int n = xm_ctl_request(dev, "status", buf, sizeof(buf));
+	int n = xm_cli_request(dev, "status", buf, sizeof(buf));
 
 	return n > 0 ? json_tokener_parse(buf) : NULL;
 }

@@ -62,16 +62,31 @@ static int set_disk(struct xm_config *c, const char *v, char *err, size_t n)
 	return 0;
 }
 
+/* Every numeric key: one parser and one form of error (conf/params.h), its own bounds. */
+static int set_u32(__u32 *dst, const char *v, const struct xm_num_rule *r, char *err, size_t n)
+{
+	__u64 x;
+
+	/* A refused value is -EINVAL here, whatever the reason, as for every other key. */
+	if (xm_parse_num(v, r, &x, err, n))
+		return -EINVAL;
+	*dst = (__u32)x;
+	return 0;
+}
+
 static int set_ethertype(struct xm_config *c, const char *v, char *err, size_t n)
 {
+	/* Values below 0x0600 are 802.3 lengths, not EtherTypes. */
+	static const struct xm_num_rule rule = {.min = 0x0600, .max = 0xffff, .hex = true};
 	__u32 t;
+	int ret = set_u32(&t, v, &rule, err, n);
 
-	/* Values below 0x0600 are 802.3 lengths, not EtherTypes; the usual ones would steal
-	 * traffic. */
-	if (xm_parse_u32(v, 0x0600, 0xffff, &t) || t == 0x0800 || t == 0x86DD || t == 0x0806 ||
-	    t == XM_ETH_P_8021Q) {
-		snprintf(err, n,
-			 "'%s': not a usable EtherType (want 0x0600-0xffff, not IP/ARP/VLAN)", v);
+	if (ret)
+		return ret;
+	/* The usual ones would steal traffic; 802.1Q would be read as a tag. */
+	if (t == 0x0800 || t == 0x86DD || t == 0x0806 || t == XM_ETH_P_8021Q) {
+		snprintf(err, n, "'%s': taken by IPv4, IPv6, ARP or VLAN (want another EtherType)",
+			 v);
 		return -EINVAL;
 	}
 	c->ethertype = (__u16)t;
@@ -80,11 +95,9 @@ static int set_ethertype(struct xm_config *c, const char *v, char *err, size_t n
 
 static int set_queues(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	if (xm_parse_u32(v, 1, XM_MAX_QUEUES, &c->queues)) {
-		snprintf(err, n, "'%s': not a queue count (want 1-%d)", v, XM_MAX_QUEUES);
-		return -EINVAL;
-	}
-	return 0;
+	static const struct xm_num_rule rule = {.min = 1, .max = XM_MAX_QUEUES};
+
+	return set_u32(&c->queues, v, &rule, err, n);
 }
 
 static int set_xsk_mode(struct xm_config *c, const char *v, char *err, size_t n)
@@ -117,11 +130,9 @@ static int set_xdp_mode(struct xm_config *c, const char *v, char *err, size_t n)
 
 static int set_ping_ms(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	if (xm_parse_u32(v, 1, 10000, &c->ping_ms)) {
-		snprintf(err, n, "'%s': not a heartbeat interval (want 1-10000 ms)", v);
-		return -EINVAL;
-	}
-	return 0;
+	static const struct xm_num_rule rule = {.min = 1, .max = 10000, .unit = "ms"};
+
+	return set_u32(&c->ping_ms, v, &rule, err, n);
 }
 
 static int set_protocol(struct xm_config *c, const char *v, char *err, size_t n)
@@ -159,32 +170,27 @@ static int set_nbd_socket(struct xm_config *c, const char *v, char *err, size_t 
 
 static int set_nbd_tcp(struct xm_config *c, const char *v, char *err, size_t n)
 {
+	static const struct xm_num_rule rule = {.min = 1, .max = 65535};
 	__u32 port;
+	int ret = set_u32(&port, v, &rule, err, n);
 
-	if (xm_parse_u32(v, 1, 65535, &port)) {
-		snprintf(err, n, "'%s': not a TCP port (want 1-65535)", v);
-		return -EINVAL;
-	}
-	c->nbd_tcp_port = (__u16)port;
-	return 0;
+	if (!ret)
+		c->nbd_tcp_port = (__u16)port;
+	return ret;
 }
 
 static int set_timeout_ms(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	if (xm_parse_u32(v, 2, 60000, &c->timeout_ms)) {
-		snprintf(err, n, "'%s': not a peer timeout (want 2-60000 ms)", v);
-		return -EINVAL;
-	}
-	return 0;
+	static const struct xm_num_rule rule = {.min = 2, .max = 60000, .unit = "ms"};
+
+	return set_u32(&c->timeout_ms, v, &rule, err, n);
 }
 
 static int set_ko_ms(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	if (xm_parse_u32(v, 10, 600000, &c->ko_ms)) {
-		snprintf(err, n, "'%s': not a peer progress timeout (want 10-600000 ms)", v);
-		return -EINVAL;
-	}
-	return 0;
+	static const struct xm_num_rule rule = {.min = 10, .max = 600000, .unit = "ms"};
+
+	return set_u32(&c->ko_ms, v, &rule, err, n);
 }
 
 /* "yes" or "no", nothing else. */
@@ -215,15 +221,10 @@ static int set_meta(struct xm_config *c, const char *v, char *err, size_t n)
 
 static int set_bitmap_block(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	__u64 bytes;
+	static const struct xm_num_rule rule = {
+		.min = XM_BITMAP_MIN_BLOCK, .max = XM_BITMAP_MAX_BLOCK, .size = true, .pow2 = true};
 
-	if (xm_parse_size(v, &bytes) || bytes < XM_BITMAP_MIN_BLOCK ||
-	    bytes > XM_BITMAP_MAX_BLOCK || (bytes & (bytes - 1))) {
-		snprintf(err, n, "'%s': not a bitmap granularity (want a power of two, 4K-1M)", v);
-		return -EINVAL;
-	}
-	c->bitmap_block = (__u32)bytes;
-	return 0;
+	return set_u32(&c->bitmap_block, v, &rule, err, n);
 }
 
 static int set_initial_sync(struct xm_config *c, const char *v, char *err, size_t n)
@@ -238,11 +239,10 @@ static int set_initial_sync(struct xm_config *c, const char *v, char *err, size_
 
 static int set_resync_rate(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	if (xm_parse_u32(v, 0, 1000000, &c->resync_mib)) {
-		snprintf(err, n, "'%s': not a resync rate (want 0-1000000 MiB/s, 0: unlimited)", v);
-		return -EINVAL;
-	}
-	return 0;
+	static const struct xm_num_rule rule = {.max = 1000000,
+						.unit = "MiB/s, 0 for as fast as the link"};
+
+	return set_u32(&c->resync_mib, v, &rule, err, n);
 }
 
 static int set_force(struct xm_config *c, const char *v, char *err, size_t n)

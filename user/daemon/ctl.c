@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The control verbs and their flags, in one table (docs/resync.md §7, README). */
+/* The control verbs and their flags, in one table (docs/resync.md §7, README); one connection's
+ * request and answer, without blocking. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "daemon/ctl.h"
 
@@ -87,4 +92,76 @@ const char *xm_ctl_parse(const char *line, struct xm_ctl_req *req)
 	req->role = v->role;
 	req->wrong_role = v->wrong_role;
 	return NULL;
+}
+
+int xm_ctl_read_request(struct xm_ctl_conn *c, int fd)
+{
+	char *nl;
+	ssize_t n;
+
+	for (;;) {
+		if (c->req_len >= sizeof(c->req) - 1)
+			return -EMSGSIZE;
+		n = read(fd, c->req + c->req_len, sizeof(c->req) - 1 - c->req_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		if (n == 0)
+			/* A client that shut its side has said all it will say. */
+			return c->req_len ? 0 : -ECONNRESET;
+		c->req_len += (size_t)n;
+		c->req[c->req_len] = '\0';
+		nl = memchr(c->req, '\n', c->req_len);
+		if (nl) {
+			*nl = '\0';
+			c->req_len = (size_t)(nl - c->req);
+			return 0;
+		}
+	}
+}
+
+void xm_ctl_take_answer(struct xm_ctl_conn *c, char *buf, size_t len)
+{
+	free(c->answer);
+	c->answer = buf;
+	c->answer_len = len;
+	c->answer_off = 0;
+}
+
+int xm_ctl_set_answer(struct xm_ctl_conn *c, const char *line)
+{
+	size_t len = strlen(line);
+	char *buf = malloc(len + 1);
+
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, line, len);
+	buf[len] = '\n';
+	xm_ctl_take_answer(c, buf, len + 1);
+	return 0;
+}
+
+int xm_ctl_write_answer(struct xm_ctl_conn *c, int fd)
+{
+	ssize_t n;
+
+	while (c->answer_off < c->answer_len) {
+		/* MSG_NOSIGNAL: a client gone away is an error to us, not a SIGPIPE. */
+		n = send(fd, c->answer + c->answer_off, c->answer_len - c->answer_off,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		c->answer_off += (size_t)n;
+	}
+	return 0;
+}
+
+void xm_ctl_conn_free(struct xm_ctl_conn *c)
+{
+	free(c->answer);
+	c->answer = NULL;
+	c->answer_len = c->answer_off = 0;
 }

@@ -263,23 +263,21 @@ static void send_hello(struct xm_primary *p, __u64 now)
 	p->hello_due = now + HELLO_RETRY_NS;
 }
 
-static const char *refusal_text(__u64 code)
+/* The status reason of a refused handshake: PREFIX and the cause in the words the secondary uses
+ * for it (repl/hello.h), from the secondary's HELLO h (its disk size, its block). */
+static void refusal_reason(struct xm_primary *p, const char *prefix, __u8 code,
+			   const struct xm_hello *h)
 {
-	static const char *const names[XM_REFUSE_MAX] = {
-		[XM_REFUSE_VERSION] = "protocol version mismatch (no common protocol revision)",
-		[XM_REFUSE_DISK_SIZE] = "peer disk smaller than the export",
-		[XM_REFUSE_BLOCK_SIZE] = "block size larger than a frame's payload (raise the MTU)",
-		[XM_REFUSE_PARAM] = "invalid parameter",
-		[XM_REFUSE_ROLE] = "peer is not a secondary",
-		[XM_REFUSE_DISK_FAILED] = "peer disk failed",
-		[XM_REFUSE_SPLIT_BRAIN] = "split brain: both boxes wrote while apart",
-		[XM_REFUSE_PEER_NEWER] = "the peer has writes this box lacks",
-		[XM_REFUSE_UNRELATED] = "the disks share no history",
-		[XM_REFUSE_SAME_NODE] =
-			"the peer has this box's identity (node UUID): cloned metadata?",
-	};
+	__u32 block, maxp;
+	__u64 export_size = 0;
+	char why[106];
 
-	return code < XM_REFUSE_MAX && names[code] ? names[code] : "unknown reason";
+	/* The export as the secondary measured it: the primary's disk in the larger block. */
+	if (h->block_size || p->env->disk->dio_offset_align)
+		xm_hello_terms(be32toh(h->block_size), p->env->disk->dio_offset_align, 0, 0,
+			       p->env->disk->size, &block, &maxp, &export_size);
+	xm_refusal_cause(code, be64toh(h->disk_size), export_size, why, sizeof(why));
+	snprintf(p->reason, sizeof(p->reason), "%s: %s", prefix, why);
 }
 
 static bool is_pow2(__u32 v)
@@ -294,6 +292,7 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	struct xm_hello h;
 	__u32 block, maxp, align, mtu_payload, payload_off;
 	__u64 export_size;
+	__u8 refusal;
 
 	if (f->session != p->session || p->state == P_DISCONNECTED) {
 		ctr(p)->rx_wrong_session++;
@@ -314,8 +313,7 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	xm_spans_copy(sp, n, hdr_off + f->payload_off, sizeof(h2), &h2);
 	h = h2.h;
 	if (f->arg1) {
-		snprintf(p->reason, sizeof(p->reason), "refused by peer: %s",
-			 refusal_text(f->arg1));
+		refusal_reason(p, "refused by peer", f->arg1 < 256 ? (__u8)f->arg1 : 255, &h);
 		if (p->refusal != f->arg1)
 			pr_warn("%s: %s", p->env->cfg->dev, p->reason);
 		p->refusal = (__u8)(f->arg1 < 256 ? f->arg1 : 255);
@@ -326,22 +324,26 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	}
 	/* Repeat the secondary's checks (§4.3): both sides must agree. */
 	if (!memcmp(h.node_uuid, p->env->node_uuid, sizeof(h.node_uuid))) {
-		snprintf(p->reason, sizeof(p->reason), "refused: %s",
-			 refusal_text(XM_REFUSE_SAME_NODE));
+		refusal_reason(p, "refused the peer", XM_REFUSE_SAME_NODE, &h);
 		p->state = P_REFUSED;
 		p->hello_due = now + REFUSED_RETRY_NS;
 		return;
 	}
 	align = be16toh(h.payload_align);
+	refusal = h.role != XM_ROLE_SECONDARY ? XM_REFUSE_ROLE : XM_REFUSE_PARAM;
 	if (!is_pow2(align) || align > 4096 || h.role != XM_ROLE_SECONDARY || !f->credit)
 		goto incompatible;
 	payload_off = ((XM_ETH_HLEN + (__u32)sizeof(struct xm_hdr) + align - 1) / align) * align -
 		      XM_ETH_HLEN;
 	mtu_payload = p->env->mtu > payload_off ? p->env->mtu - payload_off : 0;
-	if (xm_hello_terms(be32toh(h.block_size), p->env->disk->dio_offset_align,
-			   be32toh(h.max_payload), mtu_payload, p->env->disk->size, &block, &maxp,
-			   &export_size) ||
-	    !is_pow2(block) || block > 65536 || be64toh(h.disk_size) < export_size)
+	refusal = xm_hello_terms(be32toh(h.block_size), p->env->disk->dio_offset_align,
+				 be32toh(h.max_payload), mtu_payload, p->env->disk->size, &block,
+				 &maxp, &export_size);
+	if (!refusal && (!is_pow2(block) || block > 65536))
+		refusal = XM_REFUSE_PARAM;
+	if (!refusal && be64toh(h.disk_size) < export_size)
+		refusal = XM_REFUSE_DISK_SIZE;
+	if (refusal)
 		goto incompatible;
 	p->payload_off = payload_off;
 	p->export_size = export_size;
@@ -366,7 +368,8 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	session_start(p, &h2.g, now);
 	return;
 incompatible:
-	snprintf(p->reason, sizeof(p->reason), "peer accepted incompatible parameters");
+	/* The secondary accepted what this box cannot: the same words it would have refused in. */
+	refusal_reason(p, "refused the peer", refusal, &h);
 	p->state = P_REFUSED;
 	p->hello_due = now + REFUSED_RETRY_NS;
 }
@@ -425,8 +428,12 @@ static void primary_rx(void *r, const struct xm_rx *rx)
 		struct xm_span span = {.data = (const __u8 *)&h, .len = sizeof(h)};
 
 		ctr(p)->rx_unexpected++;
-		if (p->state != P_CONNECTED)
-			snprintf(p->reason, sizeof(p->reason), "peer claims primary");
+		if (p->state != P_CONNECTED) {
+			char why[64];
+
+			xm_refusal_cause(XM_REFUSE_ROLE, 0, 0, why, sizeof(why));
+			snprintf(p->reason, sizeof(p->reason), "refused the peer: %s", why);
+		}
 		fill_hello(p, &h);
 		ack.payload_len = sizeof(h);
 		xm_env_send(p->env, &ack, &span, 1, 0);

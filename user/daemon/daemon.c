@@ -270,6 +270,10 @@ static int check_nbd_tls(struct xm_daemon *d)
 	char err[PATH_MAX + 256];
 	int ret;
 
+	if (d->cfg.nbd_tcp_insecure)
+		pr_warn("%s: --nbd-tcp-insecure: NBD on TCP port %u without TLS; anyone who can "
+			"connect reads and overwrites the disk",
+			d->cfg.dev, d->cfg.nbd_tcp_port);
 	if (!d->cfg.nbd_tls_psk[0])
 		return 0;
 	ret = xm_nbd_tls_psk_check(d->cfg.nbd_tls_psk, err, sizeof(err));

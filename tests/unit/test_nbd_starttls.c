@@ -609,6 +609,33 @@ static void test_starttls_twice_is_invalid(void **state)
 	c_close(f, &c);
 }
 
+/* The handshake runs on the loop: a client that stops halfway holds up nobody.  (Server and
+ * clients share this thread: a server waiting for the stalled client would hang the test.) */
+static void test_stalled_handshake_blocks_no_one(void **state)
+{
+	struct fixture *f = *state;
+	struct client stalled, half, c;
+	unsigned char hello[5] = {0x16, 0x03, 0x01, 0x02, 0x00}; /* a record header, no body */
+
+	c_connect(f, &stalled, true);
+	c_hello(f, &stalled);
+	c_option(f, &stalled, OPT_STARTTLS, NULL, 0);
+	assert_int_equal(c_reply(f, &stalled, OPT_STARTTLS), REP_ACK);
+	c_connect(f, &half, true);
+	c_hello(f, &half);
+	c_option(f, &half, OPT_STARTTLS, NULL, 0);
+	assert_int_equal(c_reply(f, &half, OPT_STARTTLS), REP_ACK);
+	c_send(f, &half, hello, sizeof(hello));
+
+	c_connect_tls(f, &c, CLIENT_PRIO, "alice", KEY_ALICE);
+	c_read_ok(f, &c, 0, 4096);
+	assert_int_equal(xm_nbd_server_counters(f->srv)->active, 3);
+	c_close(f, &c);
+	c_close(f, &half);
+	c_close(f, &stalled);
+	assert_int_equal(xm_nbd_server_counters(f->srv)->active, 0);
+}
+
 static void test_wrong_key_unknown_user_and_plain_psk_fail(void **state)
 {
 	static const struct {
@@ -716,6 +743,7 @@ int main(void)
 		T(test_plaintext_after_starttls_is_not_an_option),
 		T(test_psk_client_reads_and_writes),
 		T(test_starttls_twice_is_invalid),
+		T(test_stalled_handshake_blocks_no_one),
 		T(test_wrong_key_unknown_user_and_plain_psk_fail),
 		T(test_psk_file_checks),
 #undef T
@@ -730,5 +758,5 @@ int main(void)
 		return 77;
 	}
 	xm_loop_exit(&probe);
-	return cmocka_run_group_tests_name("nbd_tls", tests, NULL, NULL) ? 1 : 0;
+	return cmocka_run_group_tests_name("nbd_starttls", tests, NULL, NULL) ? 1 : 0;
 }

@@ -72,6 +72,50 @@ struct fixture {
 	__u32 written_len;
 };
 
+/* What the server logs (stderr), kept in a file while a test looks at it. */
+struct capture {
+	char path[160];
+	int saved;
+};
+
+static void capture_start(struct fixture *f, struct capture *cap)
+{
+	int fd;
+
+	snprintf(cap->path, sizeof(cap->path), "%s/stderr", f->dir);
+	fflush(stderr);
+	cap->saved = dup(2);
+	fd = open(cap->path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(cap->saved >= 0 && fd >= 0);
+	dup2(fd, 2);
+	close(fd);
+}
+
+/* Restores stderr, echoes what was logged, and checks that every text in want[] is in it. */
+static void capture_end(struct capture *cap, const char *const *want, size_t nwant)
+{
+	char buf[8192] = "";
+	ssize_t n;
+	size_t i;
+	int fd;
+
+	fflush(stderr);
+	dup2(cap->saved, 2);
+	close(cap->saved);
+	fd = open(cap->path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	unlink(cap->path);
+	buf[n > 0 ? n : 0] = '\0';
+	fputs(buf, stderr);
+	for (i = 0; i < nwant; i++) {
+		if (!strstr(buf, want[i]))
+			print_message("the log lacks \"%s\"\n", want[i]);
+		assert_non_null(strstr(buf, want[i]));
+	}
+}
+
 struct client {
 	int fd;
 	gnutls_session_t s; /* NULL: plaintext */
@@ -530,6 +574,10 @@ static void test_plaintext_after_starttls_is_not_an_option(void **state)
 	struct fixture *f = *state;
 	struct client c;
 
+	static const char *const logged[] = {"TLS handshake failed: "};
+	struct capture cap = {.saved = -1};
+
+	capture_start(f, &cap);
 	c_connect(f, &c, true);
 	c_hello(f, &c);
 	put64(both, OPTS_MAGIC);
@@ -551,7 +599,27 @@ static void test_plaintext_after_starttls_is_not_an_option(void **state)
 			assert_false(get64(rest) == REP_MAGIC);
 	}
 	c_close(f, &c);
+	capture_end(&cap, logged, 1);
 	assert_int_equal(f->nreq, 0);
+}
+
+/* A record that does not decrypt, once TLS is up: the connection ends, and says why. */
+static void test_bad_record_after_handshake_closes(void **state)
+{
+	static const char *const logged[] = {": TLS: "};
+	static const unsigned char junk[5 + 32] = {0x17, 0x03, 0x03, 0x00, 32, 1, 2, 3};
+	struct fixture *f = *state;
+	struct capture cap = {.saved = -1};
+	struct client c;
+
+	capture_start(f, &cap);
+	c_connect_tls(f, &c, CLIENT_PRIO, "alice", KEY_ALICE);
+	assert_int_equal(send(c.fd, junk, sizeof(junk), MSG_NOSIGNAL), (ssize_t)sizeof(junk));
+	spin(f, 3);
+	c_expect_end(f, &c);
+	c_close(f, &c);
+	capture_end(&cap, logged, 1);
+	assert_int_equal(xm_nbd_server_counters(f->srv)->active, 0);
 }
 
 /* TLS with a key from the file */
@@ -647,10 +715,26 @@ static void test_wrong_key_unknown_user_and_plain_psk_fail(void **state)
 		/* PSK without (EC)DHE: no forward secrecy, refused. */
 		{"NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+PSK", "alice", KEY_ALICE},
 	};
+	static const char *const logged[] = {
+		"TLS handshake failed: An illegal parameter has been received. (user 'alice': not "
+		"this key?)",
+		"(user 'carol': not this key?)",
+		"(user 'bob' is not in the PSK file)",
+		"TLS handshake failed: No supported cipher suites have been found.",
+		"closed by the client during the TLS handshake",
+	};
 	struct fixture *f = *state;
+	struct capture cap = {.saved = -1};
 	struct client c;
 	size_t i;
 
+	capture_start(f, &cap);
+	/* A client that hangs up after the ACK. */
+	c_connect(f, &c, true);
+	c_hello(f, &c);
+	c_option(f, &c, OPT_STARTTLS, NULL, 0);
+	assert_int_equal(c_reply(f, &c, OPT_STARTTLS), REP_ACK);
+	c_close(f, &c);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		c_connect(f, &c, true);
 		c_hello(f, &c);
@@ -665,6 +749,7 @@ static void test_wrong_key_unknown_user_and_plain_psk_fail(void **state)
 		}
 		c_close(f, &c);
 	}
+	capture_end(&cap, logged, sizeof(logged) / sizeof(logged[0]));
 	assert_int_equal(f->nreq, 0);
 	assert_int_equal(xm_nbd_server_counters(f->srv)->active, 0);
 }
@@ -709,6 +794,37 @@ static void test_psk_file_checks(void **state)
 			print_message("row %zu: \"%s\"\n  want \"%s\"\n", i, err, want);
 		assert_int_equal(strncmp(err, want, strlen(want)), 0);
 	}
+	/* Not a file; too large; a NUL in it; someone else's. */
+	{
+		static char big[70 * 1024];
+		int fd;
+
+		snprintf(want, sizeof(want), "TLS PSK file '%s': not a regular file", f->dir);
+		assert_int_equal(xm_nbd_tls_psk_check(f->dir, err, sizeof(err)), -EINVAL);
+		assert_string_equal(err, want);
+		memset(big, 'a', sizeof(big) - 1);
+		write_file(path, big, 0600);
+		snprintf(want, sizeof(want), "TLS PSK file '%s': larger than 64 KiB", path);
+		assert_int_equal(xm_nbd_tls_psk_check(path, err, sizeof(err)), -EFBIG);
+		assert_string_equal(err, want);
+		fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "alice:\0", 7), 7);
+		close(fd);
+		snprintf(want, sizeof(want), "TLS PSK file '%s': not a text file", path);
+		assert_int_equal(xm_nbd_tls_psk_check(path, err, sizeof(err)), -EINVAL);
+		assert_string_equal(err, want);
+		if (!geteuid()) {
+			write_file(path, "alice:" KEY_ALICE "\n", 0600);
+			assert_int_equal(chown(path, 4242, (gid_t)-1), 0);
+			snprintf(want, sizeof(want),
+				 "TLS PSK file '%s': owned by uid 4242, not by this user (0)",
+				 path);
+			assert_int_equal(xm_nbd_tls_psk_check(path, err, sizeof(err)), -EPERM);
+			assert_string_equal(err, want);
+			unlink(path);
+		}
+	}
 	/* A good file: psktool's lines, with CRLF and blank lines tolerated. */
 	write_file(path, "alice:" KEY_ALICE "\r\n\nbob:" KEY_WRONG "\n", 0600);
 	assert_int_equal(xm_nbd_tls_psk_check(path, err, sizeof(err)), 0);
@@ -744,6 +860,7 @@ int main(void)
 		T(test_psk_client_reads_and_writes),
 		T(test_starttls_twice_is_invalid),
 		T(test_stalled_handshake_blocks_no_one),
+		T(test_bad_record_after_handshake_closes),
 		T(test_wrong_key_unknown_user_and_plain_psk_fail),
 		T(test_psk_file_checks),
 #undef T

@@ -60,6 +60,12 @@
 /* Forward secrecy like the server wants, as libnbd offers it. */
 #define CLIENT_PRIO "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK"
 
+/* What the server logs (stderr), kept in a file while a test looks at it. */
+struct capture {
+	char path[160];
+	int saved;
+};
+
 struct fixture {
 	char dir[64];
 	char sock[128];
@@ -70,16 +76,12 @@ struct fixture {
 	unsigned int nreq;
 	unsigned char written[BIG];
 	__u32 written_len;
+	struct capture cap; /* saved >= 0: stderr goes to cap.path */
 };
 
-/* What the server logs (stderr), kept in a file while a test looks at it. */
-struct capture {
-	char path[160];
-	int saved;
-};
-
-static void capture_start(struct fixture *f, struct capture *cap)
+static void capture_start(struct fixture *f)
 {
+	struct capture *cap = &f->cap;
 	int fd;
 
 	snprintf(cap->path, sizeof(cap->path), "%s/stderr", f->dir);
@@ -91,24 +93,36 @@ static void capture_start(struct fixture *f, struct capture *cap)
 	close(fd);
 }
 
-/* Restores stderr, echoes what was logged, and checks that every text in want[] is in it. */
-static void capture_end(struct capture *cap, const char *const *want, size_t nwant)
+/* Restores stderr and echoes what was logged into buf (also from teardown, after a failure). */
+static void capture_stop(struct capture *cap, char *buf, size_t len)
 {
-	char buf[8192] = "";
 	ssize_t n;
-	size_t i;
 	int fd;
 
+	buf[0] = '\0';
+	if (cap->saved < 0)
+		return;
 	fflush(stderr);
 	dup2(cap->saved, 2);
 	close(cap->saved);
+	cap->saved = -1;
 	fd = open(cap->path, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	n = read(fd, buf, sizeof(buf) - 1);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, len - 1);
 	close(fd);
 	unlink(cap->path);
 	buf[n > 0 ? n : 0] = '\0';
 	fputs(buf, stderr);
+}
+
+/* Ends the capture and checks that every text in want[] was logged. */
+static void capture_end(struct fixture *f, const char *const *want, size_t nwant)
+{
+	char buf[8192];
+	size_t i;
+
+	capture_stop(&f->cap, buf, sizeof(buf));
 	for (i = 0; i < nwant; i++) {
 		if (!strstr(buf, want[i]))
 			print_message("the log lacks \"%s\"\n", want[i]);
@@ -223,6 +237,7 @@ static int setup(void **state)
 	}
 	snprintf(f->sock, sizeof(f->sock), "%s/nbd.sock", f->dir);
 	snprintf(f->psk, sizeof(f->psk), "%s/nbd.psk", f->dir);
+	f->cap.saved = -1;
 	write_file(f->psk, "alice:" KEY_ALICE "\ncarol:" KEY_WRONG "\n", 0600);
 	f->port = free_port();
 	cfg = tls_config(f);
@@ -238,8 +253,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
+	char logged[8192];
 	int n;
 
+	/* A test that failed while capturing: the log shows, and stderr comes back. */
+	capture_stop(&f->cap, logged, sizeof(logged));
 	xm_nbd_server_stop(f->srv);
 	for (n = 0; n < 1000 && f->loop.inflight; n++)
 		xm_loop_run_once(&f->loop, 1000000);
@@ -575,9 +593,8 @@ static void test_plaintext_after_starttls_is_not_an_option(void **state)
 	struct client c;
 
 	static const char *const logged[] = {"TLS handshake failed: "};
-	struct capture cap = {.saved = -1};
 
-	capture_start(f, &cap);
+	capture_start(f);
 	c_connect(f, &c, true);
 	c_hello(f, &c);
 	put64(both, OPTS_MAGIC);
@@ -599,7 +616,7 @@ static void test_plaintext_after_starttls_is_not_an_option(void **state)
 			assert_false(get64(rest) == REP_MAGIC);
 	}
 	c_close(f, &c);
-	capture_end(&cap, logged, 1);
+	capture_end(f, logged, 1);
 	assert_int_equal(f->nreq, 0);
 }
 
@@ -609,16 +626,15 @@ static void test_bad_record_after_handshake_closes(void **state)
 	static const char *const logged[] = {": TLS: "};
 	static const unsigned char junk[5 + 32] = {0x17, 0x03, 0x03, 0x00, 32, 1, 2, 3};
 	struct fixture *f = *state;
-	struct capture cap = {.saved = -1};
 	struct client c;
 
-	capture_start(f, &cap);
+	capture_start(f);
 	c_connect_tls(f, &c, CLIENT_PRIO, "alice", KEY_ALICE);
 	assert_int_equal(send(c.fd, junk, sizeof(junk), MSG_NOSIGNAL), (ssize_t)sizeof(junk));
 	spin(f, 3);
 	c_expect_end(f, &c);
 	c_close(f, &c);
-	capture_end(&cap, logged, 1);
+	capture_end(f, logged, 1);
 	assert_int_equal(xm_nbd_server_counters(f->srv)->active, 0);
 }
 
@@ -724,11 +740,10 @@ static void test_wrong_key_unknown_user_and_plain_psk_fail(void **state)
 		"closed by the client during the TLS handshake",
 	};
 	struct fixture *f = *state;
-	struct capture cap = {.saved = -1};
 	struct client c;
 	size_t i;
 
-	capture_start(f, &cap);
+	capture_start(f);
 	/* A client that hangs up after the ACK. */
 	c_connect(f, &c, true);
 	c_hello(f, &c);
@@ -749,7 +764,7 @@ static void test_wrong_key_unknown_user_and_plain_psk_fail(void **state)
 		}
 		c_close(f, &c);
 	}
-	capture_end(&cap, logged, sizeof(logged) / sizeof(logged[0]));
+	capture_end(f, logged, sizeof(logged) / sizeof(logged[0]));
 	assert_int_equal(f->nreq, 0);
 	assert_int_equal(xm_nbd_server_counters(f->srv)->active, 0);
 }

@@ -127,7 +127,22 @@ static bool nbd_socket_applied(const struct xm_config *c)
 
 static bool nbd_tcp_applied(const struct xm_config *c)
 {
-	return c->nbd_tcp_port == 10809;
+	return c->nbd_tcp_port == 10809 && !strcmp(c->nbd_tcp_addr, "127.0.0.1");
+}
+
+static bool nbd_tls_psk_applied(const struct xm_config *c)
+{
+	return !strcmp(c->nbd_tls_psk, "/etc/xdpmirror/nbd.psk");
+}
+
+static bool nbd_tcp_insecure_applied(const struct xm_config *c)
+{
+	return c->nbd_tcp_insecure;
+}
+
+static bool nbd_group_applied(const struct xm_config *c)
+{
+	return c->nbd_group && c->nbd_gid == 0;
 }
 
 static bool meta_applied(const struct xm_config *c)
@@ -198,6 +213,9 @@ static const struct key_case key_cases[] = {
 	 "/run/a-path-much-longer-than-a-unix-socket-address-can-hold-because-sun_path-has-only-"
 	 "108-bytes-of-room.sock"},
 	{"nbd-tcp", "10809", nbd_tcp_applied, "65536"},
+	{"nbd-tls-psk", "/etc/xdpmirror/nbd.psk", nbd_tls_psk_applied, ""},
+	{"nbd-tcp-insecure", "yes", nbd_tcp_insecure_applied, "please"},
+	{"nbd-group", "root", nbd_group_applied, "no-such-group-xm"},
 	{"meta", "/var/lib/xdpmirror/r0.meta", meta_applied, ""},
 	{"bitmap-block", "4K", bitmap_block_applied, "96K"},
 	{"initial-sync", "checksum", initial_sync_applied, "none"},
@@ -407,7 +425,8 @@ static const struct number_key_case number_keys[] = {
 
 static bool takes_a_number(const struct xm_config_key *k)
 {
-	static const char *const metavars[] = {"N", "MS", "SIZE", "MIB", "PORT", "0xNNNN"};
+	static const char *const metavars[] = {"N",    "MS",	      "SIZE",  "MIB",
+					       "PORT", "[ADDR:]PORT", "0xNNNN"};
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(metavars); i++)
@@ -823,6 +842,127 @@ struct check_case {
 	const char *err; /* NULL: complete */
 };
 
+/* --nbd-tcp ADDR:PORT: numeric IPv4, [IPv6], or a port alone on 127.0.0.1. */
+static void test_nbd_tcp_addresses(void **state)
+{
+	/* A bad address gets the address's message; a bad port the one every number gets. */
+	static const char addr_err[] = "want PORT, IPV4:PORT or [IPV6]:PORT",
+			  port_err[] = "(want 1-65535)";
+	static const struct {
+		const char *val, *addr;
+		__u16 port;
+		const char *why;
+	} cases[] = {
+		{"10809", "127.0.0.1", 10809, NULL},
+		{"0.0.0.0:1", "0.0.0.0", 1, NULL},
+		{"192.0.2.7:10809", "192.0.2.7", 10809, NULL},
+		{"[::1]:10809", "::1", 10809, NULL},
+		{"[::]:65535", "::", 65535, NULL},
+		{"[fe80::1:2]:80", "fe80::1:2", 80, NULL},
+		{"::1:10809", NULL, 0, addr_err},  /* IPv6 wants brackets */
+		{"[::1]10809", NULL, 0, addr_err}, /* no colon before the port */
+		{"[127.0.0.1]:10809", NULL, 0, addr_err},
+		{"localhost:10809", NULL, 0, addr_err}, /* no name lookups */
+		{"127.0.0.1:", NULL, 0, port_err},
+		{":10809", NULL, 0, addr_err},
+		{"127.0.0.1:0", NULL, 0, port_err},
+		{"[]:10809", NULL, 0, addr_err},
+		{"", NULL, 0, port_err},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		xm_config_init(&c);
+		ret = xm_config_set(&c, "nbd-tcp", cases[i].val, err, sizeof(err));
+		if ((ret == 0) != !!cases[i].addr)
+			print_message("row %zu: '%s': ret %d, err \"%s\"\n", i, cases[i].val, ret,
+				      err);
+		if (!cases[i].addr) {
+			assert_int_equal(ret, -EINVAL);
+			assert_err_contains(err, cases[i].why);
+			assert_int_equal(c.nbd_tcp_port, 0);
+			continue;
+		}
+		assert_int_equal(ret, 0);
+		assert_string_equal(c.nbd_tcp_addr, cases[i].addr);
+		assert_int_equal(c.nbd_tcp_port, cases[i].port);
+	}
+}
+
+static void test_check_nbd_tcp_wants_tls(void **state)
+{
+	static const struct {
+		const char *tcp, *psk, *insecure, *err;
+	} cases[] = {
+		{"10809", NULL, NULL,
+		 "--nbd-tcp without --nbd-tls-psk FILE: anyone who can connect"},
+		{"10809", NULL, "no", "--nbd-tcp without --nbd-tls-psk FILE"},
+		{"10809", "/etc/n.psk", "yes",
+		 "--nbd-tls-psk and --nbd-tcp-insecure exclude each other"},
+		{NULL, "/etc/n.psk", NULL,
+		 "--nbd-tls-psk without --nbd-tcp: TLS is for the TCP export"},
+		{NULL, NULL, "yes", "--nbd-tcp-insecure without --nbd-tcp"},
+		{"10809", "/etc/n.psk", NULL, NULL},
+		{"[::1]:10809", NULL, "yes", NULL},
+		{NULL, NULL, NULL, NULL},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		xm_config_init(&c);
+		assert_int_equal(xm_config_parse_text(&c,
+						      "role = primary\ndev = eth1\n"
+						      "peer = 02:58:4d:00:00:01\ndisk = /dev/sdb\n"
+						      "no-auth = yes\n",
+						      ORIGIN, err, sizeof(err)),
+				 0);
+		if (cases[i].tcp)
+			assert_int_equal(
+				xm_config_set(&c, "nbd-tcp", cases[i].tcp, err, sizeof(err)), 0);
+		if (cases[i].psk)
+			assert_int_equal(
+				xm_config_set(&c, "nbd-tls-psk", cases[i].psk, err, sizeof(err)),
+				0);
+		if (cases[i].insecure)
+			assert_int_equal(xm_config_set(&c, "nbd-tcp-insecure", cases[i].insecure,
+						       err, sizeof(err)),
+					 0);
+		err[0] = '\0';
+		ret = xm_config_check(&c, err, sizeof(err));
+		if (cases[i].err ? ret != -EINVAL || !strstr(err, cases[i].err) : ret != 0)
+			print_message("row %zu: ret %d, err \"%s\"\n", i, ret, err);
+		if (cases[i].err) {
+			assert_int_equal(ret, -EINVAL);
+			assert_err_contains(err, cases[i].err);
+		} else {
+			assert_int_equal(ret, 0);
+		}
+	}
+}
+
+static void test_nbd_group_by_name_or_number(void **state)
+{
+	struct xm_config c;
+	char err[256] = "";
+
+	xm_config_init(&c);
+	assert_int_equal(xm_config_set(&c, "nbd-group", "4242", err, sizeof(err)), 0);
+	assert_true(c.nbd_group);
+	assert_int_equal(c.nbd_gid, 4242);
+	xm_config_init(&c);
+	assert_int_equal(xm_config_set(&c, "nbd-group", "", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "'': no such group");
+	assert_false(c.nbd_group);
+}
+
 static void test_check_reports_first_missing_key(void **state)
 {
 	static const struct check_case cases[] = {
@@ -1132,6 +1272,9 @@ int main(void)
 		cmocka_unit_test(test_check_ping_interval_fits_the_timeout),
 		cmocka_unit_test(test_parse_text_error_names_origin_and_line),
 		cmocka_unit_test(test_check_reports_first_missing_key),
+		cmocka_unit_test(test_nbd_tcp_addresses),
+		cmocka_unit_test(test_check_nbd_tcp_wants_tls),
+		cmocka_unit_test(test_nbd_group_by_name_or_number),
 		cmocka_unit_test(test_check_wants_a_key_or_no_auth),
 		cmocka_unit_test(test_numeric_keys_are_all_listed),
 		cmocka_unit_test(test_numbers_read_one_way_for_every_key),

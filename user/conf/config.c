@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The attach configuration: one table of keys shared by command-line options and config files. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,15 +170,77 @@ static int set_nbd_socket(struct xm_config *c, const char *v, char *err, size_t 
 	return 0;
 }
 
+/* PORT (on 127.0.0.1), IPV4:PORT or [IPV6]:PORT; numeric addresses only, no name lookups. */
 static int set_nbd_tcp(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	static const struct xm_num_rule rule = {.min = 1, .max = 65535};
+	static const struct xm_num_rule port_rule = {.min = 1, .max = 65535};
+	char addr[sizeof(c->nbd_tcp_addr)] = "127.0.0.1";
+	const char *port_str = v, *end;
+	struct in6_addr a6;
+	struct in_addr a4;
+	size_t alen;
 	__u32 port;
-	int ret = set_u32(&port, v, &rule, err, n);
+	bool ok = true;
 
-	if (!ret)
-		c->nbd_tcp_port = (__u16)port;
-	return ret;
+	if (v[0] == '[') {
+		end = strstr(v, "]:");
+		alen = end ? (size_t)(end - v - 1) : 0;
+		ok = alen && alen < sizeof(addr);
+		if (ok) {
+			memcpy(addr, v + 1, alen);
+			addr[alen] = '\0';
+			ok = inet_pton(AF_INET6, addr, &a6) == 1;
+			port_str = end + 2;
+		}
+	} else if ((end = strrchr(v, ':'))) {
+		alen = (size_t)(end - v);
+		ok = alen && alen < sizeof(addr);
+		if (ok) {
+			memcpy(addr, v, alen);
+			addr[alen] = '\0';
+			ok = inet_pton(AF_INET, addr, &a4) == 1;
+			port_str = end + 1;
+		}
+	}
+	if (!ok) {
+		snprintf(err, n,
+			 "'%s': not a TCP port or address (want PORT, IPV4:PORT or [IPV6]:PORT, "
+			 "numeric)",
+			 v);
+		return -EINVAL;
+	}
+	/* The port is a number like any other: the one parser, the one message. */
+	if (set_u32(&port, port_str, &port_rule, err, n))
+		return -EINVAL;
+	snprintf(c->nbd_tcp_addr, sizeof(c->nbd_tcp_addr), "%s", addr);
+	c->nbd_tcp_port = (__u16)port;
+	return 0;
+}
+
+static int set_nbd_tls_psk(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (!*v || strlen(v) >= sizeof(c->nbd_tls_psk)) {
+		snprintf(err, n, "'%s': not a usable path", v);
+		return -EINVAL;
+	}
+	snprintf(c->nbd_tls_psk, sizeof(c->nbd_tls_psk), "%s", v);
+	return 0;
+}
+
+static int set_nbd_group(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	const struct group *g = *v ? getgrnam(v) : NULL;
+	__u32 gid;
+
+	if (g)
+		gid = (__u32)g->gr_gid;
+	else if (!*v || xm_parse_u32(v, 0, 0xfffffffeu, &gid)) {
+		snprintf(err, n, "'%s': no such group", v);
+		return -EINVAL;
+	}
+	c->nbd_gid = gid;
+	c->nbd_group = true;
+	return 0;
 }
 
 static int set_timeout_ms(struct xm_config *c, const char *v, char *err, size_t n)
@@ -265,6 +329,11 @@ static int set_no_auth(struct xm_config *c, const char *v, char *err, size_t n)
 	return parse_yes_no(v, &c->no_auth, err, n);
 }
 
+static int set_nbd_tcp_insecure(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	return parse_yes_no(v, &c->nbd_tcp_insecure, err, n);
+}
+
 /* Room for the keys below, for the duplicate check of a config file. */
 #define XM_CONFIG_MAX_KEYS 64
 
@@ -294,7 +363,21 @@ const struct xm_config_key xm_config_keys[] = {
 	 set_on_io_error, NULL},
 	{"nbd-socket", "PATH", "primary: NBD Unix socket (default /run/xdpmirror/IF.sock)",
 	 set_nbd_socket, NULL},
-	{"nbd-tcp", "PORT", "primary: also serve NBD on 127.0.0.1:PORT", set_nbd_tcp, NULL},
+	{"nbd-group", "GROUP",
+	 "primary: this group may use the NBD Unix socket too (0660; default 0600, root only)",
+	 set_nbd_group, NULL},
+	{"nbd-tcp", "[ADDR:]PORT",
+	 "primary: also serve NBD on TCP (default address 127.0.0.1; IPv6 as [ADDR]:PORT), with "
+	 "--nbd-tls-psk",
+	 set_nbd_tcp, NULL},
+	{"nbd-tls-psk", "FILE",
+	 "primary: the TCP export needs TLS with a key from FILE (user:hexkey lines; 'psktool -u "
+	 "USER -p FILE')",
+	 set_nbd_tls_psk, NULL},
+	{"nbd-tcp-insecure", "",
+	 "serve --nbd-tcp without TLS: anyone who can connect reads and writes the disk (labs "
+	 "only)",
+	 set_nbd_tcp_insecure, "yes"},
 	{"meta", "PATH", "metadata file (default /var/lib/xdpmirror/IF.meta; made if missing)",
 	 set_meta, NULL},
 	{"bitmap-block", "SIZE", "bytes per bitmap bit for new metadata (default 64K)",
@@ -468,6 +551,24 @@ int xm_config_check(const struct xm_config *c, char *err, size_t errlen)
 	}
 	if (c->auth_key[0] && c->no_auth) {
 		snprintf(err, errlen, "--auth-key and --no-auth exclude each other");
+		return -EINVAL;
+	}
+	if (c->nbd_tcp_port && !c->nbd_tls_psk[0] && !c->nbd_tcp_insecure) {
+		snprintf(err, errlen,
+			 "--nbd-tcp without --nbd-tls-psk FILE: anyone who can connect to the port "
+			 "could read and overwrite the disk (make a key with 'psktool -u USER -p "
+			 "FILE'), or --nbd-tcp-insecure for a lab");
+		return -EINVAL;
+	}
+	if (c->nbd_tls_psk[0] && c->nbd_tcp_insecure) {
+		snprintf(err, errlen, "--nbd-tls-psk and --nbd-tcp-insecure exclude each other");
+		return -EINVAL;
+	}
+	if (!c->nbd_tcp_port && (c->nbd_tls_psk[0] || c->nbd_tcp_insecure)) {
+		snprintf(err, errlen,
+			 "--%s without --nbd-tcp: TLS is for the TCP export (the Unix socket is "
+			 "guarded by its mode, see --nbd-group)",
+			 c->nbd_tls_psk[0] ? "nbd-tls-psk" : "nbd-tcp-insecure");
 		return -EINVAL;
 	}
 	if (!c->auth_key[0] && !c->no_auth) {

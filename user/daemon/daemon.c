@@ -23,6 +23,7 @@
 #include "link/frame.h"
 #include "link/gate.h"
 #include "link/stats.h"
+#include "nbd/nbd.h"
 #include "primary/primary.h"
 #include "secondary/secondary.h"
 #include "util/clock.h"
@@ -327,6 +328,25 @@ static int setup_auth(struct xm_daemon *d)
 	return ret;
 }
 
+/* The NBD export's TLS keys, read when a role serves NBD (now or after a promote): checked now,
+ * before anything is changed. */
+static int check_nbd_tls(struct xm_daemon *d)
+{
+	char err[PATH_MAX + 256];
+	int ret;
+
+	if (d->cfg.nbd_tcp_insecure)
+		pr_warn("%s: --nbd-tcp-insecure: NBD on TCP port %u without TLS; anyone who can "
+			"connect reads and overwrites the disk",
+			d->cfg.dev, d->cfg.nbd_tcp_port);
+	if (!d->cfg.nbd_tls_psk[0])
+		return 0;
+	ret = xm_nbd_tls_psk_check(d->cfg.nbd_tls_psk, err, sizeof(err));
+	if (ret)
+		pr_warn("attach '%s': %s", d->cfg.dev, err);
+	return ret;
+}
+
 static void tune_malloc(void)
 {
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
@@ -350,6 +370,8 @@ int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg)
 	err = setup_netdev(d);
 	if (!err)
 		err = setup_auth(d);
+	if (!err)
+		err = check_nbd_tls(d);
 	/* The interface lock before the disk: a second attach on one interface is "already
 	 * attached", not "disk in use". */
 	if (!err)

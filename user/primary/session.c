@@ -698,7 +698,11 @@ static void *primary_create(const struct xm_role_env *env)
 	else
 		snprintf(p->nbd_path, sizeof(p->nbd_path), "%s/%s.sock", XM_RUN_DIR, env->cfg->dev);
 	nc.unix_path = p->nbd_path;
+	nc.unix_group = env->cfg->nbd_group;
+	nc.unix_gid = (gid_t)env->cfg->nbd_gid;
 	nc.tcp_port = env->cfg->nbd_tcp_port;
+	nc.tcp_addr = env->cfg->nbd_tcp_addr[0] ? env->cfg->nbd_tcp_addr : NULL;
+	nc.tls_psk_file = env->cfg->nbd_tls_psk[0] ? env->cfg->nbd_tls_psk : NULL;
 	nc.export_name = env->cfg->dev;
 	nc.min_block = env->disk->dio_offset_align < 512 ? 512 : env->disk->dio_offset_align;
 	nc.size = env->disk->size / nc.min_block * nc.min_block;

@@ -203,6 +203,10 @@ void primary_status(const void *r, struct xm_report *rep)
 	xm_report_str(rep, "socket", "socket", p->nbd_path);
 	xm_report_u64(rep, "tcp_port", p->env->cfg->nbd_tcp_port ? "tcp port" : NULL,
 		      p->env->cfg->nbd_tcp_port);
+	xm_report_str(rep, "tcp_address", p->env->cfg->nbd_tcp_port ? "tcp address" : NULL,
+		      p->env->cfg->nbd_tcp_addr);
+	xm_report_str(rep, "tls", p->env->cfg->nbd_tcp_port ? "tls" : NULL,
+		      p->env->cfg->nbd_tls_psk[0] ? "psk" : "none");
 	if (p->nbd) {
 		const struct xm_nbd_counters *n = xm_nbd_server_counters(p->nbd);
 

@@ -11,7 +11,7 @@ CFLAGS    ?= -O2 -g
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE -MMD -MP \
              -Iinclude -Iuser -I$(OUT)
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Iinclude -idirafter $(ARCH_INC) -MMD -MP
-LDLIBS    := -lxdp -lbpf -luring -ljson-c -lcrypto -lelf -lz
+LDLIBS    := -lxdp -lbpf -luring -ljson-c -lcrypto -lgnutls -lelf -lz
 
 # Quiet by default; V=1 shows every command.
 ifeq ($(V),1)
@@ -132,8 +132,9 @@ FUZZ_TARGETS := fuzz_nbd_request fuzz_frame fuzz_hello
 FUZZ_SRCS_fuzz_nbd_request := $(wildcard user/nbd/*.c) tests/fuzz/fake_loop.c tests/fuzz/fake_log.c
 FUZZ_SRCS_fuzz_frame := user/link/frame.c user/link/auth.c user/link/gate.c user/util/report.c \
 	tests/fuzz/fake_log.c
-# Libraries the targets link (the gate: libcrypto; its status report: json-c).
-FUZZ_LIBS := -lcrypto -ljson-c
+# Libraries the targets link (the gate: libcrypto; its status report: json-c; the NBD server:
+# GnuTLS).
+FUZZ_LIBS := -lcrypto -ljson-c -lgnutls
 FUZZ_SRCS_fuzz_hello := user/repl/hello.c user/repl/gen.c
 FUZZ_RUNS ?= 10000000
 FUZZ_DIR  := $(OUT)/fuzz

@@ -59,7 +59,9 @@ enum xm_frame_type {
 	/* Authentication (revision 4, docs/protocol.md §14). */
 	XM_T_CHALLENGE = 17, /* answer to an untagged HELLO: session = its arg0, arg1 = enum
 			      * xm_auth_answer; payload xm_challenge; tagged when arg1 is 0 */
-	XM_T_MAX = 18,	     /* first invalid type */
+	XM_T_READ_REQ = 18, /* primary asks for disk bytes: arg0 = offset, arg1 = length (§15.6) */
+	XM_T_READ_DATA = 19, /* answer: arg0 = offset of this piece, arg1 = the request's offset */
+	XM_T_MAX = 20,	     /* first invalid type */
 };
 
 /* Checksums (CSUM) cover this many bytes each; a CSUMREQ length is a multiple of it. */
@@ -69,10 +71,15 @@ enum xm_frame_type {
 
 /* XM_T_CLOSE arg0 */
 enum xm_close_reason {
-	XM_CLOSE_DETACH = 1,  /* the sender's daemon is detaching */
-	XM_CLOSE_DEMOTE = 2,  /* the primary is demoting itself */
-	XM_CLOSE_PROMOTE = 3, /* the secondary is promoting itself (forced) */
+	XM_CLOSE_DETACH = 1,	    /* the sender's daemon is detaching */
+	XM_CLOSE_DEMOTE = 2,	    /* the primary is demoting itself */
+	XM_CLOSE_PROMOTE = 3,	    /* the secondary is promoting itself (forced) */
+	XM_CLOSE_DISK_FAILED = 4,   /* the sender's disk failed (docs/protocol.md §15.5) */
+	XM_CLOSE_DISK_DETACHED = 5, /* the sender's operator detached its disk */
 };
+
+/* The longest range one READ_REQ may ask for (answered in pieces of the max payload). */
+#define XM_READ_MAX_LEN (1u << 20)
 
 /* xm_hdr.flags */
 #define XM_F_FUA    0x0001 /* DATA: commit now, do not batch (ACKs always mean durable) */
@@ -133,9 +140,11 @@ _Static_assert(sizeof(struct xm_hello) == 48, "xm_hello is 48 bytes on the wire"
  * Revision 2: HELLO and HELLO_ACK carry struct xm_hello_gen after struct xm_hello.
  * Revision 3: PROBE and PROBE_ACK, answered by the XDP program (docs/protocol.md §9).
  * Revision 4: authentication: struct xm_hello_auth after xm_hello_gen in HELLO, CHALLENGE, tagged
- * frames (XM_F_AUTH) (docs/protocol.md §14). */
-#define XM_PROTO_MIN 4
-#define XM_PROTO_MAX 4
+ * frames (XM_F_AUTH) (docs/protocol.md §14).
+ * Revision 5: READ_REQ and READ_DATA, CLOSE for a failed or detached disk (docs/protocol.md §15).
+ */
+#define XM_PROTO_MIN 5
+#define XM_PROTO_MAX 5
 
 /* Disk states (DRBD's names): what a box knows about its own copy. */
 enum xm_disk_state {
@@ -312,6 +321,8 @@ struct xm_type_counters {
 	struct xm_counter probe;
 	struct xm_counter probe_ack;
 	struct xm_counter challenge;
+	struct xm_counter read_req;
+	struct xm_counter read_data;
 };
 
 /* Dropped mirror frames per reason, in enum xm_drop_reason order. */

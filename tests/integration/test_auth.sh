@@ -59,18 +59,18 @@ log "  secondary: rx_bad_auth +$(($(counter "$S" rx_bad_auth) - bad0))"
 
 log "frames of every type with a random tag (XM_F_AUTH and 24 random bytes): dropped and counted"
 bad0=$(counter "$S" rx_bad_auth) sess=$(status_json "$S" | jq .daemon.replication.session)
-for type in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do
+for type in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 18; do
 	forge --random-tag --type $type --count 3 --session "$sess"
 done
 pbad0=$(counter "$P" rx_bad_auth)
-for type in 2 4 6 8 10 12 14; do
+for type in 2 4 6 8 10 12 14 19; do
 	in_box secondary "$TOOLS/xm_rawsend" --dev "$S" --dst "$XM_PRIMARY_MAC" --src "$XM_SECONDARY_MAC" \
 		--type $type --session "$sess" --arg0 $((1 << 40)) --random-tag --count 3 ||
 		fail "xm_rawsend to the primary"
 done
 # A HELLO names its session in arg0: of no session here, it is stale rather than bad.
-wait_until 3 moved_by "$S" rx_bad_auth "$bad0" 39 || fail "secondary: $(($(counter "$S" rx_bad_auth) - bad0)) of 39 dropped"
-wait_until 3 moved_by "$P" rx_bad_auth "$pbad0" 21 || fail "primary: $(($(counter "$P" rx_bad_auth) - pbad0)) of 21 dropped"
+wait_until 3 moved_by "$S" rx_bad_auth "$bad0" 42 || fail "secondary: $(($(counter "$S" rx_bad_auth) - bad0)) of 42 dropped"
+wait_until 3 moved_by "$P" rx_bad_auth "$pbad0" 24 || fail "primary: $(($(counter "$P" rx_bad_auth) - pbad0)) of 24 dropped"
 assert_eq "$(ee_at $STRAY)" 0 "0xEE bytes on the secondary"
 assert_eq "$(counter "$P" sessions)" "$ps0" "primary sessions after the forged frames"
 assert_eq "$(counter "$S" sessions)" "$ss0" "secondary sessions after the forged frames"

@@ -1,23 +1,38 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Description: bad input to every command gets one clear line on stderr and the documented exit
-# code (0 ok, 1 failed, 2 usage, 3 not attached), and changes nothing.
+# code (0 ok, 1 failed, 2 usage, 3 not attached), and changes nothing: after every failed attach no
+# metadata file and no directory made for it remain, whether it failed before creating them (the
+# NBD addresses, another XDP program: checked first) or after (undone).
 source "$(dirname "$0")/../lib.sh"
 require_root
 pair_up c
 
-# expect CODE PATTERN CMD...: CMD exits with CODE and prints a line matching PATTERN on stderr.
+# The attaches below keep their metadata in a directory that does not exist: a failed attach must
+# leave neither the file nor the directories.
+NEWDIR=$WORK/new
+META=$NEWDIR/meta/primary.meta
+# nothing_left CMD...: after a failed CMD, no metadata file and no directory made for it.
+nothing_left() {
+	[ ! -e "$META" ] || fail "'$*' failed but left its metadata file $META"
+	[ ! -e "$NEWDIR" ] || fail "'$*' failed but left the directory $NEWDIR ($(find "$NEWDIR" | tr '\n' ' '))"
+}
+# expect CODE PATTERN CMD...: CMD exits with CODE and prints a line matching PATTERN on stderr;
+# it leaves nothing behind.  What it said stays in $said.
+said=''
 expect() {
 	local code=$1 pattern=$2 out rc
 	shift 2
 	out=$("$@" 2>&1 >/dev/null)
 	rc=$?
+	said=$out
 	[ "$rc" = "$code" ] || fail "'$*': exit $rc, expected $code (said: $out)"
 	grep -qE -- "$pattern" <<<"$out" || fail "'$*': said '$out', expected /$pattern/"
 	[ "$(wc -l <<<"$out")" -le 2 ] || fail "'$*': more than one line of error: $out"
+	nothing_left "$@"
 }
 in_p() { in_box primary "$XM" "$@"; }
-good=(--role primary --dev "$P" --peer "$XM_SECONDARY_MAC" --disk "$XM_PRIMARY_DISK" --meta "$(box_meta primary)"
+good=(--role primary --dev "$P" --peer "$XM_SECONDARY_MAC" --disk "$XM_PRIMARY_DISK" --meta "$META"
 	--auth-key "$XM_AUTH_KEY")
 
 out=$("$XM" 2>&1)
@@ -74,9 +89,47 @@ expect 1 "disk '/dev/null': not a block device or regular file" in_p attach "${g
 expect 1 "size must be a non-zero multiple" in_p attach "${good[@]}" --disk "$WORK/empty.img"
 expect 1 "own MAC address" in_p attach "${good[@]}" --peer "$XM_PRIMARY_MAC"
 expect 1 "--queues 4, but the interface has 1 RX queue" in_p attach "${good[@]}" --queues 4
+checked_first
 ip -n "$XM_PRIMARY_NS" link set dev "$P" down
 expect 1 "attach '$P': interface is down" in_p attach "${good[@]}"
 ip -n "$XM_PRIMARY_NS" link set dev "$P" up
+
+log "attach checks what it can before it creates its metadata, and undoes it when it fails later"
+# checked_first: the last attach failed before it made its metadata.
+checked_first() { ! grep -q "created metadata" <<<"$said" || fail "checked only after the metadata was made: $said"; }
+expect 1 "--nbd-socket '/nonexistent/x.sock': no directory '/nonexistent'" \
+	in_p attach "${good[@]}" --nbd-socket /nonexistent/x.sock
+checked_first
+mkdir "$WORK/notasock"
+expect 1 "--nbd-socket '$WORK/notasock': a file that is not a socket is there" \
+	in_p attach "${good[@]}" --nbd-socket "$WORK/notasock"
+checked_first
+PORT=$((20000 + RANDOM % 20000))
+in_box primary $PY -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+open(sys.argv[2], "w").close(); time.sleep(60)' "$PORT" "$WORK/listening" &
+track_worker $!
+wait_until 10 test -e "$WORK/listening" || fail "no listener on 127.0.0.1:$PORT"
+expect 1 "--nbd-tcp $PORT: Address already in use" in_p attach "${good[@]}" --nbd-tcp "$PORT"
+checked_first
+ip -n "$XM_PRIMARY_NS" link set dev "$P" xdpdrv obj "$TOP/build/tools/xm_pass.bpf.o" sec xdp.frags ||
+	fail "cannot attach another XDP program to $P"
+expect 1 "attach '$P': another XDP program is attached" in_p attach "${good[@]}"
+checked_first
+ip -n "$XM_PRIMARY_NS" link set dev "$P" xdpdrv off
+# veth has no zero-copy AF_XDP: this fails after the metadata was made, and undoes it.
+expect 1 "cannot create AF_XDP socket on queue 0 \(zerocopy mode\)" in_p attach "${good[@]}" --xsk-mode zerocopy
+out=$(in_p attach "${good[@]}" --xsk-mode zerocopy 2>&1)
+grep -q "created metadata '$META'" <<<"$out" ||
+	fail "the zerocopy attach did not get as far as creating its metadata, so nothing was undone: $out"
+nothing_left attach --xsk-mode zerocopy
+# The default place, /var/lib/xdpmirror/IF.meta, the same.
+defmeta=/var/lib/xdpmirror/$P.meta
+[ -d /var/lib/xdpmirror ] || at_exit rmdir /var/lib/xdpmirror
+had_dir=$([ -d /var/lib/xdpmirror ] && echo yes)
+expect 1 "zerocopy mode" in_p attach "${good[@]:0:8}" --auth-key "$XM_AUTH_KEY" --xsk-mode zerocopy
+[ ! -e "$defmeta" ] || fail "a failed attach left $defmeta"
+[ -n "$had_dir" ] || [ ! -e /var/lib/xdpmirror ] || fail "a failed attach left /var/lib/xdpmirror"
 
 # None of the failed attaches may leave anything behind.
 [ ! -e "/sys/fs/bpf/xdpmirror/$P" ] || fail "a failed attach left pins"

@@ -54,7 +54,7 @@ send_bad not_for_us --dst ff:ff:ff:ff:ff:ff
 send_bad bad_magic --magic 0x1234
 send_bad bad_version --version 2
 send_bad bad_type --type 0
-send_bad bad_type --type 18
+send_bad bad_type --type 20 # XM_T_MAX: the first type no revision defines
 send_bad bad_type --flags 0x8000
 send_bad bad_length --payload-len 64 --claim-len 4000
 send_bad bad_length --claim-off 40

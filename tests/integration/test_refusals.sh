@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Description: handshake refusals, each named on both sides (status --json, status text and the
-# daemon logs) and none of them moving data: a secondary whose disk is smaller than the
+# Description: handshake refusals, each named on both sides in the same words (status --json,
+# status text and the daemon logs; only "refused by peer" / "refused the primary" / "refused the
+# peer" says which side refused) and none of them moving data: a secondary whose disk is smaller than the
 # primary's export refuses it, two boxes that both run as primary refuse each other, and a
 # secondary whose disk has failed ends the session and refuses the primary's reconnect.  The
 # refused primary serves its NBD export on, degraded, counting what it writes out of sync; no
@@ -20,12 +21,21 @@ reason() { status_json "$1" | jq -r .daemon.replication.reason; }
 is_refused() { [ "$(connection "$1")" = refused ]; }
 both_refused() { is_refused "$P" && is_refused "$S"; }
 hellos_reach() { counter_reaches "$1" tx_hello "$2"; }
-# peer_is_primary IF: of two primaries, each refuses the other's HELLO ("peer claims primary") and
-# is refused in turn, once a second each: the status shows whichever came last.
+# cause REASON: a refusal's cause, without the prefix that says who refused.
+cause() { sed -E 's/^(refused by peer|refused the primary|refused the peer): //' <<<"$1"; }
+# same_cause WHAT P-REASON S-REASON: both boxes name one cause.
+same_cause() {
+	log "  $1: primary says '$2', secondary says '$3'"
+	assert_eq "$(cause "$3")" "$(cause "$2")" "$1: the secondary's cause against the primary's"
+}
+ROLE_CAUSE="both boxes claim the same role"
+# peer_is_primary IF: of two primaries, each refuses the other's HELLO ("refused the peer") and is
+# refused in turn ("refused by peer"), once a second each: the status shows whichever came last,
+# with one cause.
 peer_is_primary() {
 	local r
 	r=$(reason "$1")
-	[ "$r" = "peer claims primary" ] || [ "$r" = "refused by peer: peer is not a secondary" ] ||
+	[ "$r" = "refused the peer: $ROLE_CAUSE" ] || [ "$r" = "refused by peer: $ROLE_CAUSE" ] ||
 		fail "$1's reason: expected the peer to be a primary, got '$r'"
 }
 # more_hellos IF: the box sends two more HELLOs (a refused primary retries once a second).
@@ -79,8 +89,10 @@ cp "$XM_PRIMARY_DISK" "$WORK/expect-p.img"
 attach_box secondary --disk "$SMALL"
 attach_box primary
 wait_until 5 is_refused "$P" || fail "the primary was not refused: $(status_json "$P" | jq -c .daemon.replication)"
-want_p="refused by peer: peer disk smaller than the export"
-want_s="refused the primary: this disk ($((SIZE / 2)) bytes) is smaller than the primary's ($SIZE bytes)"
+small_cause="the secondary's disk ($((SIZE / 2)) bytes) is smaller than the export ($SIZE bytes)"
+want_p="refused by peer: $small_cause"
+want_s="refused the primary: $small_cause"
+same_cause "a smaller disk" "$(reason "$P")" "$(reason "$S")"
 assert_eq "$(reason "$P")" "$want_p" "primary's reason"
 # The secondary set its reason before it sent the refusal the primary has seen.
 assert_eq "$(reason "$S")" "$want_s" "secondary's reason"
@@ -113,16 +125,16 @@ attach_box secondary --role primary
 wait_until 5 both_refused || fail "the primaries did not refuse each other: P=$(connection "$P") S=$(connection "$S")"
 more_hellos "$P"
 more_hellos "$S"
+same_cause "two primaries" "$(reason "$P")" "$(reason "$S")"
 for dev in "$P" "$S"; do
-	log "  $dev: $(reason "$dev")"
 	peer_is_primary "$dev"
 	assert_eq "$(counter "$dev" sessions)" 0 "$dev's sessions"
 	out=$("$XM" status --dev "$dev") || fail "status --dev $dev"
-	[[ $out =~ reason\ +(peer\ claims\ primary|refused\ by\ peer:\ peer\ is\ not\ a\ secondary) ]] ||
+	[[ $out =~ reason\ +refused\ (the\ peer|by\ peer):\ both\ boxes\ claim\ the\ same\ role ]] ||
 		fail "text status of $dev does not say the peer is a primary: $(grep "reason" <<<"$out")"
 done
-logged_once primary "refused by peer: peer is not a secondary"
-logged_once secondary "refused by peer: peer is not a secondary"
+logged_once primary "refused by peer: $ROLE_CAUSE"
+logged_once secondary "refused by peer: $ROLE_CAUSE"
 poff=$((2 << 20)) pseed=$((RANDOM + 1)) soff=$((6 << 20)) sseed=$((RANDOM + 40000))
 nbd_write primary $poff $pseed
 nbd_write secondary $soff $sseed
@@ -158,7 +170,8 @@ log "the client of the write the secondary's disk failed saw, after $(secs_since
 [ $rc -eq 0 ] || fail "the write the secondary's disk failed did not complete on the primary: $(tr '\n' ';' <"$WORK/ops-failed.log")"
 add_write "$WORK/expect-p.img" $off $seed
 wait_until 5 is_refused "$P" || fail "the primary's reconnect was not refused: $(status_json "$P" | jq -c .daemon.replication)"
-assert_eq "$(reason "$P")" "refused by peer: peer disk failed" "primary's reason"
+failed_cause="the secondary's disk failed"
+assert_eq "$(reason "$P")" "refused by peer: $failed_cause" "primary's reason"
 assert_eq "$(replication_state "$S")" failed "secondary's state"
 # The failed box keeps the error as its reason while it refuses the primary's HELLOs.
 reason_s=$(reason "$S")
@@ -170,10 +183,12 @@ sessions=$(counter "$P" sessions)
 more_hellos "$P"
 wait_until 2 is_refused "$P" || fail "the primary is no longer refused: $(status_json "$P" | jq -c .daemon.replication)"
 assert_eq "$(counter "$P" sessions)" "$sessions" "sessions after the disk failed"
-text_says "$P" "refused by peer: peer disk failed"
+text_says "$P" "refused by peer: $failed_cause"
 text_says "$S" "$reason_s"
-logged_once primary "refused by peer: peer disk failed"
-logged_once secondary "refused the primary: this box's disk failed"
+logged_once primary "refused by peer: $failed_cause"
+logged_once secondary "refused the primary: $failed_cause"
+# The failed box's status keeps its error; its log names the refusal as the primary does.
+same_cause "a failed disk" "$(reason "$P")" "$(grep -o "refused the primary: .*" "$WORK/secondary.log" | head -1)"
 grep -qF "disk failed: Input/output error" "$WORK/secondary.log" ||
 	fail "the secondary's log does not say its disk failed: $(tail -3 "$WORK/secondary.log")"
 log "  refused: a write goes to the primary's disk only"

@@ -64,7 +64,7 @@ h=$(counter "$P" tx_hello)
 wait_until 5 hellos_reach $((h + 2)) || fail "the primary stopped offering HELLOs"
 assert_digest "$XM_PRIMARY_DISK" "$pdig" "primary disk in split brain"
 assert_digest "$XM_SECONDARY_DISK" "$sdig" "secondary disk in split brain"
-is_split || fail "split brain forgotten: P=$(connection "$P") S=$(connection "$S")"
+wait_until 3 is_split || fail "split brain forgotten: P=$(connection "$P") S=$(connection "$S")"
 grep -q "split" <<<"$("$XM" status --dev "$P")" || fail "text status does not say split brain"
 assert_eq "$(counter "$P" tx_resync_bytes)" "$before" "resync bytes during split brain"
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Description: the write-intent/oos bitmap: range math, durability, counts, sweep, merge, load. */
+/* Description: the write-intent/oos bitmap: range math, durability, counts, sweep, merge, load,
+ * a lost page. */
 #include <endian.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -183,8 +184,8 @@ static void test_intent_becomes_durable_through_snapshot_and_written(void **stat
 	{
 		struct xm_range keep = {.off = 192 * KIB, .len = 1};
 
-		assert_int_equal(xm_bitmap_sweep(&b, &keep, 1, false), 2); /* bits 2 and 32768 */
-		assert_true(xm_bitmap_range_durable(&b, 128 * KIB, 1));	   /* still on disk */
+		assert_int_equal(xm_bitmap_sweep(&b, &keep, 1, NULL), 2); /* bits 2 and 32768 */
+		assert_true(xm_bitmap_range_durable(&b, 128 * KIB, 1));	  /* still on disk */
 		xm_bitmap_page_snapshot(&b, 0, buf);
 		assert_false(xm_bitmap_range_durable(&b, 128 * KIB, 1));
 		assert_true(xm_bitmap_range_durable(&b, 192 * KIB, 1));
@@ -272,7 +273,7 @@ static void test_sweep_keeps_busy_and_oos_bits(void **state)
 	flush_all(&b);
 	assert_int_equal(count_dirty_pages(&b), 0);
 
-	assert_int_equal(xm_bitmap_sweep(&b, busy, ARRAY_SIZE(busy), false), 240 - 3 - 1 - 10 - 10);
+	assert_int_equal(xm_bitmap_sweep(&b, busy, ARRAY_SIZE(busy), NULL), 240 - 3 - 1 - 10 - 10);
 	for (i = 0; i < 70000; i++) {
 		bool want = (i >= 5 && i <= 7) || i == 100 || (i >= 150 && i < 160) ||
 			    (i >= 40000 && i < 40010);
@@ -290,36 +291,38 @@ static void test_sweep_keeps_busy_and_oos_bits(void **state)
 	/* Nothing busy, nothing oos: everything but the oos bits goes; again: nothing. */
 	xm_bitmap_page_snapshot(&b, 0, buf);
 	xm_bitmap_page_snapshot(&b, 1, buf);
-	assert_int_equal(xm_bitmap_sweep(&b, NULL, 0, false), 14);
+	assert_int_equal(xm_bitmap_sweep(&b, NULL, 0, NULL), 14);
 	assert_int_equal(b.intent_count, 10);
-	assert_int_equal(xm_bitmap_sweep(&b, NULL, 0, false), 0);
+	assert_int_equal(xm_bitmap_sweep(&b, NULL, 0, NULL), 0);
 	assert_int_equal(count_dirty_pages(&b), 2);
 	xm_bitmap_free(&b);
 }
 
-static void test_sweep_keeps_recent_regions_one_interval(void **state)
+static void test_sweep_keeps_masked_regions(void **state)
 {
 	struct xm_bitmap b;
 	__u8 buf[XM_BITMAP_PAGE];
+	__u64 keep[1] = {0};
 
 	assert_int_equal(xm_bitmap_init(&b, 1 * MIB, 64 * KIB), 0); /* 16 bits */
 	xm_bitmap_mark_intent(&b, 0, 128 * KIB);		    /* bits 0, 1 */
 	xm_bitmap_page_snapshot(&b, 0, buf);
 	xm_bitmap_page_written(&b, 0, buf);
-	/* Written since the last sweep: kept, and the next interval starts. */
-	assert_int_equal(xm_bitmap_sweep(&b, NULL, 0, true), 0);
+	/* Both in the keep mask (hot extents of the activity log): kept, however often swept. */
+	keep[0] = 0x3;
+	assert_int_equal(xm_bitmap_sweep(&b, NULL, 0, keep), 0);
+	assert_int_equal(xm_bitmap_sweep(&b, NULL, 0, keep), 0);
 	assert_int_equal(b.intent_count, 2);
-	/* Bit 1 is written again (already durable: no metadata write needed), bit 0 is not. */
+	/* Bit 1 is written again: already durable, no metadata write needed. */
 	assert_true(xm_bitmap_mark_intent(&b, 64 * KIB, 4096));
-	assert_int_equal(xm_bitmap_sweep(&b, NULL, 0, true), 1);
+	/* Bit 0 leaves the mask (its extent was evicted): cleared by the next sweep. */
+	keep[0] = 0x2;
+	assert_int_equal(xm_bitmap_sweep(&b, NULL, 0, keep), 1);
 	assert_false(xm_bitmap_test_intent(&b, 0));
 	assert_true(xm_bitmap_test_intent(&b, 1));
-	/* Idle for a whole interval: gone. */
-	assert_int_equal(xm_bitmap_sweep(&b, NULL, 0, true), 1);
-	assert_int_equal(b.intent_count, 0);
-	/* Without keep_recent (a clean detach) recent writes go at once. */
+	/* Without a mask (a clean detach) everything not busy goes at once. */
 	xm_bitmap_mark_intent(&b, 0, 4096);
-	assert_int_equal(xm_bitmap_sweep(&b, NULL, 0, false), 1);
+	assert_int_equal(xm_bitmap_sweep(&b, NULL, 0, NULL), 2);
 	assert_counts_exact(&b);
 	xm_bitmap_free(&b);
 }
@@ -437,6 +440,54 @@ static void test_load_masks_bits_past_nbits(void **state)
 	xm_bitmap_free(&b);
 }
 
+static void test_lost_page_is_all_ones(void **state)
+{
+	__u8 page[XM_BITMAP_PAGE];
+	struct xm_bitmap b;
+	__u64 bit;
+
+	/* 2 full pages and 100 bits of a third. */
+	assert_int_equal(xm_bitmap_init(&b, (2 * XM_BITMAP_PAGE_BITS + 100) * 4096ull, 4096), 0);
+	memset(page, 0, sizeof(page));
+	page[0] = 0x01;
+	xm_bitmap_page_load(&b, 0, page);
+	xm_bitmap_page_load(&b, 1, page);
+	xm_bitmap_mark_oos(&b, 5 * 4096, 1); /* set in memory already: counted once */
+	flush_all(&b);
+	assert_int_equal(count_dirty_pages(&b), 0);
+
+	xm_bitmap_page_lost(&b, 0);
+	assert_int_equal(b.oos_count, XM_BITMAP_PAGE_BITS + 1);
+	assert_int_equal(b.intent_count, XM_BITMAP_PAGE_BITS + 1);
+	for (bit = 0; bit < XM_BITMAP_PAGE_BITS; bit++)
+		if (!xm_bitmap_test_oos(&b, bit) || !xm_bitmap_test_intent(&b, bit))
+			fail_msg("bit %llu of the lost page is clear", (unsigned long long)bit);
+	assert_true(xm_bitmap_test_oos(&b, XM_BITMAP_PAGE_BITS)); /* page 1 as loaded */
+	assert_false(xm_bitmap_test_oos(&b, XM_BITMAP_PAGE_BITS + 1));
+	/* A write to one of its regions goes at once: every load of the file gives ones there. */
+	assert_true(xm_bitmap_range_durable(&b, 0, XM_BITMAP_PAGE_BITS * 4096ull));
+	assert_int_equal(b.page_dirty[0], 1);
+	assert_int_equal(b.page_dirty[1], 0);
+	assert_int_equal(count_dirty_pages(&b), 1);
+	assert_counts_exact(&b);
+
+	/* The last page: only the bits below nbits. */
+	xm_bitmap_page_lost(&b, 2);
+	assert_int_equal(b.oos_count, XM_BITMAP_PAGE_BITS + 1 + 100);
+	assert_true(xm_bitmap_test_oos(&b, b.nbits - 1));
+	assert_counts_exact(&b);
+	assert_int_equal(xm_bitmap_next_oos(&b, XM_BITMAP_PAGE_BITS + 1), 2 * XM_BITMAP_PAGE_BITS);
+
+	/* Once written, it goes out as it is in memory: ones, bits past nbits zero. */
+	xm_bitmap_page_snapshot(&b, 2, page);
+	assert_int_equal(page[0], 0xff);
+	assert_int_equal(page[12], 0x0f); /* bits 96-99 */
+	assert_int_equal(page[13], 0);
+	xm_bitmap_page_lost(&b, 3); /* past the end: nothing */
+	assert_counts_exact(&b);
+	xm_bitmap_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -447,10 +498,11 @@ int main(void)
 		cmocka_unit_test(test_next_oos),
 		cmocka_unit_test(test_sweep_keeps_busy_and_oos_bits),
 		cmocka_unit_test(test_merge_peer_coarser_granularity),
-		cmocka_unit_test(test_sweep_keeps_recent_regions_one_interval),
+		cmocka_unit_test(test_sweep_keeps_masked_regions),
 		cmocka_unit_test(test_merge_peer_finer_granularity),
 		cmocka_unit_test(test_get_oos_words),
 		cmocka_unit_test(test_load_masks_bits_past_nbits),
+		cmocka_unit_test(test_lost_page_is_all_ones),
 	};
 
 	/* The count of failed tests, folded so that it can never read as 77 (skip). */

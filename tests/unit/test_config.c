@@ -127,7 +127,22 @@ static bool nbd_socket_applied(const struct xm_config *c)
 
 static bool nbd_tcp_applied(const struct xm_config *c)
 {
-	return c->nbd_tcp_port == 10809;
+	return c->nbd_tcp_port == 10809 && !strcmp(c->nbd_tcp_addr, "127.0.0.1");
+}
+
+static bool nbd_tls_psk_applied(const struct xm_config *c)
+{
+	return !strcmp(c->nbd_tls_psk, "/etc/xdpmirror/nbd.psk");
+}
+
+static bool nbd_tcp_insecure_applied(const struct xm_config *c)
+{
+	return c->nbd_tcp_insecure;
+}
+
+static bool nbd_group_applied(const struct xm_config *c)
+{
+	return c->nbd_group && c->nbd_gid == 0;
 }
 
 static bool meta_applied(const struct xm_config *c)
@@ -175,6 +190,11 @@ static bool no_auth_applied(const struct xm_config *c)
 	return c->no_auth;
 }
 
+static bool on_io_error_applied(const struct xm_config *c)
+{
+	return c->io_error_pass_on;
+}
+
 static const struct key_case key_cases[] = {
 	{"role", "secondary", role_applied, "master"},
 	{"dev", "enp3s0f1", dev_applied, "eth0:1"},
@@ -193,6 +213,9 @@ static const struct key_case key_cases[] = {
 	 "/run/a-path-much-longer-than-a-unix-socket-address-can-hold-because-sun_path-has-only-"
 	 "108-bytes-of-room.sock"},
 	{"nbd-tcp", "10809", nbd_tcp_applied, "65536"},
+	{"nbd-tls-psk", "/etc/xdpmirror/nbd.psk", nbd_tls_psk_applied, ""},
+	{"nbd-tcp-insecure", "yes", nbd_tcp_insecure_applied, "please"},
+	{"nbd-group", "root", nbd_group_applied, "no-such-group-xm"},
 	{"meta", "/var/lib/xdpmirror/r0.meta", meta_applied, ""},
 	{"bitmap-block", "4K", bitmap_block_applied, "96K"},
 	{"initial-sync", "checksum", initial_sync_applied, "none"},
@@ -200,6 +223,7 @@ static const struct key_case key_cases[] = {
 	{"force", "yes", force_applied, "maybe"},
 	{"auth-key", "/etc/xdpmirror/pair.key", auth_key_applied, ""},
 	{"no-auth", "yes", no_auth_applied, "sure"},
+	{"on-io-error", "pass-on", on_io_error_applied, "ignore"},
 };
 
 static const struct key_case *key_case_for(const char *key)
@@ -378,6 +402,146 @@ static void test_disk_keeps_the_whole_path(void **state)
 	xm_config_init(&c);
 	assert_int_equal(xm_config_set(&c, "disk", path, err, sizeof(err)), 0);
 	assert_string_equal(c.disk, path);
+}
+
+/* Every numeric key reads numbers one way (conf/params.h): hex where decimal works, the same
+ * refusals, one form of error.  A key whose metavar says it takes a number must be here. */
+struct number_key_case {
+	const char *key;
+	const char *dec, *hex; /* one value both ways */
+	const char *want;      /* its range, as the errors show it */
+};
+
+static const struct number_key_case number_keys[] = {
+	{"ethertype", "34998", "0x88b6", "0x0600-0xffff"},
+	{"queues", "16", "0x10", "1-64"},
+	{"ping-interval", "16", "0x10", "1-10000 ms"},
+	{"timeout", "16", "0x10", "2-60000 ms"},
+	{"ko-timeout", "16", "0x10", "10-600000 ms"},
+	{"nbd-tcp", "4096", "0x1000", "1-65535"},
+	{"bitmap-block", "65536", "0x10000", "a power of two, 4K-1M"},
+	{"resync-rate", "16", "0x10", "0-1000000 MiB/s"},
+};
+
+static bool takes_a_number(const struct xm_config_key *k)
+{
+	static const char *const metavars[] = {"N",    "MS",	      "SIZE",  "MIB",
+					       "PORT", "[ADDR:]PORT", "0xNNNN"};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(metavars); i++)
+		if (!strcmp(k->metavar, metavars[i]))
+			return true;
+	return false;
+}
+
+static void test_numeric_keys_are_all_listed(void **state)
+{
+	const struct xm_config_key *k;
+	size_t i, n = 0;
+
+	for (k = xm_config_keys; k->name; k++) {
+		if (!takes_a_number(k))
+			continue;
+		for (i = 0; i < ARRAY_SIZE(number_keys); i++)
+			if (!strcmp(number_keys[i].key, k->name))
+				break;
+		if (i == ARRAY_SIZE(number_keys))
+			print_message("numeric key '%s' is not in number_keys\n", k->name);
+		assert_true(i < ARRAY_SIZE(number_keys));
+		n++;
+	}
+	assert_int_equal(n, ARRAY_SIZE(number_keys));
+}
+
+static void test_numbers_read_one_way_for_every_key(void **state)
+{
+	static const struct {
+		const char *val; /* "%s" is the key's decimal value */
+		const char *why;
+	} bad[] = {
+		{"-1", "negative"},
+		{"-%s", "negative"},
+		{"+%s", "not a number"},
+		{" %s", "not a number"},
+		{"%s ", "not a number"},
+		{"%sx", "not a number"},
+		{"%s.5", "not a number"},
+		{"0x", "not a number"},
+		{"0xg", "not a number"},
+		{"", "not a number"},
+		{"ten", "not a number"},
+		{"99999999999999999999", "too large"},
+		{"0x10000000000000000", "too large"},
+	};
+	size_t i, j;
+
+	for (i = 0; i < ARRAY_SIZE(number_keys); i++) {
+		const struct number_key_case *nk = &number_keys[i];
+		struct xm_config a, b, before;
+		char err[256] = "", val[64], want[128];
+
+		xm_config_init(&a);
+		xm_config_init(&b);
+		assert_int_equal(xm_config_set(&a, nk->key, nk->dec, err, sizeof(err)), 0);
+		if (xm_config_set(&b, nk->key, nk->hex, err, sizeof(err)))
+			print_message("%s '%s' refused: %s\n", nk->key, nk->hex, err);
+		assert_int_equal(xm_config_set(&b, nk->key, nk->hex, err, sizeof(err)), 0);
+		assert_memory_equal(&a, &b, sizeof(a));
+		for (j = 0; j < ARRAY_SIZE(bad); j++) {
+			xm_config_init(&a);
+			before = a;
+			snprintf(val, sizeof(val), bad[j].val, nk->dec);
+			snprintf(want, sizeof(want), "'%s': %s (want %s", val, bad[j].why,
+				 nk->want);
+			err[0] = '\0';
+			assert_true(xm_config_set(&a, nk->key, val, err, sizeof(err)) < 0);
+			if (strncmp(err, want, strlen(want)) || strcmp(err + strlen(err) - 1, ")"))
+				print_message("%s '%s': said \"%s\", want \"%s...)\"\n", nk->key,
+					      val, err, want);
+			assert_err_prefix(err, want);
+			assert_memory_equal(&a, &before, sizeof(a));
+		}
+	}
+}
+
+/* The issue that made them one: 0x10 was a number for --timeout but not for --bitmap-block. */
+static void test_bitmap_block_takes_hex_and_suffixes(void **state)
+{
+	static const struct {
+		const char *val;
+		__u32 block; /* 0: refused */
+		const char *err;
+	} cases[] = {
+		{"0x10000", 65536, NULL},
+		{"0x10K", 16384, NULL},
+		{"64K", 65536, NULL},
+		{"1m", 1 << 20, NULL},
+		{"4096", 4096, NULL},
+		{"0x10", 0, "'0x10': too small (want a power of two, 4K-1M)"},
+		{"2M", 0, "'2M': too large (want a power of two, 4K-1M)"},
+		{"96K", 0, "'96K': not a power of two (want a power of two, 4K-1M)"},
+		{"64KB", 0, "'64KB': not a number (want a power of two, 4K-1M)"},
+		{"16777216T", 0, "'16777216T': too large (want a power of two, 4K-1M)"},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		xm_config_init(&c);
+		ret = xm_config_set(&c, "bitmap-block", cases[i].val, err, sizeof(err));
+		if (cases[i].block) {
+			assert_int_equal(ret, 0);
+			assert_int_equal(c.bitmap_block, cases[i].block);
+		} else {
+			assert_true(ret < 0);
+			assert_string_equal(err, cases[i].err);
+			assert_int_equal(c.bitmap_block, 0);
+		}
+	}
 }
 
 struct ethertype_case {
@@ -677,6 +841,127 @@ struct check_case {
 	bool role, dev, peer, disk;
 	const char *err; /* NULL: complete */
 };
+
+/* --nbd-tcp ADDR:PORT: numeric IPv4, [IPv6], or a port alone on 127.0.0.1. */
+static void test_nbd_tcp_addresses(void **state)
+{
+	/* A bad address gets the address's message; a bad port the one every number gets. */
+	static const char addr_err[] = "want PORT, IPV4:PORT or [IPV6]:PORT",
+			  port_err[] = "(want 1-65535)";
+	static const struct {
+		const char *val, *addr;
+		__u16 port;
+		const char *why;
+	} cases[] = {
+		{"10809", "127.0.0.1", 10809, NULL},
+		{"0.0.0.0:1", "0.0.0.0", 1, NULL},
+		{"192.0.2.7:10809", "192.0.2.7", 10809, NULL},
+		{"[::1]:10809", "::1", 10809, NULL},
+		{"[::]:65535", "::", 65535, NULL},
+		{"[fe80::1:2]:80", "fe80::1:2", 80, NULL},
+		{"::1:10809", NULL, 0, addr_err},  /* IPv6 wants brackets */
+		{"[::1]10809", NULL, 0, addr_err}, /* no colon before the port */
+		{"[127.0.0.1]:10809", NULL, 0, addr_err},
+		{"localhost:10809", NULL, 0, addr_err}, /* no name lookups */
+		{"127.0.0.1:", NULL, 0, port_err},
+		{":10809", NULL, 0, addr_err},
+		{"127.0.0.1:0", NULL, 0, port_err},
+		{"[]:10809", NULL, 0, addr_err},
+		{"", NULL, 0, port_err},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		xm_config_init(&c);
+		ret = xm_config_set(&c, "nbd-tcp", cases[i].val, err, sizeof(err));
+		if ((ret == 0) != !!cases[i].addr)
+			print_message("row %zu: '%s': ret %d, err \"%s\"\n", i, cases[i].val, ret,
+				      err);
+		if (!cases[i].addr) {
+			assert_int_equal(ret, -EINVAL);
+			assert_err_contains(err, cases[i].why);
+			assert_int_equal(c.nbd_tcp_port, 0);
+			continue;
+		}
+		assert_int_equal(ret, 0);
+		assert_string_equal(c.nbd_tcp_addr, cases[i].addr);
+		assert_int_equal(c.nbd_tcp_port, cases[i].port);
+	}
+}
+
+static void test_check_nbd_tcp_wants_tls(void **state)
+{
+	static const struct {
+		const char *tcp, *psk, *insecure, *err;
+	} cases[] = {
+		{"10809", NULL, NULL,
+		 "--nbd-tcp without --nbd-tls-psk FILE: anyone who can connect"},
+		{"10809", NULL, "no", "--nbd-tcp without --nbd-tls-psk FILE"},
+		{"10809", "/etc/n.psk", "yes",
+		 "--nbd-tls-psk and --nbd-tcp-insecure exclude each other"},
+		{NULL, "/etc/n.psk", NULL,
+		 "--nbd-tls-psk without --nbd-tcp: TLS is for the TCP export"},
+		{NULL, NULL, "yes", "--nbd-tcp-insecure without --nbd-tcp"},
+		{"10809", "/etc/n.psk", NULL, NULL},
+		{"[::1]:10809", NULL, "yes", NULL},
+		{NULL, NULL, NULL, NULL},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		xm_config_init(&c);
+		assert_int_equal(xm_config_parse_text(&c,
+						      "role = primary\ndev = eth1\n"
+						      "peer = 02:58:4d:00:00:01\ndisk = /dev/sdb\n"
+						      "no-auth = yes\n",
+						      ORIGIN, err, sizeof(err)),
+				 0);
+		if (cases[i].tcp)
+			assert_int_equal(
+				xm_config_set(&c, "nbd-tcp", cases[i].tcp, err, sizeof(err)), 0);
+		if (cases[i].psk)
+			assert_int_equal(
+				xm_config_set(&c, "nbd-tls-psk", cases[i].psk, err, sizeof(err)),
+				0);
+		if (cases[i].insecure)
+			assert_int_equal(xm_config_set(&c, "nbd-tcp-insecure", cases[i].insecure,
+						       err, sizeof(err)),
+					 0);
+		err[0] = '\0';
+		ret = xm_config_check(&c, err, sizeof(err));
+		if (cases[i].err ? ret != -EINVAL || !strstr(err, cases[i].err) : ret != 0)
+			print_message("row %zu: ret %d, err \"%s\"\n", i, ret, err);
+		if (cases[i].err) {
+			assert_int_equal(ret, -EINVAL);
+			assert_err_contains(err, cases[i].err);
+		} else {
+			assert_int_equal(ret, 0);
+		}
+	}
+}
+
+static void test_nbd_group_by_name_or_number(void **state)
+{
+	struct xm_config c;
+	char err[256] = "";
+
+	xm_config_init(&c);
+	assert_int_equal(xm_config_set(&c, "nbd-group", "4242", err, sizeof(err)), 0);
+	assert_true(c.nbd_group);
+	assert_int_equal(c.nbd_gid, 4242);
+	xm_config_init(&c);
+	assert_int_equal(xm_config_set(&c, "nbd-group", "", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "'': no such group");
+	assert_false(c.nbd_group);
+}
 
 static void test_check_reports_first_missing_key(void **state)
 {
@@ -987,7 +1272,13 @@ int main(void)
 		cmocka_unit_test(test_check_ping_interval_fits_the_timeout),
 		cmocka_unit_test(test_parse_text_error_names_origin_and_line),
 		cmocka_unit_test(test_check_reports_first_missing_key),
+		cmocka_unit_test(test_nbd_tcp_addresses),
+		cmocka_unit_test(test_check_nbd_tcp_wants_tls),
+		cmocka_unit_test(test_nbd_group_by_name_or_number),
 		cmocka_unit_test(test_check_wants_a_key_or_no_auth),
+		cmocka_unit_test(test_numeric_keys_are_all_listed),
+		cmocka_unit_test(test_numbers_read_one_way_for_every_key),
+		cmocka_unit_test(test_bitmap_block_takes_hex_and_suffixes),
 		cmocka_unit_test(test_load_file_reads_keys),
 		cmocka_unit_test(test_load_file_empty_file_is_fine),
 		cmocka_unit_test(test_load_file_error_names_path_and_line),

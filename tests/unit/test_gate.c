@@ -1274,7 +1274,14 @@ static void test_version_refused(void **state)
 	static const struct {
 		__u16 lo, hi;
 		bool refused;
-	} ranges[] = {{2, 3, true}, {3, 3, true}, {5, 6, true}, {3, 4, false}, {4, 5, false}};
+	} ranges[] = {
+		/* Relative to this revision, so a protocol bump keeps the test's meaning. */
+		{XM_PROTO_MIN - 2, XM_PROTO_MIN - 1, true},
+		{XM_PROTO_MIN - 1, XM_PROTO_MIN - 1, true},
+		{XM_PROTO_MAX + 1, XM_PROTO_MAX + 2, true},
+		{XM_PROTO_MIN - 1, XM_PROTO_MAX, false},
+		{XM_PROTO_MAX, XM_PROTO_MAX + 1, false},
+	};
 	const __u8 *keys[] = {key_a, NULL};
 	__u8 raw[FRAME_ROOM];
 	struct xm_hello4 h4;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Description: the metadata file: superblock encoding, create/reopen, torn slots, sync and flush.
- */
+/* Description: the metadata file: superblock encoding, create/reopen, torn slots, sync and flush,
+ * bitmap page checksums (a page that fails loads as all ones), the format 1 upgrade. */
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -75,6 +75,18 @@ static void read_slot(const char *path, unsigned int slot, __u8 *buf)
 	close(fd);
 }
 
+/* slot = src with another version and a crc that matches. */
+static void set_version(__u8 *slot, const __u8 *src, __u32 version)
+{
+	__u32 v;
+
+	memcpy(slot, src, XM_META_SLOT);
+	v = htole32(version);
+	memcpy(slot + 8, &v, 4);
+	v = htole32(xm_crc32c(0, slot, SB_HDR_LEN));
+	memcpy(slot + SB_HDR_LEN, &v, 4);
+}
+
 static void write_at(const char *path, off_t off, const void *buf, size_t len)
 {
 	int fd = open(path, O_WRONLY);
@@ -139,7 +151,7 @@ static void test_sb_round_trip_and_layout(void **state)
 	memset(slot, 0xa5, sizeof(slot));
 	xm_meta_sb_encode(&sb, slot);
 	assert_memory_equal(slot, "XMIRMETA", 8);
-	assert_int_equal(slot[8], 1); /* version 1, little-endian */
+	assert_int_equal(slot[8], 2); /* version 2, little-endian */
 	assert_int_equal(slot[12], SB_HDR_LEN);
 	assert_int_equal(slot[16], 0x08); /* seqno, little-endian */
 	assert_int_equal(slot[23], 0x01);
@@ -182,13 +194,19 @@ static void test_sb_decode_rejects_damage(void **state)
 		}
 	}
 
-	/* Wrong version and header length with a correct crc: still rejected. */
-	memcpy(slot, good, sizeof(slot));
-	v = htole32(2);
-	memcpy(slot + 8, &v, 4);
-	v = htole32(xm_crc32c(0, slot, SB_HDR_LEN));
-	memcpy(slot + SB_HDR_LEN, &v, 4);
+	/* Format 1 has the same superblock: accepted, and says so (it is upgraded at open). */
+	set_version(slot, good, 1);
+	assert_int_equal(xm_meta_sb_decode(slot, &back), 0);
+	assert_int_equal(back.version, 1);
+	assert_int_equal(back.seqno, 5);
+	/* A newer format is told apart from garbage; version 0 is garbage. */
+	set_version(slot, good, 3);
+	assert_int_equal(xm_meta_sb_decode(slot, &back), -EOPNOTSUPP);
+	assert_int_equal(back.version, 3);
+	set_version(slot, good, 0);
 	assert_int_equal(xm_meta_sb_decode(slot, &back), -EINVAL);
+
+	/* Wrong header length with a correct crc: still rejected. */
 
 	memcpy(slot, good, sizeof(slot));
 	v = htole32(SB_HDR_LEN - 4);
@@ -227,7 +245,10 @@ static void test_create_then_reopen(void **state)
 	/* The file: 0600, two slots and the whole bitmap; the new directories 0700. */
 	assert_int_equal(stat(f->path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	assert_int_equal(st.st_size, XM_META_BITMAP_OFF + m.bm.npages * XM_BITMAP_PAGE);
+	assert_int_equal(st.st_size, XM_META_BITMAP_OFF + m.bm.npages * XM_BITMAP_PAGE +
+					     xm_meta_crc_pages(m.bm.npages) * XM_META_CRC_PAGE);
+	assert_int_equal(m.sb.version, 2);
+	assert_int_equal(m.bad_pages, 0);
 	*strrchr(f->path, '/') = '\0';
 	assert_int_equal(stat(f->path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
@@ -423,7 +444,7 @@ static void test_synced_bits_come_back_as_oos(void **state)
 
 	/* Resynced and swept: the bits go from the file too. */
 	xm_bitmap_clear_oos(&m.bm, 0, m.bm.nbits);
-	assert_int_equal(xm_bitmap_sweep(&m.bm, &busy, 1, false), 5);
+	assert_int_equal(xm_bitmap_sweep(&m.bm, &busy, 1, NULL), 5);
 	assert_int_equal(xm_meta_sync(&m), 0);
 	xm_meta_close(&m);
 	open_ok(f, &m, 4 * GIB, 0, XM_ROLE_PRIMARY, false);
@@ -510,6 +531,7 @@ static void test_async_flush_through_the_loop(void **state)
 	/* On disk: the bits, as oos, and the rotated superblock. */
 	open_ok(f, &m, 2048 * GIB, 0, XM_ROLE_PRIMARY, false);
 	assert_int_equal(m.bm.oos_count, 100);
+	assert_int_equal(m.bad_pages, 0); /* every page went out with its checksum */
 	assert_int_equal(m.sb.current_gen, gen);
 	assert_int_equal(m.sb.seqno, 2);
 	for (page = 0; page < 100; page++)
@@ -627,6 +649,284 @@ static void test_commit_waits_for_a_whole_cycle(void **state)
 	xm_loop_exit(&loop);
 }
 
+static void read_at(const char *path, off_t off, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+}
+
+/* The checksum of a bitmap page as docs/metadata.md defines it, computed here from the spec:
+ * CRC32C of the page number (8 bytes, little-endian) and then the page's 4096 bytes. */
+static __u32 spec_page_crc(__u64 page, const void *buf)
+{
+	__u64 le = htole64(page);
+
+	return xm_crc32c(xm_crc32c(0, &le, 8), buf, XM_BITMAP_PAGE);
+}
+
+/* The checksum the file holds for bitmap page page of a bitmap of npages. */
+static __u32 stored_crc(const char *path, __u64 npages, __u64 page)
+{
+	__u32 v;
+
+	read_at(path, (off_t)(xm_meta_crc_off(npages) + page * 4), &v, 4);
+	return le32toh(v);
+}
+
+/* The checksum the file's bitmap page page should have, from its bytes as they are. */
+static __u32 page_crc_in_file(const char *path, __u64 page)
+{
+	static __u8 buf[XM_BITMAP_PAGE];
+
+	read_at(path, (off_t)(XM_META_BITMAP_OFF + page * XM_BITMAP_PAGE), buf, sizeof(buf));
+	return spec_page_crc(page, buf);
+}
+
+static void test_checksums_follow_every_page_write(void **state)
+{
+	struct fixture *f = *state;
+	static __u8 zero[XM_BITMAP_PAGE];
+	struct xm_meta m;
+	__u64 p;
+
+	/* 4 GiB at 64 KiB: 2 pages, one checksum page right after them. */
+	open_ok(f, &m, 4 * GIB, 0, XM_ROLE_PRIMARY, true);
+	assert_int_equal(m.bm.npages, 2);
+	assert_int_equal(xm_meta_crc_off(2), XM_META_BITMAP_OFF + 2 * XM_BITMAP_PAGE);
+	assert_int_equal(stored_crc(f->path, 2, 0), spec_page_crc(0, zero));
+	assert_int_equal(stored_crc(f->path, 2, 1), spec_page_crc(1, zero));
+	/* The page number is in it: the same bytes at another place do not pass. */
+	assert_int_not_equal(spec_page_crc(0, zero), spec_page_crc(1, zero));
+	for (p = 2; p < XM_META_CRCS_PER_PAGE; p++)
+		assert_int_equal(stored_crc(f->path, 2, p), 0);
+
+	/* A page written: its checksum with it; the other page's stays. */
+	xm_bitmap_mark_intent(&m.bm, 3 * GIB, 1);
+	assert_int_equal(xm_meta_sync(&m), 0);
+	assert_int_not_equal(page_crc_in_file(f->path, 1), spec_page_crc(1, zero));
+	assert_int_equal(stored_crc(f->path, 2, 1), page_crc_in_file(f->path, 1));
+	assert_int_equal(stored_crc(f->path, 2, 0), spec_page_crc(0, zero));
+	xm_meta_close(&m);
+	open_ok(f, &m, 4 * GIB, 0, XM_ROLE_PRIMARY, false);
+	assert_int_equal(m.bad_pages, 0);
+	assert_int_equal(m.bm.oos_count, 1);
+	xm_meta_close(&m);
+}
+
+static void test_damaged_page_loads_as_all_ones(void **state)
+{
+	struct fixture *f = *state;
+	const __u64 size = 4 * GIB + 100 * 64 * KIB; /* 65636 bits: 2 full pages and 100 bits */
+	struct xm_meta m;
+	__u8 byte = 0;
+	__u32 v;
+
+	open_ok(f, &m, size, 0, XM_ROLE_PRIMARY, true);
+	assert_int_equal(m.bm.npages, 3);
+	xm_bitmap_mark_intent(&m.bm, 10 * 64 * KIB, 3 * 64 * KIB); /* bits 10-12, page 0 */
+	xm_bitmap_mark_intent(&m.bm, 40000 * 64 * KIB, 1);	   /* page 1 */
+	xm_bitmap_mark_intent(&m.bm, 65541 * 64 * KIB, 1);	   /* page 2 */
+	assert_int_equal(xm_meta_sync(&m), 0);
+	xm_meta_close(&m);
+
+	/* Bits 8-15 zeroed on disk: bits 10-12 would be lost, and their regions never resynced. */
+	write_at(f->path, XM_META_BITMAP_OFF + 1, &byte, 1);
+	open_ok(f, &m, size, 0, XM_ROLE_PRIMARY, false);
+	assert_int_equal(m.bad_pages, 1);
+	assert_int_equal(m.bm.oos_count, XM_BITMAP_PAGE_BITS + 2);
+	assert_int_equal(m.bm.intent_count, XM_BITMAP_PAGE_BITS + 2);
+	assert_true(xm_bitmap_test_oos(&m.bm, 11));
+	assert_true(xm_bitmap_test_oos(&m.bm, XM_BITMAP_PAGE_BITS - 1));
+	assert_true(xm_bitmap_test_oos(&m.bm, 40000));
+	assert_false(xm_bitmap_test_oos(&m.bm, 40001)); /* good pages load as stored */
+	assert_true(xm_bitmap_test_oos(&m.bm, 65541));
+	/* The bad page goes out again, with its checksum; the good ones are not rewritten. */
+	assert_int_equal(m.bm.page_dirty[0], 1);
+	assert_int_equal(m.bm.page_dirty[1], 0);
+	assert_int_equal(m.bm.page_dirty[2], 0);
+	assert_int_equal(xm_meta_sync(&m), 0);
+	xm_meta_close(&m);
+
+	/* Rewritten: valid again, and the ones stay until a resync and a sweep clear them. */
+	open_ok(f, &m, size, 0, XM_ROLE_PRIMARY, false);
+	assert_int_equal(m.bad_pages, 0);
+	assert_int_equal(m.bm.oos_count, XM_BITMAP_PAGE_BITS + 2);
+	assert_true(xm_meta_clean(&m));
+	xm_meta_close(&m);
+
+	/* A damaged checksum counts the same; on the last page only the bits below nbits. */
+	read_at(f->path, (off_t)(xm_meta_crc_off(3) + 2 * 4), &v, 4);
+	v ^= htole32(0x100);
+	write_at(f->path, (off_t)(xm_meta_crc_off(3) + 2 * 4), &v, 4);
+	open_ok(f, &m, size, 0, XM_ROLE_PRIMARY, false);
+	assert_int_equal(m.bad_pages, 1);
+	assert_int_equal(m.bm.oos_count, XM_BITMAP_PAGE_BITS + 1 + 100);
+	assert_true(xm_bitmap_test_oos(&m.bm, m.bm.nbits - 1));
+	xm_meta_close(&m);
+}
+
+/* A flush cycle writes a page and its checksum page under one fdatasync; a crash can keep either
+ * write without the other.  Either way the page loads as all ones: a superset of old and new. */
+static void test_crash_between_page_and_checksum(void **state)
+{
+	struct fixture *f = *state;
+	static __u8 old_page[XM_BITMAP_PAGE], old_crcs[XM_META_CRC_PAGE];
+	const off_t page1 = XM_META_BITMAP_OFF + XM_BITMAP_PAGE, crcs = xm_meta_crc_off(2);
+	struct xm_meta m;
+	int landed;
+
+	for (landed = 0; landed < 2; landed++) {
+		open_ok(f, &m, 4 * GIB, 0, XM_ROLE_PRIMARY, true);
+		read_at(f->path, page1, old_page, sizeof(old_page));
+		read_at(f->path, crcs, old_crcs, sizeof(old_crcs));
+		xm_bitmap_mark_intent(&m.bm, 2 * GIB + (__u64)landed * 64 * KIB, 1);
+		assert_int_equal(xm_meta_sync(&m), 0);
+		xm_meta_close(&m);
+		if (landed == 0) /* the page landed, its checksum did not */
+			write_at(f->path, crcs, old_crcs, sizeof(old_crcs));
+		else /* the checksum landed, the page did not */
+			write_at(f->path, page1, old_page, sizeof(old_page));
+		open_ok(f, &m, 4 * GIB, 0, XM_ROLE_PRIMARY, false);
+		assert_int_equal(m.bad_pages, 1);
+		assert_int_equal(m.bm.oos_count, XM_BITMAP_PAGE_BITS);
+		assert_true(xm_bitmap_test_oos(&m.bm, XM_BITMAP_PAGE_BITS + landed));
+		xm_meta_close(&m);
+		assert_int_equal(unlink(f->path), 0);
+	}
+}
+
+/* A cycle that writes a checksum page but not the damaged page it covers (the cycle had no room
+ * for it) must not make the damaged page look valid: after a crash it still loads as all ones. */
+static void test_checksum_write_never_blesses_a_damaged_page(void **state)
+{
+	struct fixture *f = *state;
+	struct flush_result r = {0};
+	struct xm_loop loop;
+	struct xm_meta m;
+	__u8 byte = 0x5a;
+	int err;
+
+	err = xm_loop_init(&loop);
+	if (err)
+		xm_skip("io_uring unavailable: %s", strerror(-err));
+	open_ok(f, &m, 4 * GIB, 0, XM_ROLE_PRIMARY, true);
+	xm_meta_close(&m);
+	write_at(f->path, XM_META_BITMAP_OFF + XM_BITMAP_PAGE + 7, &byte, 1); /* page 1 */
+	open_ok(f, &m, 4 * GIB, 0, XM_ROLE_PRIMARY, false);
+	assert_int_equal(m.bad_pages, 1);
+	xm_meta_set_loop(&m, &loop, on_flushed, &r);
+	m.npages_max = 1; /* page 0 only, with the checksum page both share */
+	xm_bitmap_mark_intent(&m.bm, 0, 1);
+	assert_true(xm_meta_flush_start(&m));
+	run_until_flushed(&loop, &r, 1);
+	assert_int_equal(r.err, 0);
+	assert_int_equal(m.bm.page_dirty[1], 1);
+	xm_meta_close(&m); /* a crash before page 1 goes out */
+	xm_loop_exit(&loop);
+
+	open_ok(f, &m, 4 * GIB, 0, XM_ROLE_PRIMARY, false);
+	assert_int_equal(m.bad_pages, 1);
+	assert_int_equal(m.bm.oos_count, 1 + XM_BITMAP_PAGE_BITS);
+	xm_meta_close(&m);
+}
+
+/* A format 1 file: as that version wrote it, both slots version 1, no checksum table. */
+static void make_format_1(const char *path, __u64 npages, bool garbage_table)
+{
+	static __u8 slot[XM_META_SLOT], v1[XM_META_SLOT];
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		read_slot(path, i, slot);
+		set_version(v1, slot, 1);
+		write_at(path, (off_t)i * XM_META_SLOT, v1, sizeof(v1));
+	}
+	assert_int_equal(truncate(path, (off_t)xm_meta_crc_off(npages)), 0);
+	if (garbage_table) { /* an upgrade that crashed before its superblock */
+		memset(slot, 0xc3, sizeof(slot));
+		write_at(path, (off_t)xm_meta_crc_off(npages), slot, sizeof(slot));
+	}
+}
+
+static void test_format_1_is_upgraded_in_place(void **state)
+{
+	struct fixture *f = *state;
+	static __u8 slot[XM_META_SLOT];
+	struct xm_meta_sb sb;
+	struct xm_meta m;
+	struct stat st;
+	__u64 seqno;
+	int garbage;
+
+	open_ok(f, &m, 4 * GIB, 0, XM_ROLE_PRIMARY, true);
+	xm_bitmap_mark_intent(&m.bm, 64 * KIB, 1);
+	xm_bitmap_mark_intent(&m.bm, 3 * GIB, 1);
+	assert_int_equal(xm_meta_sync(&m), 0);
+	xm_meta_close(&m);
+
+	for (garbage = 0; garbage < 2; garbage++) {
+		make_format_1(f->path, 2, garbage);
+		open_ok(f, &m, 4 * GIB, 0, XM_ROLE_PRIMARY, false);
+		seqno = m.sb.seqno;
+		assert_int_equal(m.sb.version, 2);
+		assert_int_equal(m.bad_pages, 0);
+		assert_int_equal(m.bm.oos_count, 2); /* the bits as stored, no more */
+		assert_true(xm_bitmap_test_oos(&m.bm, 1));
+		assert_true(xm_meta_clean(&m));
+		xm_meta_close(&m);
+
+		/* Both slots say 2 now, the newest last; the table holds every page's checksum. */
+		read_slot(f->path, 0, slot);
+		assert_int_equal(xm_meta_sb_decode(slot, &sb), 0);
+		assert_int_equal(sb.version, 2);
+		read_slot(f->path, 1, slot);
+		assert_int_equal(xm_meta_sb_decode(slot, &sb), 0);
+		assert_int_equal(sb.version, 2);
+		assert_int_equal(stat(f->path, &st), 0);
+		assert_int_equal(st.st_size, xm_meta_crc_off(2) + XM_META_CRC_PAGE);
+		assert_int_equal(stored_crc(f->path, 2, 0), page_crc_in_file(f->path, 0));
+		assert_int_equal(stored_crc(f->path, 2, 1), page_crc_in_file(f->path, 1));
+		assert_int_equal(stored_crc(f->path, 2, 2), 0);
+
+		open_ok(f, &m, 4 * GIB, 0, XM_ROLE_PRIMARY, false);
+		assert_int_equal(m.sb.seqno, seqno);
+		assert_int_equal(m.bad_pages, 0);
+		assert_int_equal(m.bm.oos_count, 2);
+		xm_meta_close(&m);
+	}
+}
+
+static void test_newer_format_is_refused_untouched(void **state)
+{
+	struct fixture *f = *state;
+	static __u8 slot[XM_META_SLOT], v3[2][XM_META_SLOT], after[XM_META_SLOT];
+	struct xm_meta m;
+	bool created = true;
+	unsigned int i;
+
+	open_ok(f, &m, GIB, 0, XM_ROLE_PRIMARY, true);
+	xm_meta_close(&m);
+	for (i = 0; i < 2; i++) {
+		read_slot(f->path, i, slot);
+		set_version(v3[i], slot, 3);
+		write_at(f->path, (off_t)i * XM_META_SLOT, v3[i], XM_META_SLOT);
+	}
+	assert_int_equal(xm_meta_open(&m, f->path, GIB, 0, XM_ROLE_PRIMARY, &created, f->err,
+				      sizeof(f->err)),
+			 -EOPNOTSUPP);
+	assert_false(created);
+	assert_string_equal(
+		f->err,
+		"format 3, newer than this xdpmirror reads (up to 2: use a newer xdpmirror)");
+	for (i = 0; i < 2; i++) {
+		read_slot(f->path, i, after);
+		assert_memory_equal(after, v3[i], XM_META_SLOT);
+	}
+}
+
 static void test_names_and_generations(void **state)
 {
 	assert_string_equal(xm_disk_state_name(XM_DISK_DISKLESS), "Diskless");
@@ -654,6 +954,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_async_flush_through_the_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_during_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_waits_for_a_whole_cycle, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_checksums_follow_every_page_write, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_page_loads_as_all_ones, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_crash_between_page_and_checksum, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_checksum_write_never_blesses_a_damaged_page,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_format_1_is_upgraded_in_place, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_newer_format_is_refused_untouched, setup,
 						teardown),
 		cmocka_unit_test(test_names_and_generations),
 	};

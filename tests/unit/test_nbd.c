@@ -1977,7 +1977,16 @@ static void test_unix_socket_mode_and_stale_file(void **state)
 
 	assert_int_equal(stat(f->path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
+	/* Root only unless a group is given: whoever connects owns the disk. */
+	assert_int_equal(st.st_mode & 0777, 0600);
+	cfg.unix_group = true;
+	/* Any group as root; without root, one of ours. */
+	cfg.unix_gid = geteuid() ? getegid() : 4242;
+	restart(f, &cfg);
+	assert_int_equal(stat(f->path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0660);
+	assert_int_equal(st.st_gid, cfg.unix_gid);
+	cfg.unix_group = false;
 
 	/* A socket file left behind by a crash is replaced. */
 	xm_nbd_server_stop(f->srv);

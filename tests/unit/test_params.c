@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Description: user-input parsers: MAC addresses, roles, u32 and size numbers, interface names. */
+/* Description: user-input parsers: MAC addresses, roles, numbers by one set of rules (u32, sizes,
+ * the messages they give), interface names. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -358,6 +359,86 @@ static void test_size_parse_table(void **state)
 	}
 }
 
+struct num_case {
+	const char *in;
+	const struct xm_num_rule *rule;
+	int ret;
+	__u64 val;	 /* when ret == 0 */
+	const char *err; /* when ret != 0: the whole message */
+};
+
+static const struct xm_num_rule ms_rule = {.min = 2, .max = 60000, .unit = "ms"};
+static const struct xm_num_rule block_rule = {
+	.min = 4096, .max = 1 << 20, .size = true, .pow2 = true};
+static const struct xm_num_rule type_rule = {.min = 0x0600, .max = 0xffff, .hex = true};
+static const struct xm_num_rule odd_size_rule = {.min = 1000, .max = 3ull << 40, .size = true};
+
+/* One reading for every number: the rule changes the bounds and the unit, never the syntax. */
+static void test_num_parse_table(void **state)
+{
+	static const struct num_case cases[] = {
+		{"50", &ms_rule, 0, 50, NULL},
+		{"0x32", &ms_rule, 0, 50, NULL},
+		{"0X32", &ms_rule, 0, 50, NULL},
+		{"050", &ms_rule, 0, 50, NULL},
+		{"2", &ms_rule, 0, 2, NULL},
+		{"60000", &ms_rule, 0, 60000, NULL},
+		{"1", &ms_rule, -ERANGE, 0, "'1': too small (want 2-60000 ms)"},
+		{"60001", &ms_rule, -ERANGE, 0, "'60001': too large (want 2-60000 ms)"},
+		{"-5", &ms_rule, -EINVAL, 0, "'-5': negative (want 2-60000 ms)"},
+		{"-0x5", &ms_rule, -EINVAL, 0, "'-0x5': negative (want 2-60000 ms)"},
+		{"+5", &ms_rule, -EINVAL, 0, "'+5': not a number (want 2-60000 ms)"},
+		{"5ms", &ms_rule, -EINVAL, 0, "'5ms': not a number (want 2-60000 ms)"},
+		{"5K", &ms_rule, -EINVAL, 0, "'5K': not a number (want 2-60000 ms)"},
+		{" 5", &ms_rule, -EINVAL, 0, "' 5': not a number (want 2-60000 ms)"},
+		{"", &ms_rule, -EINVAL, 0, "'': not a number (want 2-60000 ms)"},
+		{NULL, &ms_rule, -EINVAL, 0, "'': not a number (want 2-60000 ms)"},
+		{"18446744073709551616", &ms_rule, -ERANGE, 0,
+		 "'18446744073709551616': too large (want 2-60000 ms)"},
+		{"64K", &block_rule, 0, 65536, NULL},
+		{"0x10000", &block_rule, 0, 65536, NULL},
+		{"0x10K", &block_rule, 0, 16384, NULL},
+		{"1M", &block_rule, 0, 1 << 20, NULL},
+		{"0x10", &block_rule, -ERANGE, 0, "'0x10': too small (want a power of two, 4K-1M)"},
+		{"2M", &block_rule, -ERANGE, 0, "'2M': too large (want a power of two, 4K-1M)"},
+		{"96K", &block_rule, -EINVAL, 0,
+		 "'96K': not a power of two (want a power of two, 4K-1M)"},
+		{"64KB", &block_rule, -EINVAL, 0,
+		 "'64KB': not a number (want a power of two, 4K-1M)"},
+		{"16777216T", &block_rule, -ERANGE, 0,
+		 "'16777216T': too large (want a power of two, 4K-1M)"},
+		{"0x88b5", &type_rule, 0, 0x88b5, NULL},
+		{"34997", &type_rule, 0, 0x88b5, NULL},
+		{"0x5ff", &type_rule, -ERANGE, 0, "'0x5ff': too small (want 0x0600-0xffff)"},
+		{"2T", &odd_size_rule, 0, 2ull << 40, NULL},
+		{"999", &odd_size_rule, -ERANGE, 0, "'999': too small (want 1000-3T)"},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct num_case *c = &cases[i];
+		char err[128] = "";
+		__u64 v = POISON_U64;
+		int ret = xm_parse_num(c->in, c->rule, &v, err, sizeof(err));
+
+		if (ret != c->ret || (!ret && v != c->val) || (ret && strcmp(err, c->err)))
+			print_message("row %zu: \"%s\": %d (%llu) \"%s\", want %d (%llu) \"%s\"\n",
+				      i, c->in ? c->in : "(null)", ret, (unsigned long long)v, err,
+				      c->ret, (unsigned long long)c->val, c->err ? c->err : "");
+		assert_int_equal(ret, c->ret);
+		if (ret) {
+			assert_true(v == POISON_U64);
+			assert_string_equal(err, c->err);
+		} else {
+			assert_true(v == c->val);
+			assert_string_equal(err, "");
+		}
+		/* Without room for a message it parses the same. */
+		v = POISON_U64;
+		assert_int_equal(xm_parse_num(c->in, c->rule, &v, NULL, 0), c->ret);
+	}
+}
+
 struct ifname_case {
 	const char *in;
 	int ret;
@@ -413,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_role_name_round_trips),
 		cmocka_unit_test(test_u32_parse_table),
 		cmocka_unit_test(test_size_parse_table),
+		cmocka_unit_test(test_num_parse_table),
 		cmocka_unit_test(test_ifname_check_table),
 	};
 

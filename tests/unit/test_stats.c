@@ -178,6 +178,8 @@ static void test_field_names_match_struct_layout(void **state)
 		FIELD(rx.probe),
 		FIELD(rx.probe_ack),
 		FIELD(rx.challenge),
+		FIELD(rx.read_req),
+		FIELD(rx.read_data),
 		FIELD(drop.not_for_us),
 		FIELD(drop.bad_peer),
 		FIELD(drop.truncated),

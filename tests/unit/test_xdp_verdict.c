@@ -264,6 +264,8 @@ static const struct {
 	COUNTER(rx.probe),
 	COUNTER(rx.probe_ack),
 	COUNTER(rx.challenge),
+	COUNTER(rx.read_req),
+	COUNTER(rx.read_data),
 	COUNTER(drop.not_for_us),
 	COUNTER(drop.bad_peer),
 	COUNTER(drop.truncated),

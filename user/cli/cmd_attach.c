@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "cli/commands.h"
 #include "conf/config.h"
@@ -181,6 +185,56 @@ static void report_to_parent(int fd, int err)
 	close(fd);
 }
 
+/*
+ * The primary's NBD export listens only once the daemon runs, after its metadata exists; what can
+ * be known about its addresses now is checked now, so a bad one creates nothing.  Returns 0 or
+ * -errno.
+ */
+static int check_nbd_addresses(const struct xm_config *cfg)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	char dir[sizeof(cfg->nbd_socket)], *slash;
+	struct stat st;
+	int fd, one = 1, err = 0;
+
+	if (cfg->role != XM_ROLE_PRIMARY)
+		return 0;
+	if (cfg->nbd_socket[0]) {
+		snprintf(dir, sizeof(dir), "%s", cfg->nbd_socket);
+		slash = strrchr(dir, '/');
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		if (stat(slash ? dir : ".", &st) || !S_ISDIR(st.st_mode)) {
+			pr_warn("attach '%s': --nbd-socket '%s': no directory '%s'", cfg->dev,
+				cfg->nbd_socket, slash ? dir : ".");
+			return -ENOENT;
+		}
+		/* The server replaces a socket left there, and nothing else. */
+		if (!lstat(cfg->nbd_socket, &st) && !S_ISSOCK(st.st_mode)) {
+			pr_warn("attach '%s': --nbd-socket '%s': a file that is not a socket is "
+				"there",
+				cfg->dev, cfg->nbd_socket);
+			return -EEXIST;
+		}
+	}
+	if (cfg->nbd_tcp_port) {
+		/* Bound the way the server binds it (SO_REUSEADDR), and let go at once. */
+		sin.sin_port = htons(cfg->nbd_tcp_port);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+		    bind(fd, (struct sockaddr *)&sin, sizeof(sin)))
+			err = -errno;
+		if (fd >= 0)
+			close(fd);
+		if (err) {
+			pr_warn("attach '%s': --nbd-tcp %u: %s", cfg->dev, cfg->nbd_tcp_port,
+				strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 int cmd_attach(int argc, char **argv)
 {
 	struct xm_config cfg;
@@ -196,6 +250,8 @@ int cmd_attach(int argc, char **argv)
 		pr_warn("attach '%s': needs root (CAP_NET_ADMIN, CAP_BPF, CAP_SYS_ADMIN)", cfg.dev);
 		return XM_EXIT_FAIL;
 	}
+	if (check_nbd_addresses(&cfg))
+		return XM_EXIT_FAIL;
 	/* About 150 KiB of TX bookkeeping and gather space per queue: keep it off the stack. */
 	d = calloc(1, sizeof(*d));
 	if (!d)

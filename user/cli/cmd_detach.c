@@ -59,8 +59,11 @@ int cmd_detach(int argc, char **argv)
 	}
 	if (pid > 0) {
 		if (kill(pid, SIGTERM) && errno != ESRCH) {
-			pr_warn("detach '%s': cannot signal daemon pid %d: %s", dev, (int)pid,
-				strerror(errno));
+			if (errno == EPERM)
+				pr_warn("detach '%s': permission denied (run as root)", dev);
+			else
+				pr_warn("detach '%s': cannot signal daemon pid %d: %s", dev,
+					(int)pid, strerror(errno));
 			return XM_EXIT_FAIL;
 		}
 		/* The daemon detaches and unpins itself; wait until it lets go of the lock. */

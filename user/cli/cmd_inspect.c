@@ -91,19 +91,31 @@ static int list_attached(char names[][16], int max)
 }
 
 /* One interface: its JSON object into devices (json), or its text on stdout.  Returns
- * XM_EXIT_NOT_ATTACHED when no daemon answers. */
+ * XM_EXIT_NOT_ATTACHED when no daemon listens, XM_EXIT_FAIL when one does but gave no status
+ * (the reason on stderr, and in the JSON object as "error"). */
 static int status_one(const char *dev, struct json_object *devices)
 {
 	static char answer[65536];
 	struct json_object *o, *daemon;
+	const char *why = NULL;
 	struct xm_stats s;
 	bool have_stats;
 	int n;
 
-	n = xm_ctl_request(dev, devices ? "status" : "status text", answer, sizeof(answer));
-	have_stats = !xm_stats_read_pinned(dev, &s);
+	n = xm_cli_request(dev, devices ? "status" : "status text", answer, sizeof(answer));
+	if (n > 0 && !strncmp(answer, "error: ", 7)) {
+		answer[strcspn(answer, "\n")] = '\0';
+		why = answer + 7;
+	} else if (n < 0 && xm_cli_request_exit(n) != XM_EXIT_NOT_ATTACHED) {
+		why = xm_cli_request_error(n);
+	}
+	if (why)
+		pr_warn("status '%s': %s", dev, why);
+	have_stats = !why && !xm_stats_read_pinned(dev, &s);
 	if (!devices) {
-		if (n <= 0) {
+		if (why)
+			return XM_EXIT_FAIL;
+		if (n < 0) {
 			printf("%s: not attached\n", dev);
 			return XM_EXIT_NOT_ATTACHED;
 		}
@@ -122,6 +134,11 @@ static int status_one(const char *dev, struct json_object *devices)
 	o = json_object_new_object();
 	json_object_array_add(devices, o);
 	json_object_object_add(o, "dev", json_object_new_string(dev));
+	if (why) {
+		/* Whether it is attached is not known: a daemon is there, but said nothing. */
+		json_object_object_add(o, "error", json_object_new_string(why));
+		return XM_EXIT_FAIL;
+	}
 	daemon = n > 0 ? json_tokener_parse(answer) : NULL;
 	json_object_object_add(o, "attached", json_object_new_boolean(daemon != NULL));
 	if (!daemon)
@@ -177,8 +194,10 @@ int cmd_status(int argc, char **argv)
 		n = list_attached(names, MAX_DEVICES);
 		if (!n && !json)
 			printf("no interface attached\n");
+		/* Interfaces that are not attached (any more) are no failure of a listing. */
 		for (i = 0; i < n; i++)
-			status_one(names[i], devices);
+			if (status_one(names[i], devices) == XM_EXIT_FAIL)
+				ret = XM_EXIT_FAIL;
 	}
 	if (json) {
 		printf("%s\n",
@@ -222,8 +241,11 @@ int cmd_stats(int argc, char **argv)
 		{"watch", no_argument, NULL, 'w'},     {"all", no_argument, NULL, 'a'},
 		{"help", no_argument, NULL, 'h'},      {0},
 	};
+	static const struct xm_num_rule interval_rule = {.min = 10, .max = 3600000, .unit = "ms"};
 	struct xm_stats prev, cur;
 	struct timespec t0, t1, pause;
+	char why[128];
+	__u64 interval;
 	const char *dev = NULL;
 	bool watch = false, all = false;
 	__u32 interval_ms = 1000;
@@ -236,10 +258,11 @@ int cmd_stats(int argc, char **argv)
 			dev = optarg;
 			break;
 		case 'i':
-			if (xm_parse_u32(optarg, 10, 3600000, &interval_ms)) {
-				pr_warn("stats: --interval '%s': want 10-3600000 ms", optarg);
+			if (xm_parse_num(optarg, &interval_rule, &interval, why, sizeof(why))) {
+				pr_warn("stats: --interval %s", why);
 				return XM_EXIT_USAGE;
 			}
+			interval_ms = (__u32)interval;
 			break;
 		case 'w':
 			watch = true;
@@ -265,7 +288,9 @@ int cmd_stats(int argc, char **argv)
 		return XM_EXIT_NOT_ATTACHED;
 	}
 	if (err) {
-		pr_warn("stats '%s': cannot read counters: %s", dev, strerror(-err));
+		pr_warn("stats '%s': %s", dev,
+			err == -EACCES || err == -EPERM ? "permission denied (run as root)"
+							: strerror(-err));
 		return XM_EXIT_FAIL;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* xdpmirror promote, demote, resolve and verify: requests to a running daemon (docs/resync.md). */
+/* xdpmirror promote, demote, resolve, verify and disk: requests to a running daemon
+ * (docs/resync.md, docs/protocol.md §15). */
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -14,9 +16,10 @@
 #include "util/log.h"
 #include "util/runstate.h"
 
-#define ROLE_WAIT_MS 15000
-#define STATUS_BYTES 65536
-#define POLL_MS	     50
+#define ROLE_WAIT_MS   15000
+#define STATUS_BYTES   65536
+#define POLL_MS	       50
+#define XM_CTL_REQ_MAX (PATH_MAX + 64) /* "disk-attach full path " and a path */
 
 static void sleep_ms(long ms)
 {
@@ -29,11 +32,11 @@ static void sleep_ms(long ms)
 static int request(const char *cmd, const char *dev, const char *req)
 {
 	char answer[512];
-	int n = xm_ctl_request(dev, req, answer, sizeof(answer));
+	int n = xm_cli_request(dev, req, answer, sizeof(answer));
 
-	if (n <= 0) {
-		pr_warn("%s '%s': not attached", cmd, dev);
-		return XM_EXIT_NOT_ATTACHED;
+	if (n < 0) {
+		pr_warn("%s '%s': %s", cmd, dev, xm_cli_request_error(n));
+		return xm_cli_request_exit(n);
 	}
 	answer[strcspn(answer, "\n")] = 0;
 	if (strncmp(answer, "ok", 2)) {
@@ -48,7 +51,7 @@ static int request(const char *cmd, const char *dev, const char *req)
 static struct json_object *status(const char *dev)
 {
 	static char buf[STATUS_BYTES];
-	int n = xm_ctl_request(dev, "status", buf, sizeof(buf));
+	int n = xm_cli_request(dev, "status", buf, sizeof(buf));
 
 	return n > 0 ? json_tokener_parse(buf) : NULL;
 }
@@ -258,4 +261,77 @@ int cmd_verify(int argc, char **argv)
 	       mark && differ > 0 ? " (marked for resync)" : "");
 	json_object_put(st);
 	return differ > 0 ? XM_EXIT_FAIL : XM_EXIT_OK;
+}
+
+/* xdpmirror disk attach|detach (docs/protocol.md §15.4): the daemon opens or closes the disk. */
+int cmd_disk(int argc, char **argv)
+{
+	static const char usage[] = "usage: xdpmirror disk attach --dev IF [--disk PATH] [--full]\n"
+				    "       xdpmirror disk detach --dev IF\n";
+	const struct option opts[] = {
+		{"dev", required_argument, NULL, 'd'},
+		{"disk", required_argument, NULL, 'k'},
+		{"full", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *dev = NULL, *path = NULL;
+	char req[XM_CTL_REQ_MAX];
+	bool attach, full = false;
+	int c;
+
+	if (argc < 2 || (strcmp(argv[1], "attach") && strcmp(argv[1], "detach"))) {
+		if (argc >= 2 && !strcmp(argv[1], "--help")) {
+			fputs(usage, stdout);
+			return XM_EXIT_OK;
+		}
+		pr_warn("disk: say attach or detach");
+		fputs(usage, stderr);
+		return XM_EXIT_USAGE;
+	}
+	attach = !strcmp(argv[1], "attach");
+	opterr = 0;
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			dev = optarg;
+			break;
+		case 'k':
+		case 'f':
+			if (!attach) {
+				pr_warn("disk detach: unknown option '%s'", argv[optind - 1]);
+				return XM_EXIT_USAGE;
+			}
+			if (c == 'k')
+				path = optarg;
+			else
+				full = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return XM_EXIT_OK;
+		default:
+			pr_warn("disk %s: unknown option '%s'", argv[1], argv[optind - 1]);
+			return XM_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		pr_warn("disk %s: unexpected argument '%s'", argv[1], argv[optind]);
+		return XM_EXIT_USAGE;
+	}
+	if (xm_require_dev(attach ? "disk attach" : "disk detach", dev))
+		return XM_EXIT_USAGE;
+	if (path && (!*path || strchr(path, '\n') || strlen(path) >= PATH_MAX)) {
+		pr_warn("disk attach: '%s': not a usable path", path);
+		return XM_EXIT_USAGE;
+	}
+	if (!attach)
+		return request("disk detach", dev, "disk-detach");
+	snprintf(req, sizeof(req), "disk-attach%s%s%s", full ? " full" : "", path ? " path " : "",
+		 path ? path : "");
+	c = request("disk attach", dev, req);
+	if (!c)
+		printf("%s: disk attached\n", dev);
+	return c;
 }

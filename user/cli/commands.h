@@ -3,6 +3,9 @@
 #ifndef XM_COMMANDS_H
 #define XM_COMMANDS_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 /* A small, documented set, as drbdadm has. */
 enum xm_exit {
 	XM_EXIT_OK = 0,
@@ -21,8 +24,18 @@ int cmd_demote(int argc, char **argv);
 int cmd_resolve(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_disk(int argc, char **argv);
 
 /* Shared by commands that take --dev: validates the name, prints "CMD: ..." on error. */
 int xm_require_dev(const char *cmd, const char *dev);
+
+/* One request to dev's daemon (util/runstate.h), waiting a few seconds while it answers "busy".
+ * Returns the answer's length, or -errno: -ENOENT or -ECONNREFUSED when no daemon listens,
+ * -EACCES when the caller may not talk to it, -EBUSY when it stayed busy. */
+int xm_cli_request(const char *dev, const char *req, char *buf, size_t len);
+/* Why a request failed, for "CMD 'IF': WHY" ("not attached", "permission denied (run as root)"). */
+const char *xm_cli_request_error(int err);
+/* The exit code for a failed request: XM_EXIT_NOT_ATTACHED only when no daemon listens. */
+int xm_cli_request_exit(int err);
 
 #endif

@@ -19,6 +19,7 @@ static const struct {
 	{"promote", cmd_promote, "make this secondary the primary (serves the NBD export)"},
 	{"demote", cmd_demote, "make this primary a secondary"},
 	{"verify", cmd_verify, "compare checksums of every region on both boxes (primary)"},
+	{"disk", cmd_disk, "detach the disk, or attach one again, while the daemon runs"},
 	{"resolve", cmd_resolve, "after a split brain: drop this box's changes (secondary)"},
 	{"keygen", cmd_keygen, "write a new shared key for a pair (mode 0600)"},
 };

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The attach configuration: one table of keys shared by command-line options and config files. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,16 +64,31 @@ static int set_disk(struct xm_config *c, const char *v, char *err, size_t n)
 	return 0;
 }
 
+/* Every numeric key: one parser and one form of error (conf/params.h), its own bounds. */
+static int set_u32(__u32 *dst, const char *v, const struct xm_num_rule *r, char *err, size_t n)
+{
+	__u64 x;
+
+	/* A refused value is -EINVAL here, whatever the reason, as for every other key. */
+	if (xm_parse_num(v, r, &x, err, n))
+		return -EINVAL;
+	*dst = (__u32)x;
+	return 0;
+}
+
 static int set_ethertype(struct xm_config *c, const char *v, char *err, size_t n)
 {
+	/* Values below 0x0600 are 802.3 lengths, not EtherTypes. */
+	static const struct xm_num_rule rule = {.min = 0x0600, .max = 0xffff, .hex = true};
 	__u32 t;
+	int ret = set_u32(&t, v, &rule, err, n);
 
-	/* Values below 0x0600 are 802.3 lengths, not EtherTypes; the usual ones would steal
-	 * traffic. */
-	if (xm_parse_u32(v, 0x0600, 0xffff, &t) || t == 0x0800 || t == 0x86DD || t == 0x0806 ||
-	    t == XM_ETH_P_8021Q) {
-		snprintf(err, n,
-			 "'%s': not a usable EtherType (want 0x0600-0xffff, not IP/ARP/VLAN)", v);
+	if (ret)
+		return ret;
+	/* The usual ones would steal traffic; 802.1Q would be read as a tag. */
+	if (t == 0x0800 || t == 0x86DD || t == 0x0806 || t == XM_ETH_P_8021Q) {
+		snprintf(err, n, "'%s': taken by IPv4, IPv6, ARP or VLAN (want another EtherType)",
+			 v);
 		return -EINVAL;
 	}
 	c->ethertype = (__u16)t;
@@ -80,11 +97,9 @@ static int set_ethertype(struct xm_config *c, const char *v, char *err, size_t n
 
 static int set_queues(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	if (xm_parse_u32(v, 1, XM_MAX_QUEUES, &c->queues)) {
-		snprintf(err, n, "'%s': not a queue count (want 1-%d)", v, XM_MAX_QUEUES);
-		return -EINVAL;
-	}
-	return 0;
+	static const struct xm_num_rule rule = {.min = 1, .max = XM_MAX_QUEUES};
+
+	return set_u32(&c->queues, v, &rule, err, n);
 }
 
 static int set_xsk_mode(struct xm_config *c, const char *v, char *err, size_t n)
@@ -117,11 +132,9 @@ static int set_xdp_mode(struct xm_config *c, const char *v, char *err, size_t n)
 
 static int set_ping_ms(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	if (xm_parse_u32(v, 1, 10000, &c->ping_ms)) {
-		snprintf(err, n, "'%s': not a heartbeat interval (want 1-10000 ms)", v);
-		return -EINVAL;
-	}
-	return 0;
+	static const struct xm_num_rule rule = {.min = 1, .max = 10000, .unit = "ms"};
+
+	return set_u32(&c->ping_ms, v, &rule, err, n);
 }
 
 static int set_protocol(struct xm_config *c, const char *v, char *err, size_t n)
@@ -131,6 +144,16 @@ static int set_protocol(struct xm_config *c, const char *v, char *err, size_t n)
 		return -EINVAL;
 	}
 	c->protocol = v[0];
+	return 0;
+}
+
+static int set_on_io_error(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (strcmp(v, "detach") && strcmp(v, "pass-on")) {
+		snprintf(err, n, "'%s': not an I/O error policy (want detach or pass-on)", v);
+		return -EINVAL;
+	}
+	c->io_error_pass_on = !strcmp(v, "pass-on");
 	return 0;
 }
 
@@ -147,34 +170,91 @@ static int set_nbd_socket(struct xm_config *c, const char *v, char *err, size_t 
 	return 0;
 }
 
+/* PORT (on 127.0.0.1), IPV4:PORT or [IPV6]:PORT; numeric addresses only, no name lookups. */
 static int set_nbd_tcp(struct xm_config *c, const char *v, char *err, size_t n)
 {
+	static const struct xm_num_rule port_rule = {.min = 1, .max = 65535};
+	char addr[sizeof(c->nbd_tcp_addr)] = "127.0.0.1";
+	const char *port_str = v, *end;
+	struct in6_addr a6;
+	struct in_addr a4;
+	size_t alen;
 	__u32 port;
+	bool ok = true;
 
-	if (xm_parse_u32(v, 1, 65535, &port)) {
-		snprintf(err, n, "'%s': not a TCP port (want 1-65535)", v);
+	if (v[0] == '[') {
+		end = strstr(v, "]:");
+		alen = end ? (size_t)(end - v - 1) : 0;
+		ok = alen && alen < sizeof(addr);
+		if (ok) {
+			memcpy(addr, v + 1, alen);
+			addr[alen] = '\0';
+			ok = inet_pton(AF_INET6, addr, &a6) == 1;
+			port_str = end + 2;
+		}
+	} else if ((end = strrchr(v, ':'))) {
+		alen = (size_t)(end - v);
+		ok = alen && alen < sizeof(addr);
+		if (ok) {
+			memcpy(addr, v, alen);
+			addr[alen] = '\0';
+			ok = inet_pton(AF_INET, addr, &a4) == 1;
+			port_str = end + 1;
+		}
+	}
+	if (!ok) {
+		snprintf(err, n,
+			 "'%s': not a TCP port or address (want PORT, IPV4:PORT or [IPV6]:PORT, "
+			 "numeric)",
+			 v);
 		return -EINVAL;
 	}
+	/* The port is a number like any other: the one parser, the one message. */
+	if (set_u32(&port, port_str, &port_rule, err, n))
+		return -EINVAL;
+	snprintf(c->nbd_tcp_addr, sizeof(c->nbd_tcp_addr), "%s", addr);
 	c->nbd_tcp_port = (__u16)port;
+	return 0;
+}
+
+static int set_nbd_tls_psk(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	if (!*v || strlen(v) >= sizeof(c->nbd_tls_psk)) {
+		snprintf(err, n, "'%s': not a usable path", v);
+		return -EINVAL;
+	}
+	snprintf(c->nbd_tls_psk, sizeof(c->nbd_tls_psk), "%s", v);
+	return 0;
+}
+
+static int set_nbd_group(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	const struct group *g = *v ? getgrnam(v) : NULL;
+	__u32 gid;
+
+	if (g)
+		gid = (__u32)g->gr_gid;
+	else if (!*v || xm_parse_u32(v, 0, 0xfffffffeu, &gid)) {
+		snprintf(err, n, "'%s': no such group", v);
+		return -EINVAL;
+	}
+	c->nbd_gid = gid;
+	c->nbd_group = true;
 	return 0;
 }
 
 static int set_timeout_ms(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	if (xm_parse_u32(v, 2, 60000, &c->timeout_ms)) {
-		snprintf(err, n, "'%s': not a peer timeout (want 2-60000 ms)", v);
-		return -EINVAL;
-	}
-	return 0;
+	static const struct xm_num_rule rule = {.min = 2, .max = 60000, .unit = "ms"};
+
+	return set_u32(&c->timeout_ms, v, &rule, err, n);
 }
 
 static int set_ko_ms(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	if (xm_parse_u32(v, 10, 600000, &c->ko_ms)) {
-		snprintf(err, n, "'%s': not a peer progress timeout (want 10-600000 ms)", v);
-		return -EINVAL;
-	}
-	return 0;
+	static const struct xm_num_rule rule = {.min = 10, .max = 600000, .unit = "ms"};
+
+	return set_u32(&c->ko_ms, v, &rule, err, n);
 }
 
 /* "yes" or "no", nothing else. */
@@ -205,15 +285,10 @@ static int set_meta(struct xm_config *c, const char *v, char *err, size_t n)
 
 static int set_bitmap_block(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	__u64 bytes;
+	static const struct xm_num_rule rule = {
+		.min = XM_BITMAP_MIN_BLOCK, .max = XM_BITMAP_MAX_BLOCK, .size = true, .pow2 = true};
 
-	if (xm_parse_size(v, &bytes) || bytes < XM_BITMAP_MIN_BLOCK ||
-	    bytes > XM_BITMAP_MAX_BLOCK || (bytes & (bytes - 1))) {
-		snprintf(err, n, "'%s': not a bitmap granularity (want a power of two, 4K-1M)", v);
-		return -EINVAL;
-	}
-	c->bitmap_block = (__u32)bytes;
-	return 0;
+	return set_u32(&c->bitmap_block, v, &rule, err, n);
 }
 
 static int set_initial_sync(struct xm_config *c, const char *v, char *err, size_t n)
@@ -228,11 +303,10 @@ static int set_initial_sync(struct xm_config *c, const char *v, char *err, size_
 
 static int set_resync_rate(struct xm_config *c, const char *v, char *err, size_t n)
 {
-	if (xm_parse_u32(v, 0, 1000000, &c->resync_mib)) {
-		snprintf(err, n, "'%s': not a resync rate (want 0-1000000 MiB/s, 0: unlimited)", v);
-		return -EINVAL;
-	}
-	return 0;
+	static const struct xm_num_rule rule = {.max = 1000000,
+						.unit = "MiB/s, 0 for as fast as the link"};
+
+	return set_u32(&c->resync_mib, v, &rule, err, n);
 }
 
 static int set_force(struct xm_config *c, const char *v, char *err, size_t n)
@@ -253,6 +327,11 @@ static int set_auth_key(struct xm_config *c, const char *v, char *err, size_t n)
 static int set_no_auth(struct xm_config *c, const char *v, char *err, size_t n)
 {
 	return parse_yes_no(v, &c->no_auth, err, n);
+}
+
+static int set_nbd_tcp_insecure(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	return parse_yes_no(v, &c->nbd_tcp_insecure, err, n);
 }
 
 /* Room for the keys below, for the duplicate check of a config file. */
@@ -279,9 +358,26 @@ const struct xm_config_key xm_config_keys[] = {
 	 set_realtime, NULL},
 	{"protocol", "A|B|C", "when a write is done (default C: durable on both boxes)",
 	 set_protocol, NULL},
+	{"on-io-error", "detach|pass-on",
+	 "on a local disk error: go on without the disk (default detach) or fail the request",
+	 set_on_io_error, NULL},
 	{"nbd-socket", "PATH", "primary: NBD Unix socket (default /run/xdpmirror/IF.sock)",
 	 set_nbd_socket, NULL},
-	{"nbd-tcp", "PORT", "primary: also serve NBD on 127.0.0.1:PORT", set_nbd_tcp, NULL},
+	{"nbd-group", "GROUP",
+	 "primary: this group may use the NBD Unix socket too (0660; default 0600, root only)",
+	 set_nbd_group, NULL},
+	{"nbd-tcp", "[ADDR:]PORT",
+	 "primary: also serve NBD on TCP (default address 127.0.0.1; IPv6 as [ADDR]:PORT), with "
+	 "--nbd-tls-psk",
+	 set_nbd_tcp, NULL},
+	{"nbd-tls-psk", "FILE",
+	 "primary: the TCP export needs TLS with a key from FILE (user:hexkey lines; 'psktool -u "
+	 "USER -p FILE')",
+	 set_nbd_tls_psk, NULL},
+	{"nbd-tcp-insecure", "",
+	 "serve --nbd-tcp without TLS: anyone who can connect reads and writes the disk (labs "
+	 "only)",
+	 set_nbd_tcp_insecure, "yes"},
 	{"meta", "PATH", "metadata file (default /var/lib/xdpmirror/IF.meta; made if missing)",
 	 set_meta, NULL},
 	{"bitmap-block", "SIZE", "bytes per bitmap bit for new metadata (default 64K)",
@@ -455,6 +551,24 @@ int xm_config_check(const struct xm_config *c, char *err, size_t errlen)
 	}
 	if (c->auth_key[0] && c->no_auth) {
 		snprintf(err, errlen, "--auth-key and --no-auth exclude each other");
+		return -EINVAL;
+	}
+	if (c->nbd_tcp_port && !c->nbd_tls_psk[0] && !c->nbd_tcp_insecure) {
+		snprintf(err, errlen,
+			 "--nbd-tcp without --nbd-tls-psk FILE: anyone who can connect to the port "
+			 "could read and overwrite the disk (make a key with 'psktool -u USER -p "
+			 "FILE'), or --nbd-tcp-insecure for a lab");
+		return -EINVAL;
+	}
+	if (c->nbd_tls_psk[0] && c->nbd_tcp_insecure) {
+		snprintf(err, errlen, "--nbd-tls-psk and --nbd-tcp-insecure exclude each other");
+		return -EINVAL;
+	}
+	if (!c->nbd_tcp_port && (c->nbd_tls_psk[0] || c->nbd_tcp_insecure)) {
+		snprintf(err, errlen,
+			 "--%s without --nbd-tcp: TLS is for the TCP export (the Unix socket is "
+			 "guarded by its mode, see --nbd-group)",
+			 c->nbd_tls_psk[0] ? "nbd-tls-psk" : "nbd-tcp-insecure");
 		return -EINVAL;
 	}
 	if (!c->auth_key[0] && !c->no_auth) {

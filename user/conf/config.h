@@ -36,8 +36,9 @@ struct xm_config {
 	__u32 ko_ms;		 /* peer dead after its daemon made no progress this long */
 	bool realtime;		 /* SCHED_FIFO event loop, memory locked */
 	char protocol;		 /* replication protocol: 'A', 'B' or 'C' */
+	bool io_error_pass_on;	 /* --on-io-error pass-on (docs/protocol.md §15.2) */
 	char nbd_socket[108];	 /* primary: NBD Unix socket; empty: the default under XM_RUN_DIR */
-	__u16 nbd_tcp_port;	 /* primary: 0 or a port on 127.0.0.1 */
+	__u16 nbd_tcp_port;	 /* primary: 0 or the TCP export's port (nbd_tcp_addr) */
 	char meta[PATH_MAX];	 /* metadata file; empty: /var/lib/xdpmirror/IF.meta */
 	__u32 bitmap_block;	 /* bytes per bitmap bit when the metadata is created; 0: default */
 	char initial_sync;	 /* primary, peer never synced: 'f'ull, 'c'hecksum or 's'kip */
@@ -45,6 +46,13 @@ struct xm_config {
 	bool force;		 /* primary: start even if this disk is not UpToDate */
 	char auth_key[PATH_MAX]; /* the shared key file (docs/protocol.md §14.2) */
 	bool no_auth;		 /* --no-auth: no key, frames in clear (labs only) */
+
+	/* Who may use the primary's NBD export (README, "The NBD export"). */
+	char nbd_tcp_addr[46]; /* --nbd-tcp's numeric IPv4 or IPv6 address (INET6_ADDRSTRLEN) */
+	char nbd_tls_psk[PATH_MAX]; /* TLS keys of the TCP export (psktool's format); empty: none */
+	bool nbd_tcp_insecure;	    /* TCP export without TLS (labs only) */
+	bool nbd_group;		    /* the Unix socket is 0660 with group nbd_gid, not 0600 */
+	__u32 nbd_gid;
 };
 
 struct xm_config_key {

@@ -78,78 +78,131 @@ const char *xm_role_name(enum xm_role role)
 	}
 }
 
-/* strtoull accepts leading whitespace and a '-' sign; user input gets neither. */
-static int parse_unsigned(const char *s, unsigned long long *out, char **end)
-{
-	if (!s || !*s || isspace((unsigned char)*s) || *s == '-' || *s == '+')
-		return -EINVAL;
-	/* Hex with 0x, else decimal: "010" is ten, as a person means it, not octal eight. */
-	errno = 0;
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		if (!isxdigit((unsigned char)s[2]))
-			return -EINVAL;
-		*out = strtoull(s + 2, end, 16);
-	} else {
-		*out = strtoull(s, end, 10);
-	}
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (*end == s)
-		return -EINVAL;
-	return 0;
-}
-
-int xm_parse_u32(const char *s, __u32 min, __u32 max, __u32 *out)
-{
-	unsigned long long v;
-	char *end;
-	int err;
-
-	err = parse_unsigned(s, &v, &end);
-	if (err)
-		return err;
-	if (*end)
-		return -EINVAL;
-	if (v < min || v > max)
-		return -ERANGE;
-	*out = (__u32)v;
-	return 0;
-}
-
-int xm_parse_size(const char *s, __u64 *out)
+/*
+ * The one reading of a number, for every option and config key: decimal, or hex after 0x ("010"
+ * is ten, as a person means it, not octal eight); no sign, no spaces, nothing after it but, where
+ * size is set, one K, M, G or T (powers of 1024).  Returns 0, or -EINVAL or -ERANGE with *why.
+ */
+static int read_number(const char *s, bool size, __u64 *out, const char **why)
 {
 	unsigned long long v;
 	unsigned int shift = 0;
 	char *end;
-	int err;
 
-	err = parse_unsigned(s, &v, &end);
-	if (err)
-		return err;
-	switch (toupper((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'K':
-		shift = 10;
-		break;
-	case 'M':
-		shift = 20;
-		break;
-	case 'G':
-		shift = 30;
-		break;
-	case 'T':
-		shift = 40;
-		break;
-	default:
+	*why = "not a number";
+	if (!s || !*s || isspace((unsigned char)*s) || *s == '+')
+		return -EINVAL;
+	if (*s == '-') {
+		*why = "negative";
 		return -EINVAL;
 	}
-	if (*end && end[1])
+	errno = 0;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		/* strtoull would take "0x-5" and " 5" after the prefix. */
+		if (!isxdigit((unsigned char)s[2]))
+			return -EINVAL;
+		v = strtoull(s + 2, &end, 16);
+	} else {
+		if (!isdigit((unsigned char)*s))
+			return -EINVAL;
+		v = strtoull(s, &end, 10);
+	}
+	if (size && *end) {
+		switch (toupper((unsigned char)*end)) {
+		case 'K':
+			shift = 10;
+			break;
+		case 'M':
+			shift = 20;
+			break;
+		case 'G':
+			shift = 30;
+			break;
+		case 'T':
+			shift = 40;
+			break;
+		default:
+			return -EINVAL;
+		}
+		end++;
+	}
+	if (*end)
 		return -EINVAL;
-	if (shift && v > (~0ULL >> shift))
+	if (errno == ERANGE || (shift && v > (~0ULL >> shift))) {
+		*why = "too large";
 		return -ERANGE;
-	*out = v << shift;
+	}
+	*out = (__u64)v << shift;
 	return 0;
+}
+
+/* A bound as the rule shows it: 0x0600, 4K, 60000. */
+static void format_bound(__u64 v, const struct xm_num_rule *r, char *out, size_t len)
+{
+	static const char suffix[] = "TGMK";
+	unsigned int i;
+
+	if (r->hex) {
+		snprintf(out, len, "0x%04llx", (unsigned long long)v);
+		return;
+	}
+	for (i = 0; r->size && v && i < 4; i++) {
+		unsigned int shift = 40 - 10 * i;
+
+		if (!(v & ((1ULL << shift) - 1))) {
+			snprintf(out, len, "%llu%c", (unsigned long long)(v >> shift), suffix[i]);
+			return;
+		}
+	}
+	snprintf(out, len, "%llu", (unsigned long long)v);
+}
+
+int xm_parse_num(const char *s, const struct xm_num_rule *r, __u64 *out, char *err, size_t errlen)
+{
+	char lo[32], hi[32];
+	const char *why;
+	__u64 v = 0;
+	int ret;
+
+	ret = read_number(s, r->size, &v, &why);
+	if (!ret && (v < r->min || v > r->max)) {
+		why = v < r->min ? "too small" : "too large";
+		ret = -ERANGE;
+	}
+	if (!ret && r->pow2 && (v & (v - 1))) {
+		why = "not a power of two";
+		ret = -EINVAL;
+	}
+	if (!ret) {
+		*out = v;
+		return 0;
+	}
+	if (err && errlen) {
+		format_bound(r->min, r, lo, sizeof(lo));
+		format_bound(r->max, r, hi, sizeof(hi));
+		snprintf(err, errlen, "'%s': %s (want %s%s-%s%s%s)", s ? s : "", why,
+			 r->pow2 ? "a power of two, " : "", lo, hi, r->unit ? " " : "",
+			 r->unit ? r->unit : "");
+	}
+	return ret;
+}
+
+int xm_parse_u32(const char *s, __u32 min, __u32 max, __u32 *out)
+{
+	const struct xm_num_rule r = {.min = min, .max = max};
+	__u64 v;
+	int ret = xm_parse_num(s, &r, &v, NULL, 0);
+
+	if (!ret)
+		*out = (__u32)v;
+	return ret;
+}
+
+int xm_parse_size(const char *s, __u64 *out)
+{
+	static const struct xm_num_rule r = {.max = ~0ULL, .size = true};
+
+	return xm_parse_num(s, &r, out, NULL, 0);
 }
 
 int xm_check_ifname(const char *s)

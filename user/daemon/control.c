@@ -2,11 +2,11 @@
 /* The daemon's control socket: clients, their requests, and the answers only the daemon gives
  * (status, promote, demote); the rest goes to the role. */
 #include <errno.h>
-#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "daemon/ctl.h"
@@ -14,6 +14,9 @@
 #include "util/clock.h"
 #include "util/list.h"
 #include "util/log.h"
+
+#define CTL_CLIENTS_MAX 32
+#define CTL_DEADLINE_NS (2 * NS_PER_SEC)
 
 /* promote/demote (docs/resync.md §7): checks now, switches once the old role has drained. */
 static const char *ctl_role_change(struct xm_daemon *d, const struct xm_ctl_req *req)
@@ -34,6 +37,8 @@ static const char *ctl_role_change(struct xm_daemon *d, const struct xm_ctl_req 
 		return "error: not a secondary";
 	if (d->ops->connected(d->role))
 		return "error: a primary is connected; demote it first";
+	if (d->health.state != XM_DH_ATTACHED)
+		return "error: this box has no working disk (disk attach first)";
 	if (d->meta.sb.disk_state != XM_DISK_UPTODATE && !req->force)
 		return d->meta.sb.disk_state == XM_DISK_INCONSISTENT
 			       ? "error: this disk is Inconsistent (a resync did not finish); "
@@ -51,6 +56,10 @@ static const char *ctl_command(struct xm_daemon *d, const struct xm_ctl_req *req
 
 	if (!d->role)
 		return "error: the daemon is leaving";
+	if (!strcmp(req->verb, "disk-detach"))
+		return xm_daemon_disk_detach(d);
+	if (!strcmp(req->verb, "disk-attach"))
+		return xm_daemon_disk_attach(d, req->path, req->full);
 	if (req->role == XM_ROLE_NONE)
 		return ctl_role_change(d, req);
 	if (req->role != d->ops->role || d->next_role)
@@ -60,17 +69,22 @@ static const char *ctl_command(struct xm_daemon *d, const struct xm_ctl_req *req
 	return answer ? answer : "error: unknown request";
 }
 
-/* One control client: its request line is read when it arrives, so a client that is slow to send
- * (a loaded box) neither stalls the loop nor goes unanswered; one that sends nothing is closed
- * after CTL_CLIENT_IDLE_NS, so idle connections cannot use up the slots. */
-#define CTL_CLIENTS_MAX	   16
-#define CTL_CLIENT_IDLE_NS (2 * NS_PER_SEC)
+/*
+ * One control client.  Nothing it does can hold up the loop: its request is read as it arrives and
+ * its answer written as it takes it, both without blocking.  It has CTL_DEADLINE_NS from its
+ * connect to send a whole request, and as long again to take the answer; a client past its
+ * deadline is closed and counted.  At most CTL_CLIENTS_MAX are open at once: one more is told
+ * "error: busy ..." and closed, so a flood of idle connections costs a few file descriptors and
+ * never an answer for long (docs/design.md, the control socket).
+ */
 struct xm_ctl_client {
 	struct xm_watch watch;
 	struct xm_daemon *d;
 	int fd;
 	bool closing;
-	__u64 accepted_ns;
+	bool answering; /* the request is read; the answer goes out as the client takes it */
+	__u64 deadline_ns;
+	struct xm_ctl_conn conn;
 	struct xm_ctl_client *next, **pprev; /* d->ctl_client_list */
 };
 
@@ -90,6 +104,7 @@ static void ctl_client_released(struct xm_watch *w)
 static void ctl_client_close(struct xm_ctl_client *c)
 {
 	c->closing = true;
+	xm_ctl_conn_free(&c->conn);
 	if (xm_loop_unwatch(&c->d->loop, &c->watch, ctl_client_released)) {
 		pr_warn("%s: cannot drop a control client's poll", c->d->cfg.dev);
 		shutdown(c->fd, SHUT_RDWR);
@@ -97,48 +112,74 @@ static void ctl_client_close(struct xm_ctl_client *c)
 	close(c->fd);
 }
 
-static void ctl_answer(struct xm_daemon *d, int fd, const char *line)
+/* The answer to a whole request, into c->conn.  Returns 0 or -ENOMEM. */
+static int ctl_answer(struct xm_daemon *d, struct xm_ctl_conn *conn)
 {
-	struct timeval tv = {.tv_usec = 200 * 1000};
 	struct xm_ctl_req req;
 	const char *answer;
+	size_t len = 0;
+	char *buf = NULL;
 	FILE *out;
-	int out_fd;
 
-	/* The answer is written blocking, but never for long: the client is reading. */
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	answer = xm_ctl_parse(line, &req);
+	answer = xm_ctl_parse(conn->req, &req);
 	if (!answer && !strcmp(req.verb, "status")) {
-		out_fd = dup(fd);
-		out = out_fd >= 0 ? fdopen(out_fd, "w") : NULL;
-		if (out) {
-			xm_daemon_report(d, req.text ? XM_REPORT_TEXT : XM_REPORT_JSON, out);
-			fclose(out);
-			return;
+		/* Written to memory first: however large, it then goes out as the client reads. */
+		out = open_memstream(&buf, &len);
+		if (!out)
+			return -ENOMEM;
+		xm_daemon_report(d, req.text ? XM_REPORT_TEXT : XM_REPORT_JSON, out);
+		if (fclose(out)) {
+			free(buf);
+			return -ENOMEM;
 		}
-		if (out_fd >= 0)
-			close(out_fd);
-		answer = "error: out of memory";
+		xm_ctl_take_answer(conn, buf, len);
+		return 0;
 	}
 	if (!answer)
 		answer = ctl_command(d, &req);
-	if (write(fd, answer, strlen(answer)) < 0 || write(fd, "\n", 1) < 0)
-		pr_debug("control client went away");
+	return xm_ctl_set_answer(conn, answer);
+}
+
+static void ctl_client_answered(struct xm_ctl_client *c, int err)
+{
+	if (err == -EAGAIN) {
+		/* The rest goes when the client has read some: wait for room, not for data. */
+		xm_watch_rearm_for(&c->watch, POLLOUT);
+		return;
+	}
+	if (err)
+		pr_debug("%s: control client went away before its answer: %s", c->d->cfg.dev,
+			 strerror(-err));
+	else
+		c->d->ctl_stats.answered++;
+	ctl_client_close(c);
 }
 
 static void on_ctl_client(struct xm_watch *w, int revents)
 {
 	struct xm_ctl_client *c = xm_container_of(w, struct xm_ctl_client, watch);
-	char line[64] = "";
-	ssize_t n;
+	int err;
 
-	n = read(c->fd, line, sizeof(line) - 1);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return; /* armed again */
-	if (n > 0)
-		ctl_answer(c->d, c->fd, line);
-	ctl_client_close(c);
+	if (c->answering) {
+		ctl_client_answered(c, xm_ctl_write_answer(&c->conn, c->fd));
+		return;
+	}
+	err = xm_ctl_read_request(&c->conn, c->fd);
+	if (err == -EAGAIN)
+		return; /* armed again; the deadline still runs */
+	if (err == -EMSGSIZE)
+		err = xm_ctl_set_answer(&c->conn, "error: request too long");
+	else if (!err)
+		err = ctl_answer(c->d, &c->conn);
+	if (err) {
+		if (err != -ECONNRESET)
+			pr_debug("%s: control client: %s", c->d->cfg.dev, strerror(-err));
+		ctl_client_close(c);
+		return;
+	}
+	c->answering = true;
+	c->deadline_ns = xm_now_ns() + CTL_DEADLINE_NS;
+	ctl_client_answered(c, xm_ctl_write_answer(&c->conn, c->fd));
 }
 
 void xm_control_tick(struct xm_daemon *d, __u64 now)
@@ -147,11 +188,33 @@ void xm_control_tick(struct xm_daemon *d, __u64 now)
 
 	for (c = d->ctl_client_list; c; c = next) {
 		next = c->next;
-		if (c->closing || now - c->accepted_ns < CTL_CLIENT_IDLE_NS)
+		if (c->closing || now < c->deadline_ns)
 			continue;
-		pr_debug("%s: control client sent no request in time, closing it", d->cfg.dev);
+		if (c->answering)
+			d->ctl_stats.answer_timeouts++;
+		else
+			d->ctl_stats.request_timeouts++;
+		pr_debug("%s: control client %s in time, closing it", d->cfg.dev,
+			 c->answering ? "did not take its answer" : "sent no whole request");
 		ctl_client_close(c);
 	}
+}
+
+/* One client too many: told so in one line and closed.  A new socket's buffer is empty, so the
+ * line goes out at once or not at all; the loop never waits for it. */
+static void ctl_refuse(struct xm_daemon *d, int fd)
+{
+	char line[128];
+	int n;
+
+	n = snprintf(line, sizeof(line),
+		     "error: busy (%u control clients open, the most it serves at once; try "
+		     "again)\n",
+		     d->ctl_clients);
+	if (send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		pr_debug("%s: a refused control client went away", d->cfg.dev);
+	close(fd);
+	d->ctl_stats.refused++;
 }
 
 static void on_accept(struct xm_watch *w, int revents)
@@ -161,14 +224,18 @@ static void on_accept(struct xm_watch *w, int revents)
 	int fd;
 
 	while ((fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-		c = d->ctl_clients < CTL_CLIENTS_MAX ? calloc(1, sizeof(*c)) : NULL;
+		if (d->ctl_clients >= CTL_CLIENTS_MAX) {
+			ctl_refuse(d, fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
 			continue;
 		}
 		c->d = d;
 		c->fd = fd;
-		c->accepted_ns = xm_now_ns();
+		c->deadline_ns = xm_now_ns() + CTL_DEADLINE_NS;
 		if (xm_loop_watch_oneshot(&d->loop, &c->watch, fd, 0, on_ctl_client)) {
 			close(fd);
 			free(c);
@@ -180,7 +247,24 @@ static void on_accept(struct xm_watch *w, int revents)
 		c->pprev = &d->ctl_client_list;
 		d->ctl_client_list = c;
 		d->ctl_clients++;
+		d->ctl_stats.accepted++;
 	}
+}
+
+void xm_control_report(const struct xm_daemon *d, struct xm_report *r)
+{
+	const struct xm_ctl_stats *st = &d->ctl_stats;
+
+	xm_report_open(r, "control", "control socket");
+	xm_report_u64(r, "clients", "clients", d->ctl_clients);
+	xm_report_u64(r, "max_clients", "at most", CTL_CLIENTS_MAX);
+	xm_report_u64(r, "deadline_ms", NULL, CTL_DEADLINE_NS / NS_PER_MS);
+	xm_report_u64(r, "accepted", NULL, st->accepted);
+	xm_report_u64(r, "answered", "answered", st->answered);
+	xm_report_u64(r, "refused", "refused busy", st->refused);
+	xm_report_u64(r, "request_timeouts", "no request in time", st->request_timeouts);
+	xm_report_u64(r, "answer_timeouts", "answer not taken", st->answer_timeouts);
+	xm_report_close(r);
 }
 
 int xm_control_start(struct xm_daemon *d)

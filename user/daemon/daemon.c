@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_link.h>
+#include <bpf/libbpf.h>
 
 #include "conf/params.h"
 #include "daemon/daemon.h"
@@ -21,6 +23,7 @@
 #include "link/frame.h"
 #include "link/gate.h"
 #include "link/stats.h"
+#include "nbd/nbd.h"
 #include "primary/primary.h"
 #include "secondary/secondary.h"
 #include "util/clock.h"
@@ -54,36 +57,76 @@ static int setup_netdev(struct xm_daemon *d)
 		pr_warn("attach '%s': --peer is this interface's own MAC address", dev);
 		return -EINVAL;
 	}
+	if (d->cfg.queues > d->nd.rx_queues) {
+		pr_warn("attach '%s': --queues %u, but the interface has %u RX queue(s)", dev,
+			d->cfg.queues, d->nd.rx_queues);
+		return -EINVAL;
+	}
 	return 0;
+}
+
+/* Another XDP program on the interface would make our attach fail once the metadata exists: it is
+ * found now.  (A dead daemon's program went with its link; a live one holds the lock.) */
+static int check_xdp_free(struct xm_daemon *d)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (bpf_xdp_query(d->nd.ifindex, 0, &q) || q.attach_mode == XDP_ATTACHED_NONE)
+		return 0;
+	pr_warn("attach '%s': another XDP program is attached (remove it first: ip link set dev %s "
+		"xdp off)",
+		d->cfg.dev, d->cfg.dev);
+	return -EBUSY;
 }
 
 static int setup_disk(struct xm_daemon *d)
 {
-	const char *dev = d->cfg.dev, *path = d->cfg.disk;
-	int err = xm_disk_open(path, &d->disk);
+	char why[128];
+	int err = xm_disk_open(d->cfg.disk, &d->disk);
 
-	switch (err) {
-	case 0:
-		return 0;
-	case -ENOTBLK:
-		pr_warn("attach '%s': disk '%s': not a block device or regular file", dev, path);
-		break;
-	case -EOPNOTSUPP:
-		pr_warn("attach '%s': disk '%s': its filesystem does not support O_DIRECT", dev,
-			path);
-		break;
-	case -EINVAL:
-		pr_warn("attach '%s': disk '%s': size must be a non-zero multiple of %u bytes", dev,
-			path, d->disk.dio_offset_align ? d->disk.dio_offset_align : 4096);
-		break;
-	case -EBUSY:
-		pr_warn("attach '%s': disk '%s' is in use: mounted, or attached by another daemon",
-			dev, path);
-		break;
-	default:
-		pr_warn("attach '%s': disk '%s': %s", dev, path, strerror(-err));
-	}
+	if (err)
+		pr_warn("attach '%s': disk '%s'%s", d->cfg.dev, d->cfg.disk,
+			xm_disk_open_error(err, &d->disk, why, sizeof(why)));
 	return err;
+}
+
+/* The outermost of path's parent directories that does not exist yet ("" when all do): what
+ * creating a file at path makes, and what a failed attach removes again. */
+static void first_missing_dir(const char *path, char *out, size_t len)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	char *p;
+
+	out[0] = '\0';
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (p = strchr(dir + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (stat(dir, &st) && errno == ENOENT) {
+			snprintf(out, len, "%s", dir);
+			return;
+		}
+		*p = '/';
+	}
+}
+
+/* A failed attach leaves no metadata file it made, nor the directories made for it: the next
+ * attach starts as if this one never ran.  Empty directories only, deepest first. */
+static void undo_new_meta(struct xm_daemon *d)
+{
+	char dir[PATH_MAX], *p;
+
+	if (d->meta_new && unlink(d->meta.path) && errno != ENOENT)
+		pr_warn("%s: cannot remove the new metadata '%s': %s", d->cfg.dev, d->meta.path,
+			strerror(errno));
+	d->meta_new = false;
+	snprintf(dir, sizeof(dir), "%s", d->meta.path);
+	while (d->meta_new_dir[0] && (p = strrchr(dir, '/')) && p != dir) {
+		*p = '\0';
+		if (strlen(dir) < strlen(d->meta_new_dir) || rmdir(dir))
+			break;
+	}
+	d->meta_new_dir[0] = '\0';
 }
 
 static int setup_meta(struct xm_daemon *d)
@@ -97,12 +140,17 @@ static int setup_meta(struct xm_daemon *d)
 		snprintf(path, sizeof(path), "%s", d->cfg.meta);
 	else
 		snprintf(path, sizeof(path), "%s/%s.meta", XM_META_DIR, dev);
+	first_missing_dir(path, d->meta_new_dir, sizeof(d->meta_new_dir));
 	ret = xm_meta_open(&d->meta, path, d->disk.size, d->cfg.bitmap_block, d->cfg.role, &created,
 			   err, sizeof(err));
 	if (ret) {
 		pr_warn("attach '%s': metadata '%s': %s", dev, path, err[0] ? err : strerror(-ret));
+		/* No file of its own is left (an existing one is not ours to remove), but the
+		 * directories it made for a new one may be. */
+		snprintf(d->meta.path, sizeof(d->meta.path), "%s", path);
 		return ret;
 	}
+	d->meta_new = created;
 	if (created)
 		pr_info("%s: created metadata '%s' (%s, %u bytes per bitmap bit)", dev, path,
 			xm_disk_state_name(d->meta.sb.disk_state), d->meta.sb.bitmap_block);
@@ -280,6 +328,25 @@ static int setup_auth(struct xm_daemon *d)
 	return ret;
 }
 
+/* The NBD export's TLS keys, read when a role serves NBD (now or after a promote): checked now,
+ * before anything is changed. */
+static int check_nbd_tls(struct xm_daemon *d)
+{
+	char err[PATH_MAX + 256];
+	int ret;
+
+	if (d->cfg.nbd_tcp_insecure)
+		pr_warn("%s: --nbd-tcp-insecure: NBD on TCP port %u without TLS; anyone who can "
+			"connect reads and overwrites the disk",
+			d->cfg.dev, d->cfg.nbd_tcp_port);
+	if (!d->cfg.nbd_tls_psk[0])
+		return 0;
+	ret = xm_nbd_tls_psk_check(d->cfg.nbd_tls_psk, err, sizeof(err));
+	if (ret)
+		pr_warn("attach '%s': %s", d->cfg.dev, err);
+	return ret;
+}
+
 static void tune_malloc(void)
 {
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
@@ -303,10 +370,14 @@ int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg)
 	err = setup_netdev(d);
 	if (!err)
 		err = setup_auth(d);
+	if (!err)
+		err = check_nbd_tls(d);
 	/* The interface lock before the disk: a second attach on one interface is "already
 	 * attached", not "disk in use". */
 	if (!err)
 		err = setup_lock(d);
+	if (!err)
+		err = check_xdp_free(d);
 	if (!err)
 		err = setup_disk(d);
 	if (!err)
@@ -349,6 +420,7 @@ void xm_daemon_teardown(struct xm_daemon *d)
 	d->nxsks = 0;
 	xm_bpf_close(&d->bpf);
 	xm_meta_close(&d->meta);
+	undo_new_meta(d);
 	xm_disk_close(&d->disk);
 	xm_gate_free(&d->gate);
 	if (d->lock_fd >= 0) {
@@ -524,6 +596,7 @@ static int create_role(struct xm_daemon *d)
 	d->env = (struct xm_role_env){
 		.cfg = &d->cfg,
 		.disk = &d->disk,
+		.health = &d->health,
 		.mtu = d->nd.mtu - (__u32)sizeof(struct xm_auth_trailer),
 		.node_uuid = d->node_uuid,
 		.loop = &d->loop,
@@ -658,6 +731,11 @@ int xm_daemon_run(struct xm_daemon *d)
 	if (!d->xsk_watch)
 		return -ENOMEM;
 	err = create_role(d);
+	/* The role runs on the metadata now: it is this box's, failure or not. */
+	if (!err) {
+		d->meta_new = false;
+		d->meta_new_dir[0] = '\0';
+	}
 	if (!err)
 		err = xm_loop_watch(&d->loop, &d->signal_watch, d->signal_fd, 0, on_signal);
 	if (!err)

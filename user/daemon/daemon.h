@@ -28,6 +28,7 @@ struct xm_daemon {
 	struct xm_config cfg;
 	struct xm_netdev nd;
 	struct xm_disk disk;
+	struct xm_disk_health health; /* lent to the role (docs/protocol.md §15) */
 	struct xm_bpf bpf;
 	struct xm_xsk *xsks;
 	__u32 nxsks;
@@ -38,8 +39,14 @@ struct xm_daemon {
 	int ctl_fd;
 	struct xm_watch signal_watch, ctl_watch;
 	struct xm_watch *xsk_watch;
-	__u32 ctl_clients; /* control connections waiting for their request */
+	__u32 ctl_clients; /* control connections open (daemon/control.c) */
 	struct xm_ctl_client *ctl_client_list;
+	struct xm_ctl_stats {
+		__u64 accepted, answered;
+		__u64 refused;		/* one client too many: told "busy" */
+		__u64 request_timeouts; /* closed: no whole request within the deadline */
+		__u64 answer_timeouts;	/* closed: the answer not taken within the deadline */
+	} ctl_stats;
 	bool stop;	/* detach requested */
 	bool finishing; /* the role's finish() is writing its metadata */
 	bool finished;	/* the role has drained and finished: leave the loop */
@@ -56,6 +63,11 @@ struct xm_daemon {
 	struct xm_counters ctr;
 	struct xm_gate gate; /* every frame in and out (docs/protocol.md §14) */
 	struct xm_meta meta; /* generations, disk state and bitmap; shared by both roles */
+	/* This attach made meta.path, and may have made meta_new_dir (the outermost directory that
+	 * was missing; "" when none was) for it: undone if the attach fails before the role runs.
+	 */
+	bool meta_new;
+	char meta_new_dir[PATH_MAX];
 	/* The role that runs (repl/role.h) and what it is lent. */
 	const struct xm_role_ops *ops;
 	void *role;
@@ -70,9 +82,14 @@ int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg);
 int xm_daemon_run(struct xm_daemon *d);
 void xm_daemon_teardown(struct xm_daemon *d);
 /* The control socket (daemon/control.c): watches the listening socket d->ctl_fd on d's loop
- * (returns 0 or -errno); once per loop pass, closes clients that sent no request in time. */
+ * (returns 0 or -errno); once per loop pass, closes clients past their deadline. */
 int xm_control_start(struct xm_daemon *d);
 void xm_control_tick(struct xm_daemon *d, __u64 now);
+/* disk detach / disk attach (daemon/disk.c): the answer line for the control client. */
+const char *xm_daemon_disk_detach(struct xm_daemon *d);
+const char *xm_daemon_disk_attach(struct xm_daemon *d, const char *path, bool full);
+/* The control socket's part of status: clients open, the limits, what became of the others. */
+void xm_control_report(const struct xm_daemon *d, struct xm_report *r);
 /* Writes the daemon's status: the "daemon" object of `status --json` (XM_REPORT_JSON), or the
  * same for people (XM_REPORT_TEXT). */
 void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE *out);

@@ -2,6 +2,7 @@
 /* The daemon's part of `xdpmirror status`, written once for JSON (the v1 fields) and text
  * (util/report.h); the role adds its own (repl/role.h). */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "conf/params.h"
@@ -89,9 +90,13 @@ static void report_meta(struct xm_report *r, const struct xm_daemon *d)
 	xm_report_u64(r, "intent_bits", NULL, m->bm.intent_count);
 	xm_report_u64(r, "flushes", NULL, m->cycles);
 	xm_report_u64(r, "pages_written", NULL, m->pages_written);
+	xm_report_u64(r, "bad_pages", NULL, m->bad_pages);
 	xm_report_close(r);
 	xm_report_u64(r, NULL, "bitmap bytes per bit", m->bm.block);
 	xm_report_u64(r, NULL, "regions out of sync", m->bm.oos_count);
+	/* Rare, and the one thing here a person must act on: shown in the text form only then. */
+	if (m->bad_pages)
+		xm_report_u64(r, NULL, "bitmap pages failed checksum", m->bad_pages);
 	xm_report_close(r);
 }
 
@@ -147,6 +152,7 @@ void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE 
 	xm_report_u64(&r, "late_over_10ms", "late > 10 ms", d->late.over_10ms);
 	xm_report_u64(&r, "late_over_50ms", "late > 50 ms", d->late.over_50ms);
 	xm_report_close(&r);
+	xm_control_report(d, &r);
 
 	xm_report_open(&r, "xdp", "xdp");
 	xm_report_str(&r, "mode", "mode", xm_bpf_attach_mode_name(d->bpf.attach_mode));
@@ -169,6 +175,16 @@ void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE 
 	xm_report_u64(&r, "size", "bytes", d->disk.size);
 	xm_report_u64(&r, "dio_mem_align", NULL, d->disk.dio_mem_align);
 	xm_report_u64(&r, "dio_offset_align", "O_DIRECT alignment", d->disk.dio_offset_align);
+	xm_report_str(&r, "state", "state", xm_disk_health_name(d->health.state));
+	xm_report_str(&r, "policy", "on I/O error", d->cfg.io_error_pass_on ? "pass-on" : "detach");
+	if (d->health.err) {
+		char err[160];
+
+		snprintf(err, sizeof(err), "%s (%s)", strerror(-d->health.err), d->health.what);
+		xm_report_str(&r, "error", "error", err);
+	}
+	xm_report_u64(&r, "failures", NULL, d->health.failures);
+	xm_report_u64(&r, "stale_regions", "stale regions", d->health.stale);
 	xm_report_close(&r);
 
 	xm_report_open(&r, "durability", "durability");

@@ -368,7 +368,8 @@ const char *xm_frame_type_name(__u8 type)
 		[XM_T_CSUMREQ] = "csumreq",	[XM_T_CSUM] = "csum",
 		[XM_T_SETGEN] = "setgen",	[XM_T_CLOSE] = "close",
 		[XM_T_PROBE] = "probe",		[XM_T_PROBE_ACK] = "probe_ack",
-		[XM_T_CHALLENGE] = "challenge",
+		[XM_T_CHALLENGE] = "challenge", [XM_T_READ_REQ] = "read_req",
+		[XM_T_READ_DATA] = "read_data",
 	};
 
 	return type < XM_T_MAX && names[type] ? names[type] : "invalid";

@@ -39,6 +39,8 @@ static const char *const field_names[] = {
 	"rx.probe",
 	"rx.probe_ack",
 	"rx.challenge",
+	"rx.read_req",
+	"rx.read_data",
 	"drop.not_for_us",
 	"drop.bad_peer",
 	"drop.truncated",

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "nbd/internal.h"
+#include "nbd/tls.h"
 #include "util/log.h"
 
 static void conn_opt_reply(struct nbd_conn *c, __u32 opt, __u32 type, const void *data, size_t len)
@@ -116,10 +117,41 @@ invalid:
 	conn_opt_reply(c, c->opt, NBD_REP_ERR_INVALID, NULL, 0);
 }
 
+/* FORCEDTLS (proto.md, "TLS support"): before TLS only STARTTLS and ABORT are served.  Returns
+ * true when it dealt with the option. */
+static bool conn_tls_option(struct nbd_conn *c, __u32 len)
+{
+	if (c->opt == NBD_OPT_STARTTLS && c->tls_required) {
+		if (c->tls || len) {
+			conn_opt_reply(c, c->opt, NBD_REP_ERR_INVALID, NULL, 0);
+			return true;
+		}
+		conn_opt_reply(c, c->opt, NBD_REP_ACK, NULL, 0);
+		if (!c->closed && nbd_tls_start(c))
+			conn_close(c, "cannot start TLS");
+		return true;
+	}
+	if (!c->tls_required || c->tls || c->opt == NBD_OPT_ABORT)
+		return false;
+	if (!c->told_tls)
+		pr_info("nbd: connection %llu: option %u without TLS refused (this export needs "
+			"TLS: nbds://USER@HOST:PORT/?tls-psk-file=FILE)",
+			(unsigned long long)c->id, c->opt);
+	c->told_tls = true;
+	/* The one option that cannot be answered with an error. */
+	if (c->opt == NBD_OPT_EXPORT_NAME)
+		conn_close(c, "NBD_OPT_EXPORT_NAME without TLS");
+	else
+		conn_opt_reply(c, c->opt, NBD_REP_ERR_TLS_REQD, NULL, 0);
+	return true;
+}
+
 static void conn_option(struct nbd_conn *c, const char *data, __u32 len)
 {
 	const struct xm_nbd_config *cfg = &c->srv->cfg;
 
+	if (conn_tls_option(c, len))
+		return;
 	switch (c->opt) {
 	case NBD_OPT_EXPORT_NAME: {
 		struct nbd_export_reply r = {
@@ -406,6 +438,27 @@ static bool conn_parse(struct nbd_conn *c)
 	}
 }
 
+/* recv() without TLS: bytes, 0 when the socket is empty, -1 when c was closed. */
+static ssize_t conn_recv_plain(struct nbd_conn *c, void *buf, size_t room)
+{
+	ssize_t n;
+
+	do
+		n = recv(c->fd, buf, room, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		conn_close(c, strerror(errno));
+		return -1;
+	}
+	if (!n) {
+		conn_close(c, "closed by the client");
+		return -1;
+	}
+	return n;
+}
+
 /* One recv(): > 0 on progress, 0 when the socket is empty, < 0 when c was closed. */
 static int conn_recv(struct nbd_conn *c)
 {
@@ -430,19 +483,9 @@ static int conn_recv(struct nbd_conn *c)
 		buf = c->inbuf + c->in_end;
 		room = XM_NBD_INBUF - c->in_end;
 	}
-	do
-		n = recv(c->fd, buf, room, MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		conn_close(c, strerror(errno));
-		return -1;
-	}
-	if (!n) {
-		conn_close(c, "closed by the client");
-		return -1;
-	}
+	n = c->tls ? nbd_tls_recv(c, buf, room) : conn_recv_plain(c, buf, room);
+	if (n <= 0)
+		return (int)n;
 	if (direct) {
 		conn_data_took(c, (size_t)n);
 	} else {

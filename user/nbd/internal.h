@@ -3,6 +3,7 @@
  * What the NBD server's files share: the wire format, the limits, a connection and the server.
  *   server.c   listeners, connections, replies out
  *   conn.c     what a connection reads: the handshake's options, requests and WRITE payloads
+ *   tls.c      TLS between those two and the socket, after NBD_OPT_STARTTLS
  *   request.c  requests after the checks: unaligned ones made aligned, writes ordered, the export's
  *              answers replied
  *   limits.c   what a connection may hold (the write budget, its share) and the deadline for a
@@ -51,15 +52,17 @@
 #define NBD_OPT_EXPORT_NAME 1u
 #define NBD_OPT_ABORT	    2u
 #define NBD_OPT_LIST	    3u
+#define NBD_OPT_STARTTLS    5u
 #define NBD_OPT_INFO	    6u
 #define NBD_OPT_GO	    7u
 
-#define NBD_REP_ACK	    1u
-#define NBD_REP_SERVER	    2u
-#define NBD_REP_INFO	    3u
-#define NBD_REP_FLAG_ERROR  (1u << 31)
-#define NBD_REP_ERR_UNSUP   (NBD_REP_FLAG_ERROR | 1u)
-#define NBD_REP_ERR_INVALID (NBD_REP_FLAG_ERROR | 3u)
+#define NBD_REP_ACK	     1u
+#define NBD_REP_SERVER	     2u
+#define NBD_REP_INFO	     3u
+#define NBD_REP_FLAG_ERROR   (1u << 31)
+#define NBD_REP_ERR_UNSUP    (NBD_REP_FLAG_ERROR | 1u)
+#define NBD_REP_ERR_INVALID  (NBD_REP_FLAG_ERROR | 3u)
+#define NBD_REP_ERR_TLS_REQD (NBD_REP_FLAG_ERROR | 5u)
 
 #define NBD_INFO_EXPORT	    0u
 #define NBD_INFO_NAME	    1u
@@ -167,6 +170,9 @@ _Static_assert(sizeof(struct nbd_simple_reply) == 16, "nbd_simple_reply");
 #define XM_NBD_KNOWN_CMD_FLAGS (XM_NBD_CMD_FLAG_FUA | XM_NBD_CMD_FLAG_NO_HOLE)
 #define XM_NBD_NAME_LOG_MAX    64 /* export name characters shown in logs */
 
+struct nbd_tls_conn;
+struct nbd_tls_creds;
+
 enum conn_state {
 	ST_CLIENT_FLAGS, /* waiting for the client's 32-bit flags */
 	ST_OPT_HDR,	 /* option haggling: next option header */
@@ -229,6 +235,9 @@ struct nbd_conn {
 	bool draining; /* read nothing more; close once everything is replied */
 	bool paused;   /* stopped at a limit; a kick resumes it */
 	bool no_zeroes;
+	bool tls_required; /* TCP on a server with keys: FORCEDTLS (proto.md, "TLS support") */
+	bool told_tls;	   /* logged an option refused before TLS */
+	struct nbd_tls_conn *tls; /* after NBD_OPT_STARTTLS; tls.c */
 	enum conn_state state;
 
 	/* Received bytes not parsed yet: inbuf[in_start, in_end). */
@@ -271,6 +280,7 @@ struct xm_nbd_server {
 	struct xm_nbd_ops ops;
 	void *ctx;
 	struct nbd_listener lis[2]; /* Unix, TCP */
+	struct nbd_tls_creds *tls;  /* NULL: no TLS */
 	bool unix_bound;	    /* we created cfg.unix_path */
 	struct nbd_conn *conns;	    /* open connections */
 	__u32 nconns;		    /* connection structs not freed yet, open or not */
@@ -295,6 +305,7 @@ struct xm_nbd_server {
 /* server.c */
 void conn_close(struct nbd_conn *c, const char *why);
 void conn_send(struct nbd_conn *c, const struct iovec *iov, int iovcnt);
+void conn_send_raw(struct nbd_conn *c, const struct iovec *iov, int iovcnt);
 void conn_send_buf(struct nbd_conn *c, const void *buf, size_t len);
 void conn_flush(struct nbd_conn *c);
 void conn_simple_reply(struct nbd_conn *c, __u64 cookie, __u32 error);

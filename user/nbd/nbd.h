@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <linux/types.h>
 
 #include "util/loop.h"
@@ -43,7 +44,11 @@ struct xm_nbd_ops {
 
 struct xm_nbd_config {
 	const char *unix_path; /* NULL: no Unix socket */
-	__u16 tcp_port;	       /* 0: no TCP listener; else 127.0.0.1:port */
+	bool unix_group;       /* false: the socket is 0600; true: 0660 with group unix_gid */
+	gid_t unix_gid;
+	__u16 tcp_port;		  /* 0: no TCP listener */
+	const char *tcp_addr;	  /* numeric IPv4 or IPv6 address; NULL: 127.0.0.1 */
+	const char *tls_psk_file; /* TCP needs TLS with these keys (psktool format); NULL: no TLS */
 	const char *export_name;
 	__u64 size;	  /* export size in bytes, a multiple of min_block */
 	__u32 min_block;  /* the export's alignment (power of two); clients need not keep to it */
@@ -81,6 +86,10 @@ void xm_nbd_server_tick(struct xm_nbd_server *s, __u64 now);
 /* Requests taken from clients and not yet replied. */
 __u32 xm_nbd_server_outstanding(const struct xm_nbd_server *s);
 const struct xm_nbd_counters *xm_nbd_server_counters(const struct xm_nbd_server *s);
+
+/* Checks a PSK file as the server would load it (user:hexkey lines, as psktool writes them;
+ * owned by this user, mode 0600): 0, or -errno with a reason in err. */
+int xm_nbd_tls_psk_check(const char *path, char *err, size_t errlen);
 
 /* Completes a request: err is 0 or -errno; READ passes req->len bytes in data (copied). */
 void xm_nbd_done(struct xm_nbd_req *req, int err, const void *data);

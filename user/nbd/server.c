@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* NBD server: listeners, connections, replies, and the requests handed to the export; nonblocking
  * on the loop (the handshake and request parsing are in conn.c). */
+#include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,6 +18,7 @@
 
 #include "util/log.h"
 #include "nbd/internal.h"
+#include "nbd/tls.h"
 
 static void on_cancel_done(struct xm_io *io, int res, __u32 cqe_flags)
 {
@@ -42,6 +44,7 @@ void srv_maybe_free(struct xm_nbd_server *s)
 	if (!s->stopped || s->in_stop || s->nconns || s->lis[0].watched || s->lis[1].watched ||
 	    s->kick_armed)
 		return;
+	nbd_tls_creds_free(s->tls);
 	free(s->unix_path);
 	free(s->export_name);
 	free(s);
@@ -126,7 +129,7 @@ static void conn_arm_pollout(struct nbd_conn *c)
 }
 
 /* Sends what the socket takes now and queues the rest, in order.  Closes c on a send error. */
-void conn_send(struct nbd_conn *c, const struct iovec *iov, int iovcnt)
+void conn_send_raw(struct nbd_conn *c, const struct iovec *iov, int iovcnt)
 {
 	struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
 	size_t total = 0, sent = 0, pos = 0;
@@ -177,6 +180,15 @@ void conn_send(struct nbd_conn *c, const struct iovec *iov, int iovcnt)
 	c->out_tail = chunk;
 	c->out_bytes += chunk->len;
 	conn_arm_pollout(c);
+}
+
+/* The same, through TLS once the client asked for it (tls.c ends in conn_send_raw). */
+void conn_send(struct nbd_conn *c, const struct iovec *iov, int iovcnt)
+{
+	if (c->tls)
+		nbd_tls_send(c, iov, iovcnt);
+	else
+		conn_send_raw(c, iov, iovcnt);
 }
 
 void conn_send_buf(struct nbd_conn *c, const void *buf, size_t len)
@@ -278,6 +290,7 @@ void conn_close(struct nbd_conn *c, const char *why)
 	/* The poll's own completion (-ECANCELED) releases pollout_io. */
 	if (c->pollout_armed && cancel_request(s->loop, &c->pollout_io))
 		pr_warn("nbd: cannot cancel a poll on connection %llu", (unsigned long long)c->id);
+	nbd_tls_end(c);
 	close(c->fd);
 	c->fd = -1;
 
@@ -325,6 +338,7 @@ static void conn_new(struct xm_nbd_server *s, int fd, bool tcp)
 	c->srv = s;
 	c->fd = fd;
 	c->state = ST_CLIENT_FLAGS;
+	c->tls_required = tcp && s->tls;
 	c->pollout_io.fn = on_pollout;
 	c->kick_io.fn = on_kick;
 	err = xm_loop_watch(s->loop, &c->in_watch, fd, POLLIN, conn_on_readable);
@@ -404,7 +418,15 @@ static int listen_unix(struct xm_nbd_server *s, const char *path)
 		goto out_close;
 	}
 	s->unix_bound = true;
-	if (chmod(path, 0660)) {
+	/* Whoever connects reads and overwrites the disk: this user only, or also --nbd-group.  Set
+	 * before listen(), so no connection is ever accepted under the umask's mode. */
+	if (s->cfg.unix_group && chown(path, (uid_t)-1, s->cfg.unix_gid)) {
+		err = -errno;
+		pr_warn("nbd: chown '%s' to group %u: %s", path, (unsigned)s->cfg.unix_gid,
+			strerror(errno));
+		goto out_close;
+	}
+	if (chmod(path, s->cfg.unix_group ? 0660 : 0600)) {
 		err = -errno;
 		pr_warn("nbd: chmod '%s': %s", path, strerror(errno));
 		goto out_close;
@@ -420,16 +442,19 @@ out_close:
 	return err;
 }
 
-static int listen_tcp(__u16 port)
+static int listen_tcp(const char *addr, __u16 port)
 {
-	struct sockaddr_in sin = {
-		.sin_family = AF_INET,
-		.sin_port = htons(port),
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	};
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+	bool v6 = strchr(addr, ':');
 	int fd, one = 1, err;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, addr,
+		      v6 ? (void *)&sin6.sin6_addr : &sin.sin_addr) != 1) {
+		pr_warn("nbd: '%s' is not a numeric IPv4 or IPv6 address", addr);
+		return -EINVAL;
+	}
+	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		err = -errno;
 		pr_warn("nbd: socket: %s", strerror(errno));
@@ -440,14 +465,23 @@ static int listen_tcp(__u16 port)
 		pr_warn("nbd: SO_REUSEADDR: %s", strerror(errno));
 		goto out_close;
 	}
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin))) {
+	/* [::] means IPv6 only, as written; 0.0.0.0 is for IPv4. */
+	if (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) {
 		err = -errno;
-		pr_warn("nbd: bind 127.0.0.1:%u: %s", port, strerror(errno));
+		pr_warn("nbd: IPV6_V6ONLY: %s", strerror(errno));
+		goto out_close;
+	}
+	if (v6 ? bind(fd, (struct sockaddr *)&sin6, sizeof(sin6))
+	       : bind(fd, (struct sockaddr *)&sin, sizeof(sin))) {
+		err = -errno;
+		pr_warn("nbd: bind %s%s%s:%u: %s", v6 ? "[" : "", addr, v6 ? "]" : "", port,
+			strerror(errno));
 		goto out_close;
 	}
 	if (listen(fd, SOMAXCONN)) {
 		err = -errno;
-		pr_warn("nbd: listen on 127.0.0.1:%u: %s", port, strerror(errno));
+		pr_warn("nbd: listen on %s%s%s:%u: %s", v6 ? "[" : "", addr, v6 ? "]" : "", port,
+			strerror(errno));
 		goto out_close;
 	}
 	return fd;
@@ -527,6 +561,13 @@ struct xm_nbd_server *xm_nbd_server_start(struct xm_loop *loop, const struct xm_
 	s->lis[1].tcp = true;
 	xm_list_init(&s->todo);
 
+	if (cfg->tcp_port && cfg->tls_psk_file) {
+		s->tls = nbd_tls_creds_load(cfg->tls_psk_file);
+		if (!s->tls) {
+			err = -errno;
+			goto out_free;
+		}
+	}
 	if (s->unix_path) {
 		err = listen_unix(s, s->unix_path);
 		if (err < 0)
@@ -534,7 +575,7 @@ struct xm_nbd_server *xm_nbd_server_start(struct xm_loop *loop, const struct xm_
 		s->lis[0].fd = err;
 	}
 	if (cfg->tcp_port) {
-		err = listen_tcp(cfg->tcp_port);
+		err = listen_tcp(cfg->tcp_addr ? cfg->tcp_addr : "127.0.0.1", cfg->tcp_port);
 		if (err < 0)
 			goto out_close;
 		s->lis[1].fd = err;
@@ -551,9 +592,10 @@ struct xm_nbd_server *xm_nbd_server_start(struct xm_loop *loop, const struct xm_
 		}
 		l->watched = true;
 	}
-	pr_debug("nbd: serving '%s' (%llu bytes)%s%s%s", s->export_name,
+	pr_debug("nbd: serving '%s' (%llu bytes)%s%s%s%s", s->export_name,
 		 (unsigned long long)cfg->size, s->unix_path ? " on " : "",
-		 s->unix_path ? s->unix_path : "", cfg->tcp_port ? " and on TCP" : "");
+		 s->unix_path ? s->unix_path : "", cfg->tcp_port ? " and on TCP" : "",
+		 s->tls ? " with TLS" : "");
 	return s;
 
 out_close:
@@ -565,6 +607,7 @@ out_close:
 		return NULL;
 	}
 out_free:
+	nbd_tls_creds_free(s->tls);
 	free(s->unix_path);
 	free(s->export_name);
 	free(s);

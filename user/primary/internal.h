@@ -19,12 +19,14 @@
 #include "repl/role.h"
 #include "util/clock.h"
 #include "repl/sender.h"
+#include "store/actlog.h"
 #include "util/list.h"
 
 #define SEND_RING	4096 /* frames in flight at most; a power of two */
 #define NBD_MAX_REQUEST (32u << 20)
 /* docs/resync.md */
 #define SWEEP_NS	 (1000 * NS_PER_MS) /* lazy clearing of intent bits */
+#define IN_SYNC_LOG_NS	 (10 * NS_PER_SEC)  /* "peer in sync" lines at most this often */
 #define RESYNC_CHUNK	 (256u << 10)	    /* largest resync chunk */
 #define RESYNC_CHUNKS	 64u		    /* chunks in the active set at once */
 #define CSUM_OPS	 8u
@@ -88,10 +90,27 @@ struct pwrite {
 	__u32 nframes, next_frame;
 	__u32 frames_sent, frames_rcvd, frames_durable;
 	bool fua;
-	bool resync;		  /* read locally, sent with XM_F_RESYNC, no NBD request */
+	bool resync; /* read locally, sent with XM_F_RESYNC, no NBD request */
+	/* docs/protocol.md §15: the disk failed: only the peer's copy counts (protocol C); a
+	 * back-fill chunk fetches from the peer what the local disk lacks, and writes it. */
+	bool nolocal, backfill;
 	__u64 bit_first, bit_end; /* resync: the bitmap bits it clears once durable remotely */
 	struct xm_io io;
 	struct xm_commit_item ci;
+};
+
+/* A read from the peer's disk (READ_REQ, docs/protocol.md §15.6): one range of at most
+ * XM_READ_MAX_LEN, answered in pieces of max_payload bytes. */
+struct rread {
+	struct xm_list node; /* in p->rreads */
+	struct xm_primary *p;
+	__u64 off;
+	__u32 len, got, tries, gen;
+	__u8 *buf;				 /* len bytes; the caller's */
+	__u64 *pieces;				 /* one bit per piece received */
+	__u64 due_ns;				 /* when to ask again */
+	void (*done)(struct rread *rr, int err); /* once; rr is freed after it returns */
+	void *ctx;
 };
 
 struct pflush {
@@ -162,6 +181,7 @@ struct xm_primary {
 	bool stopping;
 	/* resync (docs/resync.md) */
 	struct xm_meta *m;
+	struct xm_actlog al; /* hot extents: writes there need no metadata I/O (§8.6) */
 	enum phase phase;
 	__u8 decision, refusal;
 	struct xm_gen_info peer_gen;
@@ -176,6 +196,16 @@ struct xm_primary {
 	__u64 rate_ns, rate_bytes, rate_bps;
 	__u64 last_sweep_ns;
 	struct csum_job cj;
+	/* docs/protocol.md §15: the local disk's stale set (one bit per bitmap region), remote
+	 * reads waiting for their pieces, the back-fill's progress */
+	__u64 *stale;
+	struct xm_list rreads;
+	__u32 rreads_asked; /* sent at least once and not finished */
+	__u64 bf_cursor, bf_bytes;
+	__u32 bf_chunks;
+	bool peer_disk_failed; /* the peer said its disk failed or was detached */
+	__u64 in_sync_log_ns;  /* the last "peer in sync" line */
+	__u32 in_sync_quiet, in_sync_log_session; /* syncs done since it; its session */
 	char fail_reason[64];
 	__u64 fail_silence_ns, fail_at_ns;
 };
@@ -194,7 +224,8 @@ void write_event(struct pwrite *w, enum wevent ev, int arg);
 void writes_session_ended(struct xm_primary *p);
 /* A metadata flush cycle finished: writes waiting for their bits go on, or fail. */
 void meta_flushed(struct xm_primary *p, int err);
-/* Admits a resync chunk like any write: it waits for what it overlaps. */
+/* Admits a resync or back-fill (w->backfill) chunk like any write: it waits for what it
+ * overlaps. */
 void admit_chunk(struct xm_primary *p, struct pwrite *w);
 void on_nbd_request(void *ctx, struct xm_nbd_req *req);
 /* The protocol a write runs under: FUA writes always under C (§6). */
@@ -221,6 +252,33 @@ void on_csum(struct xm_primary *p, const struct xm_frame *f, const struct xm_spa
 bool csum_reading(const struct xm_primary *p);
 /* Starts an online verify (mark: set differing regions out of sync); returns the answer line. */
 const char *start_verify(struct xm_primary *p, bool mark);
+
+/* diskless.c (docs/protocol.md §15) */
+int diskless_init(struct xm_primary *p);
+void diskless_free(struct xm_primary *p);
+/* Local I/O may be issued: the disk is attached or syncing. */
+bool disk_usable(const struct xm_primary *p);
+/* A local I/O error (what: "write at N"): under on-io-error detach the disk moves to failed
+ * (returns true: the caller goes on without it); under pass-on returns false. */
+bool disk_fail(struct xm_primary *p, int err, const char *what);
+/* The disk is gone (failed or detached): what it may lack becomes stale. */
+void disk_lost(struct xm_primary *p);
+void stale_mark(struct xm_primary *p, __u64 off, __u64 len);
+/* A write without the local disk: queued to the peer only, or failed at once (no copy). */
+void issue_nolocal(struct pwrite *w);
+/* A client READ: local, or from the peer where the local disk lacks it; EIO if nobody has it. */
+void read_request(struct xm_primary *p, struct xm_nbd_req *req);
+/* A back-fill chunk is active: fetch its range from the peer, then write it locally. */
+void backfill_fetch(struct pwrite *w);
+/* A back-fill chunk is retired: its regions are no longer stale if it wrote them. */
+void backfill_retired(struct pwrite *w);
+void on_read_data(struct xm_primary *p, const struct xm_frame *f, const struct xm_span *sp, __u32 n,
+		  __u32 hdr_off);
+/* Timers: READ_REQs asked again, back-fill chunks started, the end of syncing. */
+void diskless_tick(struct xm_primary *p, __u64 now);
+/* The session ended: remote reads fail. */
+void diskless_session_ended(struct xm_primary *p);
+const char *primary_disk_changed(void *r, enum xm_disk_event ev);
 
 /* status.c */
 void primary_status(const void *r, struct xm_report *rep);

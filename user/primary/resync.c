@@ -126,6 +126,7 @@ void session_start(struct xm_primary *p, const struct xm_hello_gen *g, __u64 now
 void setgen_done(struct xm_primary *p, __u64 gen)
 {
 	struct xm_meta *m = p->m;
+	__u64 now = xm_now_ns();
 
 	if (m->sb.current_gen != gen)
 		return; /* we rotated meanwhile (cannot happen while connected) */
@@ -135,10 +136,20 @@ void setgen_done(struct xm_primary *p, __u64 gen)
 	p->synced = true;
 	p->phase = PH_IN_SYNC;
 	p->last_rs_bytes = p->rs_done_bytes - p->rs_start_bytes;
-	p->last_rs_ns = xm_now_ns() - p->rs_start_ns;
-	pr_info("%s: peer in sync (generation %016llx), resynced %llu bytes in %.3f s",
+	p->last_rs_ns = now - p->rs_start_ns;
+	/* Regions a failing write left behind (pass-on) come back one by one: in one session, one
+	 * line per IN_SYNC_LOG_NS instead of a line per failed write. */
+	p->in_sync_quiet++;
+	if (p->in_sync_log_ns && p->in_sync_log_session == p->session &&
+	    now - p->in_sync_log_ns < IN_SYNC_LOG_NS)
+		return;
+	pr_info("%s: peer in sync (generation %016llx), resynced %llu bytes in %.3f s%s",
 		p->env->cfg->dev, (unsigned long long)gen, (unsigned long long)p->last_rs_bytes,
-		p->last_rs_ns / 1e9);
+		p->last_rs_ns / 1e9,
+		p->in_sync_quiet > 1 ? " (and earlier resyncs not logged)" : "");
+	p->in_sync_log_ns = now;
+	p->in_sync_log_session = p->session;
+	p->in_sync_quiet = 0;
 }
 
 static bool resync_tokens(struct xm_primary *p, __u64 len, __u64 now)
@@ -208,8 +219,6 @@ static void resync_pump(struct xm_primary *p, __u64 now)
 
 /* Lazy clearing: intent bits of regions both disks have (docs/resync.md §2 rule 3).  kick: start
  * the metadata flush that writes the cleared pages. */
-/* Periodic sweeps (kick) keep the regions written in the last interval; the last one, on a clean
- * detach, keeps only what is in flight. */
 void sweep(struct xm_primary *p, bool kick)
 {
 	struct xm_range *busy = calloc(p->nactive + 1, sizeof(*busy));
@@ -228,7 +237,11 @@ void sweep(struct xm_primary *p, bool kick)
 			n++;
 		}
 	}
-	if (xm_bitmap_sweep(&p->m->bm, busy, n, kick) && kick)
+	/* A periodic sweep keeps the activity log's hot extents and clears what it evicted; the
+	 * last one, on a clean end, keeps only what is in flight. */
+	if (kick)
+		xm_actlog_adapt(&p->al, xm_now_ns());
+	if (xm_bitmap_sweep(&p->m->bm, busy, n, kick ? p->al.hot : NULL) && kick)
 		xm_meta_flush_start(p->m);
 	free(busy);
 }
@@ -269,6 +282,10 @@ void sync_work(struct xm_primary *p, __u64 now)
 		p->phase = PH_RESYNC;
 		/* fall through */
 	case PH_RESYNC:
+		/* Never from a disk that lacks regions: the peer's copy may be the newer (§15.3).
+		 */
+		if (p->env->health->state != XM_DH_ATTACHED)
+			break;
 		resync_pump(p, now);
 		if (m->bm.oos_count || p->rs_chunks)
 			break;

@@ -191,6 +191,7 @@ void end_session(struct xm_primary *p, const char *why, __u64 now)
 	p->gen++;
 	p->hello_due = now;
 	writes_session_ended(p);
+	diskless_session_ended(p);
 }
 
 static void on_suspect_durable(struct xm_meta_waiter *w, int err)
@@ -262,23 +263,21 @@ static void send_hello(struct xm_primary *p, __u64 now)
 	p->hello_due = now + HELLO_RETRY_NS;
 }
 
-static const char *refusal_text(__u64 code)
+/* The status reason of a refused handshake: PREFIX and the cause in the words the secondary uses
+ * for it (repl/hello.h), from the secondary's HELLO h (its disk size, its block). */
+static void refusal_reason(struct xm_primary *p, const char *prefix, __u8 code,
+			   const struct xm_hello *h)
 {
-	static const char *const names[XM_REFUSE_MAX] = {
-		[XM_REFUSE_VERSION] = "protocol version mismatch (no common protocol revision)",
-		[XM_REFUSE_DISK_SIZE] = "peer disk smaller than the export",
-		[XM_REFUSE_BLOCK_SIZE] = "block size larger than a frame's payload (raise the MTU)",
-		[XM_REFUSE_PARAM] = "invalid parameter",
-		[XM_REFUSE_ROLE] = "peer is not a secondary",
-		[XM_REFUSE_DISK_FAILED] = "peer disk failed",
-		[XM_REFUSE_SPLIT_BRAIN] = "split brain: both boxes wrote while apart",
-		[XM_REFUSE_PEER_NEWER] = "the peer has writes this box lacks",
-		[XM_REFUSE_UNRELATED] = "the disks share no history",
-		[XM_REFUSE_SAME_NODE] =
-			"the peer has this box's identity (node UUID): cloned metadata?",
-	};
+	__u32 block, maxp;
+	__u64 export_size = 0;
+	char why[106];
 
-	return code < XM_REFUSE_MAX && names[code] ? names[code] : "unknown reason";
+	/* The export as the secondary measured it: the primary's disk in the larger block. */
+	if (h->block_size || p->env->disk->dio_offset_align)
+		xm_hello_terms(be32toh(h->block_size), p->env->disk->dio_offset_align, 0, 0,
+			       p->env->disk->size, &block, &maxp, &export_size);
+	xm_refusal_cause(code, be64toh(h->disk_size), export_size, why, sizeof(why));
+	snprintf(p->reason, sizeof(p->reason), "%s: %s", prefix, why);
 }
 
 static bool is_pow2(__u32 v)
@@ -293,6 +292,7 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	struct xm_hello h;
 	__u32 block, maxp, align, mtu_payload, payload_off;
 	__u64 export_size;
+	__u8 refusal;
 
 	if (f->session != p->session || p->state == P_DISCONNECTED) {
 		ctr(p)->rx_wrong_session++;
@@ -313,33 +313,37 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	xm_spans_copy(sp, n, hdr_off + f->payload_off, sizeof(h2), &h2);
 	h = h2.h;
 	if (f->arg1) {
-		snprintf(p->reason, sizeof(p->reason), "refused by peer: %s",
-			 refusal_text(f->arg1));
+		refusal_reason(p, "refused by peer", f->arg1 < 256 ? (__u8)f->arg1 : 255, &h);
 		if (p->refusal != f->arg1)
 			pr_warn("%s: %s", p->env->cfg->dev, p->reason);
 		p->refusal = (__u8)(f->arg1 < 256 ? f->arg1 : 255);
+		p->peer_disk_failed = f->arg1 == XM_REFUSE_DISK_FAILED;
 		p->state = P_REFUSED;
 		p->hello_due = now + REFUSED_RETRY_NS;
 		return;
 	}
 	/* Repeat the secondary's checks (§4.3): both sides must agree. */
 	if (!memcmp(h.node_uuid, p->env->node_uuid, sizeof(h.node_uuid))) {
-		snprintf(p->reason, sizeof(p->reason), "refused: %s",
-			 refusal_text(XM_REFUSE_SAME_NODE));
+		refusal_reason(p, "refused the peer", XM_REFUSE_SAME_NODE, &h);
 		p->state = P_REFUSED;
 		p->hello_due = now + REFUSED_RETRY_NS;
 		return;
 	}
 	align = be16toh(h.payload_align);
+	refusal = h.role != XM_ROLE_SECONDARY ? XM_REFUSE_ROLE : XM_REFUSE_PARAM;
 	if (!is_pow2(align) || align > 4096 || h.role != XM_ROLE_SECONDARY || !f->credit)
 		goto incompatible;
 	payload_off = ((XM_ETH_HLEN + (__u32)sizeof(struct xm_hdr) + align - 1) / align) * align -
 		      XM_ETH_HLEN;
 	mtu_payload = p->env->mtu > payload_off ? p->env->mtu - payload_off : 0;
-	if (xm_hello_terms(be32toh(h.block_size), p->env->disk->dio_offset_align,
-			   be32toh(h.max_payload), mtu_payload, p->env->disk->size, &block, &maxp,
-			   &export_size) ||
-	    !is_pow2(block) || block > 65536 || be64toh(h.disk_size) < export_size)
+	refusal = xm_hello_terms(be32toh(h.block_size), p->env->disk->dio_offset_align,
+				 be32toh(h.max_payload), mtu_payload, p->env->disk->size, &block,
+				 &maxp, &export_size);
+	if (!refusal && (!is_pow2(block) || block > 65536))
+		refusal = XM_REFUSE_PARAM;
+	if (!refusal && be64toh(h.disk_size) < export_size)
+		refusal = XM_REFUSE_DISK_SIZE;
+	if (refusal)
 		goto incompatible;
 	p->payload_off = payload_off;
 	p->export_size = export_size;
@@ -355,6 +359,7 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	p->state = P_CONNECTED;
 	p->reason[0] = 0;
 	p->refusal = 0;
+	p->peer_disk_failed = false;
 	ctr(p)->sessions++;
 	pr_info("%s: session %08x connected: protocol %c, block %u, %u bytes per frame, window %u, "
 		"sync %s",
@@ -363,7 +368,8 @@ static void on_hello_ack(struct xm_primary *p, const struct xm_frame *f, const s
 	session_start(p, &h2.g, now);
 	return;
 incompatible:
-	snprintf(p->reason, sizeof(p->reason), "peer accepted incompatible parameters");
+	/* The secondary accepted what this box cannot: the same words it would have refused in. */
+	refusal_reason(p, "refused the peer", refusal, &h);
 	p->state = P_REFUSED;
 	p->hello_due = now + REFUSED_RETRY_NS;
 }
@@ -422,8 +428,12 @@ static void primary_rx(void *r, const struct xm_rx *rx)
 		struct xm_span span = {.data = (const __u8 *)&h, .len = sizeof(h)};
 
 		ctr(p)->rx_unexpected++;
-		if (p->state != P_CONNECTED)
-			snprintf(p->reason, sizeof(p->reason), "peer claims primary");
+		if (p->state != P_CONNECTED) {
+			char why[64];
+
+			xm_refusal_cause(XM_REFUSE_ROLE, 0, 0, why, sizeof(why));
+			snprintf(p->reason, sizeof(p->reason), "refused the peer: %s", why);
+		}
 		fill_hello(p, &h);
 		ack.payload_len = sizeof(h);
 		xm_env_send(p->env, &ack, &span, 1, 0);
@@ -445,6 +455,10 @@ static void primary_rx(void *r, const struct xm_rx *rx)
 		on_csum(p, f, spans, nspans, hdr_off);
 		return;
 	}
+	if (f->type == XM_T_READ_DATA) {
+		on_read_data(p, f, spans, nspans, hdr_off);
+		return;
+	}
 	if (f->payload_len) {
 		ctr(p)->rx_bad_len++;
 		return;
@@ -452,8 +466,14 @@ static void primary_rx(void *r, const struct xm_rx *rx)
 	switch (f->type) {
 	case XM_T_CLOSE:
 		ctr(p)->rx_close++;
+		/* A failed disk: the peer's disk is Failed until a session proves otherwise. */
+		p->peer_disk_failed =
+			f->arg0 == XM_CLOSE_DISK_FAILED || f->arg0 == XM_CLOSE_DISK_DETACHED;
 		end_session(p,
-			    f->arg0 == XM_CLOSE_PROMOTE ? "peer promoted itself" : "peer detached",
+			    f->arg0 == XM_CLOSE_PROMOTE		? "peer promoted itself"
+			    : f->arg0 == XM_CLOSE_DISK_FAILED	? "peer disk failed"
+			    : f->arg0 == XM_CLOSE_DISK_DETACHED ? "peer disk detached"
+								: "peer detached",
 			    now);
 		break;
 	case XM_T_ACK:
@@ -520,6 +540,7 @@ static __u64 primary_tick(void *r, __u64 now)
 	}
 	xm_sender_tick(&p->snd, now);
 	sync_work(p, now);
+	diskless_tick(p, now);
 	pump(p, now);
 	xm_env_heartbeat(p->env, p->session, 0, SEND_RING / 2, now);
 	next = min_u64(next, xm_detector_deadline(p->env->det));
@@ -634,6 +655,8 @@ static void mark_active(struct xm_primary *p)
 static void primary_free(struct xm_primary *p)
 {
 	xm_meta_set_loop(p->m, p->env->loop, NULL, NULL);
+	diskless_free(p);
+	xm_actlog_free(&p->al);
 	xm_sender_free(&p->snd);
 	free(p);
 }
@@ -661,6 +684,12 @@ static void *primary_create(const struct xm_role_env *env)
 	xm_list_init(&p->flushq);
 	xm_list_init(&p->rsendq);
 	xm_list_init(&p->intent_wait);
+	if (diskless_init(p) || xm_actlog_init(&p->al, env->meta->bm.nbits << env->meta->bm.shift,
+					       env->meta->bm.shift)) {
+		primary_free(p);
+		errno = ENOMEM;
+		return NULL;
+	}
 	mark_active(p);
 	p->state = P_DISCONNECTED;
 	snprintf(p->reason, sizeof(p->reason), "never connected");
@@ -670,7 +699,11 @@ static void *primary_create(const struct xm_role_env *env)
 	else
 		snprintf(p->nbd_path, sizeof(p->nbd_path), "%s/%s.sock", XM_RUN_DIR, env->cfg->dev);
 	nc.unix_path = p->nbd_path;
+	nc.unix_group = env->cfg->nbd_group;
+	nc.unix_gid = (gid_t)env->cfg->nbd_gid;
 	nc.tcp_port = env->cfg->nbd_tcp_port;
+	nc.tcp_addr = env->cfg->nbd_tcp_addr[0] ? env->cfg->nbd_tcp_addr : NULL;
+	nc.tls_psk_file = env->cfg->nbd_tls_psk[0] ? env->cfg->nbd_tls_psk : NULL;
 	nc.export_name = env->cfg->dev;
 	nc.min_block = env->disk->dio_offset_align < 512 ? 512 : env->disk->dio_offset_align;
 	nc.size = env->disk->size / nc.min_block * nc.min_block;
@@ -728,5 +761,6 @@ const struct xm_role_ops xm_primary_role = {
 	.drained = primary_drained,
 	.finish = primary_finish,
 	.finished = primary_finished,
+	.disk_changed = primary_disk_changed,
 	.status = primary_status,
 };

@@ -116,9 +116,10 @@ void primary_status(const void *r, struct xm_report *rep)
 	xm_report_bool(rep, "peer_suspect", NULL, p->m->sb.flags & XM_MF_PEER_SUSPECT);
 	xm_report_str(rep, "disk", NULL, xm_disk_state_name(p->m->sb.disk_state));
 	xm_report_str(rep, "peer_disk", "peer disk",
-		      !connected  ? "DUnknown"
-		      : p->synced ? "UpToDate"
-				  : "Inconsistent");
+		      p->peer_disk_failed ? "Failed"
+		      : !connected	  ? "DUnknown"
+		      : p->synced	  ? "UpToDate"
+					  : "Inconsistent");
 	xm_report_bool(rep, "degraded", NULL, !connected);
 	xm_report_str(rep, "reason", "reason", p->reason);
 	xm_report_u64(rep, "session", NULL, p->session);
@@ -184,10 +185,28 @@ void primary_status(const void *r, struct xm_report *rep)
 		      p->fail_at_ns ? (now - p->fail_at_ns) / NS_PER_MS : 0);
 	xm_report_close(rep);
 	xm_report_close(rep);
+	/* §8.6: what a crash would resync, and how well the hot set fits the writes. */
+	xm_report_open(rep, "activity_log", "activity log");
+	xm_report_u64(rep, "extents", "hot extents", p->al.used);
+	xm_report_u64(rep, "capacity", "capacity", p->al.cap);
+	xm_report_u64(rep, "extent_bytes", NULL, XM_AL_EXTENT);
+	xm_report_u64(rep, "crash_resync_bytes", NULL, (__u64)p->al.used * XM_AL_EXTENT);
+	xm_report_u64(rep, "hits", "hits", p->al.hits);
+	xm_report_u64(rep, "misses", "misses", p->al.misses);
+	xm_report_u64(rep, "evictions", NULL, p->al.evictions);
+	xm_report_u64(rep, "aged_out", NULL, p->al.aged);
+	xm_report_u64(rep, "thrash", NULL, p->al.thrash);
+	xm_report_u64(rep, "grows", NULL, p->al.grows);
+	xm_report_u64(rep, "shrinks", NULL, p->al.shrinks);
+	xm_report_close(rep);
 	xm_report_open(rep, "nbd", "nbd");
 	xm_report_str(rep, "socket", "socket", p->nbd_path);
 	xm_report_u64(rep, "tcp_port", p->env->cfg->nbd_tcp_port ? "tcp port" : NULL,
 		      p->env->cfg->nbd_tcp_port);
+	xm_report_str(rep, "tcp_address", p->env->cfg->nbd_tcp_port ? "tcp address" : NULL,
+		      p->env->cfg->nbd_tcp_addr);
+	xm_report_str(rep, "tls", p->env->cfg->nbd_tcp_port ? "tls" : NULL,
+		      p->env->cfg->nbd_tls_psk[0] ? "psk" : "none");
 	if (p->nbd) {
 		const struct xm_nbd_counters *n = xm_nbd_server_counters(p->nbd);
 

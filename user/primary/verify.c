@@ -286,6 +286,8 @@ const char *start_verify(struct xm_primary *p, bool mark)
 		return "error: no peer connected";
 	if (p->cj.active)
 		return "error: a checksum pass is already running";
+	if (p->env->health->state != XM_DH_ATTACHED)
+		return "error: the local disk is not attached in full (xdpmirror status: disk)";
 	if (!csum_req_len(p))
 		return "error: the bitmap block is larger than a checksum request can cover";
 	csum_begin(p, true, mark, xm_now_ns());

@@ -25,6 +25,8 @@ static bool intent_ready(struct xm_primary *p, struct pwrite *w)
 
 	if (m->failed)
 		return true; /* the write fails: see WE_INTENT_READY */
+	if (!disk_usable(p))
+		return true; /* only the peer's copy counts: no bits (docs/protocol.md §15.3) */
 	if (p->state != P_CONNECTED) {
 		if (!m->sb.bitmap_gen) {
 			xm_meta_rotate(m);
@@ -33,7 +35,12 @@ static bool intent_ready(struct xm_primary *p, struct pwrite *w)
 		}
 		xm_bitmap_mark_oos(&m->bm, w->off, w->len);
 	} else {
-		xm_bitmap_mark_intent(&m->bm, w->off, w->len);
+		__u64 xoff, xlen;
+
+		/* The whole extent: the next writes there find their bits durable (§8.6). */
+		xm_actlog_touch(&p->al, w->off, w->len, xm_now_ns());
+		xm_actlog_span(&p->al, w->off, w->len, &xoff, &xlen);
+		xm_bitmap_mark_intent(&m->bm, xoff, xlen);
 	}
 	return xm_bitmap_range_durable(&m->bm, w->off, w->len) && !m->sb_dirty && !m->sb_inflight;
 }
@@ -83,6 +90,8 @@ static bool remote_answerable(const struct pwrite *w)
 {
 	if (w->remote == R_LOST)
 		return true;
+	if (w->nolocal)
+		return w->remote == R_DURABLE; /* the only copy: protocol C (§15.3) */
 	switch (write_protocol(w)) {
 	case 'A':
 		return w->frames_sent == w->nframes;
@@ -129,6 +138,10 @@ static void issue(struct pwrite *w)
 	struct xm_primary *p = w->p;
 	struct io_uring_sqe *sqe;
 
+	if (!disk_usable(p)) {
+		issue_nolocal(w);
+		return;
+	}
 	w->state = W_ACTIVE;
 	if (p->state == P_CONNECTED && !(w->off % p->block) && !(w->len % p->block)) {
 		w->gen = p->gen;
@@ -165,6 +178,12 @@ static void activate(struct pwrite *w)
 		read_chunk(w);
 		return;
 	}
+	if (w->backfill) {
+		w->io.fn = on_local_io;
+		w->ci.durable = on_local_durable;
+		backfill_fetch(w);
+		return;
+	}
 	if (intent_ready(p, w)) {
 		write_event(w, WE_INTENT_READY, p->m->failed);
 		return;
@@ -186,7 +205,8 @@ static void lose_remote(struct pwrite *w, bool mark)
 	if (w->remote == R_QUEUED)
 		xm_list_del(&w->send_node);
 	w->remote = R_LOST;
-	if (mark)
+	/* Without the local disk the peer's copy is the newest there is: never resync over it. */
+	if (mark && !w->nolocal && !w->backfill)
 		dirty_mark(p, w->off, w->len);
 	if (w->resync) {
 		/* Its frames in flight no longer count against the resync share. */
@@ -204,7 +224,11 @@ static void settle(struct pwrite *w)
 
 	if (w->state == W_ACTIVE && w->req && (w->local == L_DURABLE || w->local == L_FAILED) &&
 	    remote_answerable(w)) {
-		xm_nbd_done(w->req, w->local == L_FAILED ? w->local_err : 0, NULL);
+		xm_nbd_done(w->req,
+			    w->local == L_FAILED		   ? w->local_err
+			    : w->nolocal && w->remote != R_DURABLE ? -EIO
+								   : 0,
+			    NULL);
 		w->req = NULL;
 		w->state = W_ANSWERED;
 	}
@@ -213,6 +237,8 @@ static void settle(struct pwrite *w)
 		return;
 	/* An app write's intent bits are cleared by the sweep; a resync chunk's regions are now
 	 * equal. */
+	if (w->backfill)
+		backfill_retired(w);
 	if (w->resync) {
 		p->rs_chunks--;
 		if (w->remote == R_DURABLE) {
@@ -226,6 +252,18 @@ static void settle(struct pwrite *w)
 	free(w->buf);
 	free(w);
 	admit_waiting(p);
+}
+
+/* A local I/O error of w (or a completion after the disk failed): true when the box goes on
+ * without its disk (on-io-error detach), false under pass-on. */
+static bool local_failed(struct pwrite *w, int err, const char *op)
+{
+	char what[64];
+
+	if (!disk_usable(w->p))
+		return !w->p->env->cfg->io_error_pass_on;
+	snprintf(what, sizeof(what), "%s at %llu", op, (unsigned long long)w->off);
+	return disk_fail(w->p, err, what);
 }
 
 /*
@@ -263,8 +301,10 @@ void write_event(struct pwrite *w, enum wevent ev, int arg)
 	case WE_LOCAL_WRITTEN:
 		if (w->resync) {
 			w->local = arg == (int)w->len ? L_DURABLE : L_FAILED;
-			if (w->local == L_FAILED)
+			if (w->local == L_FAILED) {
 				ctr(p)->local_wr_errors++;
+				local_failed(w, arg < 0 ? arg : -EIO, "read");
+			}
 			if (w->local == L_FAILED || p->state != P_CONNECTED || w->gen != p->gen) {
 				/* Its regions stay out of sync; the next pass retries. */
 				lose_remote(w, false);
@@ -280,7 +320,16 @@ void write_event(struct pwrite *w, enum wevent ev, int arg)
 		xm_commit_completed(p->env->commit, &w->ci, arg, w->fua, xm_now_ns());
 		return;
 	case WE_LOCAL_DURABLE:
-		if (arg) {
+		if ((arg || !disk_usable(p)) && local_failed(w, arg ? arg : -EIO, "write")) {
+			/* Only the peer's copy counts now (§15.3); a back-fill chunk fails. */
+			if (w->backfill) {
+				w->local = L_FAILED;
+			} else {
+				w->local = L_DURABLE;
+				w->nolocal = true;
+				stale_mark(p, w->off, w->len);
+			}
+		} else if (arg) {
 			w->local = L_FAILED;
 			w->local_err = arg;
 			ctr(p)->local_wr_errors++;
@@ -381,49 +430,14 @@ static void admit_write(struct xm_primary *p, struct xm_nbd_req *req, __u8 *buf)
 void admit_chunk(struct xm_primary *p, struct pwrite *w)
 {
 	w->p = p;
-	w->resync = true;
+	/* A resync chunk reads here and sends; a back-fill chunk fetches and writes here. */
+	w->resync = !w->backfill;
 	xm_list_init(&w->node);
 	xm_list_init(&w->send_node);
 	xm_list_init(&w->meta_node);
-	p->rs_chunks++;
+	if (w->resync)
+		p->rs_chunks++;
 	write_event(w, WE_ADMIT, 0);
-}
-
-struct pread {
-	struct xm_io io;
-	struct xm_nbd_req *req;
-	void *buf;
-};
-
-static void on_local_read(struct xm_io *io, int res, __u32 flags)
-{
-	struct pread *r = (struct pread *)io;
-
-	if (res >= 0 && (__u32)res != r->req->len)
-		res = -EIO;
-	xm_nbd_done(r->req, res < 0 ? res : 0, r->buf);
-	free(r->buf);
-	free(r);
-}
-
-static void start_read(struct xm_primary *p, struct xm_nbd_req *req)
-{
-	struct pread *r = calloc(1, sizeof(*r));
-	struct io_uring_sqe *sqe;
-
-	if (!r || posix_memalign(&r->buf, 4096, req->len)) {
-		free(r);
-		xm_nbd_done(req, -ENOMEM, NULL);
-		return;
-	}
-	r->req = req;
-	r->io.fn = on_local_read;
-	sqe = xm_loop_sqe(p->env->loop, &r->io);
-	if (!sqe) {
-		on_local_read(&r->io, -EIO, 0);
-		return;
-	}
-	io_uring_prep_read(sqe, p->env->disk->fd, r->buf, req->len, req->offset);
 }
 
 static void start_flush(struct xm_primary *p, struct xm_nbd_req *req)
@@ -458,7 +472,7 @@ void on_nbd_request(void *ctx, struct xm_nbd_req *req)
 	}
 	switch (req->type) {
 	case XM_NBD_CMD_READ:
-		start_read(p, req);
+		read_request(p, req);
 		break;
 	case XM_NBD_CMD_WRITE:
 		/* The write owns the payload: protocol A replies before every frame is durable,

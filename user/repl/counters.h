@@ -75,7 +75,14 @@
 	X(tx_bmreq, "primary: bitmap requests sent (with repeats)")                                \
 	X(rx_bmreq, "secondary: bitmap requests answered")                                         \
 	X(rx_close, "CLOSE frames: the peer ended the session on purpose")                         \
-	X(meta_errors, "metadata write errors")
+	X(meta_errors, "metadata write errors")                                                    \
+	X(disk_failures, "the local disk moved to failed (docs/protocol.md §15)")                  \
+	X(remote_reads, "primary: reads served from the peer's disk (READ_REQ)")                   \
+	X(remote_read_retries, "primary: READ_REQs asked again")                                   \
+	X(remote_read_errors, "primary: reads that found no copy to serve (EIO)")                  \
+	X(backfill_bytes, "primary: bytes fetched from the peer onto a disk attached again")       \
+	X(rx_read_req, "secondary: READ_REQ frames received")                                      \
+	X(read_answers, "secondary: READ_REQs answered")
 
 struct xm_counters {
 #define XM_COUNTER_FIELD(name, what) __u64 name;

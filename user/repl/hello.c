@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* HELLO payloads: one builder, one set of checks, one negotiation, for both roles (§4.3). */
 #include <endian.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "repl/gen.h"
@@ -53,4 +54,32 @@ __u8 xm_hello_terms(__u32 block_a, __u32 block_b, __u32 maxp_a, __u32 maxp_b, __
 	*max_payload = (maxp_a < maxp_b ? maxp_a : maxp_b) / *block * *block;
 	*export_size = primary_disk / *block * *block;
 	return *max_payload < *block ? XM_REFUSE_BLOCK_SIZE : XM_REFUSE_NONE;
+}
+
+void xm_refusal_cause(__u8 code, __u64 secondary_disk, __u64 export_size, char *out, size_t len)
+{
+	/* Said the same from either side: no "this box" or "the peer" but where both mean one box
+	 * (SAME_NODE: each box sees its own identity in the other). */
+	static const char *const causes[XM_REFUSE_MAX] = {
+		[XM_REFUSE_VERSION] = "protocol version mismatch (no common protocol revision)",
+		[XM_REFUSE_BLOCK_SIZE] = "block size larger than a frame's payload (raise the MTU)",
+		[XM_REFUSE_PARAM] = "invalid HELLO parameter",
+		[XM_REFUSE_ROLE] = "both boxes claim the same role",
+		[XM_REFUSE_DISK_FAILED] = "the secondary's disk failed",
+		[XM_REFUSE_SPLIT_BRAIN] = "split brain: both boxes wrote while apart",
+		[XM_REFUSE_PEER_NEWER] = "the secondary has writes the primary lacks",
+		[XM_REFUSE_UNRELATED] = "the disks share no history",
+		[XM_REFUSE_SAME_NODE] =
+			"the peer has this box's identity (node UUID): cloned metadata?",
+	};
+
+	if (code == XM_REFUSE_DISK_SIZE)
+		snprintf(out, len,
+			 "the secondary's disk (%llu bytes) is smaller than the export (%llu "
+			 "bytes)",
+			 (unsigned long long)secondary_disk, (unsigned long long)export_size);
+	else if (code < XM_REFUSE_MAX && causes[code])
+		snprintf(out, len, "%s", causes[code]);
+	else
+		snprintf(out, len, "unknown reason (code %u)", code);
 }

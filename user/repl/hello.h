@@ -3,6 +3,7 @@
 #ifndef XM_HELLO_H
 #define XM_HELLO_H
 
+#include <stddef.h>
 #include <linux/types.h>
 
 #include "repl/role.h"
@@ -33,5 +34,13 @@ __u8 xm_hello_check(const struct xm_hello *peer);
  */
 __u8 xm_hello_terms(__u32 block_a, __u32 block_b, __u32 maxp_a, __u32 maxp_b, __u64 primary_disk,
 		    __u32 *block, __u32 *max_payload, __u64 *export_size);
+
+/*
+ * The cause of a refusal (enum xm_refusal) in the words both boxes use, so that the refusing one
+ * ("refused the primary: CAUSE") and the refused one ("refused by peer: CAUSE") name the same
+ * thing (docs/protocol.md §4.5).  DISK_SIZE names the secondary's disk and the export in bytes,
+ * which both boxes know.
+ */
+void xm_refusal_cause(__u8 code, __u64 secondary_disk, __u64 export_size, char *out, size_t len);
 
 #endif

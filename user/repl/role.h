@@ -26,6 +26,10 @@
 struct xm_role_env {
 	const struct xm_config *cfg;
 	const struct xm_disk *disk;
+	/* What became of the disk (store/disk.h, docs/protocol.md §15): the role moves it to failed
+	 * on an I/O error and issues no disk I/O unless it is attached (or syncing, on a primary).
+	 */
+	struct xm_disk_health *health;
 	__u32 mtu; /* what a frame may hold after its Ethernet header: the MTU less the auth trailer
 		    */
 	const __u8 *node_uuid; /* 16 bytes, this box's */
@@ -54,6 +58,13 @@ static inline int xm_env_send(const struct xm_role_env *env, const struct xm_fra
 {
 	return env->send(env->link, f, payload, n, tag);
 }
+
+/* What the operator did to the disk (xdpmirror disk attach|detach, docs/protocol.md §15.4). */
+enum xm_disk_event {
+	XM_DISK_EV_DETACHED,  /* closed; health is XM_DH_DETACHED */
+	XM_DISK_EV_SAME_DISK, /* the disk it had, back: fetch or resync what it missed */
+	XM_DISK_EV_NEW_DISK,  /* another disk, or --full: every region is copied */
+};
 
 /* A metadata write failed (err -errno): logged and counted. */
 void xm_env_meta_failed(const struct xm_role_env *env, int err);
@@ -86,7 +97,8 @@ struct xm_rx {
  * answers it (XM_ROLE_NONE: the daemon itself), with the answer when another role runs. */
 struct xm_ctl_req {
 	const char *verb;
-	bool force, mark, discard_local, text;
+	bool force, mark, discard_local, text, full;
+	const char *path; /* disk-attach: the disk to open; NULL: the one the daemon had */
 	enum xm_role role;
 	const char *wrong_role;
 };
@@ -116,6 +128,9 @@ struct xm_role_ops {
 	 * finished() says when it is durable (or failed) and the daemon may go on. */
 	void (*finish)(void *r, __u64 why);
 	bool (*finished)(const void *r);
+	/* The operator detached or attached the disk (the daemon has opened the new one); returns
+	 * NULL or an error line for the client.  Optional. */
+	const char *(*disk_changed)(void *r, enum xm_disk_event ev);
 	/* Its part of the status report (util/report.h), the same for JSON and text. */
 	void (*status)(const void *r, struct xm_report *rep);
 };

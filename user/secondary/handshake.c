@@ -115,32 +115,13 @@ static __u8 decide(struct xm_secondary *s, const struct xm_hello2 *h, struct xm_
 	return XM_REFUSE_NONE;
 }
 
-/* Why this box refused the primary, for status; logged once per new reason. */
-static void refuse_reason(struct xm_secondary *s, __u8 refusal, const struct xm_hello2 *h)
+/* Why this box refused the primary, for status; logged once per new reason.  The cause is worded
+ * as the primary words it (repl/hello.h), so both boxes name the same one. */
+static void refuse_reason(struct xm_secondary *s, __u8 refusal, __u64 export_size)
 {
-	static const char *const texts[XM_REFUSE_MAX] = {
-		[XM_REFUSE_VERSION] = "protocol version mismatch (no common protocol revision)",
-		[XM_REFUSE_BLOCK_SIZE] = "block size larger than a frame's payload (raise the MTU)",
-		[XM_REFUSE_PARAM] = "invalid HELLO parameter",
-		[XM_REFUSE_ROLE] = "the peer is not a primary",
-		[XM_REFUSE_DISK_FAILED] = "this box's disk failed",
-		[XM_REFUSE_SPLIT_BRAIN] = "split brain",
-		[XM_REFUSE_PEER_NEWER] = "this box has newer data",
-		[XM_REFUSE_UNRELATED] = "unrelated data",
-		[XM_REFUSE_SAME_NODE] =
-			"the peer has this box's identity (node UUID): cloned metadata?",
-	};
-	char why[96];
+	char why[106];
 
-	if (refusal == XM_REFUSE_DISK_SIZE)
-		snprintf(why, sizeof(why),
-			 "this disk (%llu bytes) is smaller than the primary's (%llu bytes)",
-			 (unsigned long long)s->env->disk->size,
-			 (unsigned long long)be64toh(h->h.disk_size));
-	else
-		snprintf(why, sizeof(why), "%s",
-			 refusal < XM_REFUSE_MAX && texts[refusal] ? texts[refusal]
-								   : "invalid HELLO parameter");
+	xm_refusal_cause(refusal, s->env->disk->size, export_size, why, sizeof(why));
 	/* decide() has already said why it refuses to resync. */
 	if (refusal != s->last_refusal && refusal != XM_REFUSE_SPLIT_BRAIN &&
 	    refusal != XM_REFUSE_PEER_NEWER && refusal != XM_REFUSE_UNRELATED)
@@ -212,7 +193,7 @@ static void on_accept_durable(struct xm_meta_waiter *w, int err)
 	s->state = S_LISTEN;
 	if (err) {
 		xm_env_meta_failed(s->env, err);
-		refuse_reason(s, XM_REFUSE_DISK_FAILED, &s->acc.body);
+		refuse_reason(s, XM_REFUSE_DISK_FAILED, 0);
 		send_hello_ack(s, s->acc.hello.arg0, XM_REFUSE_DISK_FAILED, &s->acc.ack_gen);
 		return;
 	}
@@ -247,7 +228,7 @@ static void answer_hello(struct xm_secondary *s, const struct xm_frame *f,
 		refusal = decide(s, h, &ack_gen);
 	if (refusal) {
 		ctr(s)->rx_bad_hello += refusal == XM_REFUSE_PARAM;
-		refuse_reason(s, refusal, h);
+		refuse_reason(s, refusal, size);
 		send_hello_ack(s, f->arg0, refusal, &ack_gen);
 		return;
 	}

@@ -75,6 +75,17 @@ struct csum_op {
 	__u8 *buf;
 };
 
+/* One READ_REQ being answered: a read of the range, then READ_DATA pieces (§15.6). */
+#define READ_OPS 32u
+struct read_op {
+	struct xm_io io;
+	struct xm_secondary *s;
+	__u64 off;
+	__u32 len, gen;
+	bool busy;
+	__u8 *buf;
+};
+
 struct xm_secondary {
 	const struct xm_role_env *env;
 	enum sstate state;
@@ -119,6 +130,8 @@ struct xm_secondary {
 	bool discard_local;	     /* resolve --discard-local is waiting for a handshake */
 	struct csum_op csum[CSUM_OPS];
 	__u32 csum_inflight;
+	struct read_op reads[READ_OPS];
+	__u32 reads_inflight;
 };
 
 static inline struct xm_counters *ctr(const struct xm_secondary *s)
@@ -140,8 +153,9 @@ static inline __u64 cumack(const struct xm_secondary *s)
 /* secondary.c */
 /* Ends the session (why for status and the log): no acks for it any more (§4.2). */
 void leave_session(struct xm_secondary *s, const char *why);
-/* The disk failed: no more acks, HELLOs are refused (§4.2). */
-void fail_disk(struct xm_secondary *s, int err);
+/* The disk failed (what: the operation): no more acks, CLOSE to the primary, HELLOs are
+ * refused until disk attach (§4.2, §15.5). */
+void fail_disk(struct xm_secondary *s, int err, const char *what);
 /* A frame is durable: the cumulative ack moves, barriers in order pass. */
 void frame_durable(struct xm_secondary *s, __u64 seq);
 
@@ -174,6 +188,9 @@ void writer_free(struct xm_secondary *s);
 void on_bmreq(struct xm_secondary *s, const struct xm_frame *f);
 void on_csumreq(struct xm_secondary *s, const struct xm_frame *f);
 void answers_free(struct xm_secondary *s);
+/* READ_REQ: the primary reads this disk (its own failed, docs/protocol.md §15.6). */
+void on_read_req(struct xm_secondary *s, const struct xm_frame *f);
+void reads_free(struct xm_secondary *s);
 
 /* status.c */
 void secondary_status(const void *r, struct xm_report *rep);

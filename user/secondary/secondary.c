@@ -52,7 +52,7 @@ static void on_setgen_durable(struct xm_meta_waiter *w, int err)
 	if (err) {
 		xm_env_meta_failed(s->env, err);
 		s->setgen.state = SG_NONE;
-		fail_disk(s, err);
+		fail_disk(s, err, "metadata write");
 		return;
 	}
 	/* Of an ended session: the generation is adopted all the same, but nobody waits. */
@@ -74,6 +74,7 @@ static void adopt_generation(struct xm_secondary *s, __u64 seq, __u64 gen)
 	m->sb.current_gen = gen;
 	m->sb.bitmap_gen = 0;
 	m->sb.disk_state = XM_DISK_UPTODATE;
+	m->sb.flags &= ~XM_MF_DISK_FAILED; /* whatever the disk missed, it holds now */
 	xm_bitmap_clear_all(&m->bm);
 	m->sb_dirty = true;
 	s->setgen.state = SG_WRITING;
@@ -119,14 +120,30 @@ void frame_durable(struct xm_secondary *s, __u64 seq)
 	advance(s);
 }
 
-void fail_disk(struct xm_secondary *s, int err)
+void fail_disk(struct xm_secondary *s, int err, const char *what)
 {
+	struct xm_meta *m = s->env->meta;
+
 	if (s->state == S_FAILED)
 		return;
 	ctr(s)->wr_errors++;
+	if (xm_disk_health_fail(s->env->health, err, what))
+		ctr(s)->disk_failures++;
 	snprintf(s->reason, sizeof(s->reason), "disk failed: %s", strerror(-err));
-	pr_warn("%s: %s; no more acks", s->env->cfg->dev, s->reason);
+	pr_warn("%s: %s (%s); no more acks, the primary is told at once", s->env->cfg->dev,
+		s->reason, what);
+	/* The primary learns it within a round trip, not a timeout (docs/protocol.md §15.5). */
+	if (s->state == S_CONNECTED)
+		xm_env_send_close(s->env, s->session, XM_CLOSE_DISK_FAILED);
+	s->gen++;
+	s->ack_pending = s->rcvd_pending = false;
 	s->state = S_FAILED;
+	/* A restart on this metadata must not trust the disk (§15.4). */
+	if (!m->failed) {
+		m->sb.flags |= XM_MF_DISK_FAILED;
+		m->sb_dirty = true;
+		xm_meta_flush_start(m);
+	}
 }
 
 void written_reset(struct xm_secondary *s)
@@ -288,6 +305,9 @@ static void secondary_rx(void *r, const struct xm_rx *rx)
 	case XM_T_CSUMREQ:
 		on_csumreq(s, f);
 		break;
+	case XM_T_READ_REQ:
+		on_read_req(s, f);
+		break;
 	case XM_T_CLOSE:
 		ctr(s)->rx_close++;
 		leave_session(s, f->arg0 == XM_CLOSE_DEMOTE ? "the primary demoted itself"
@@ -357,7 +377,7 @@ static bool secondary_drained(const void *r, __u64 now)
 	const struct xm_secondary *s = r;
 
 	/* Metadata writes in flight name s in their waiters: they end first. */
-	return writer_idle(s) && !s->csum_inflight && !s->acc.committing &&
+	return writer_idle(s) && !s->csum_inflight && !s->reads_inflight && !s->acc.committing &&
 	       s->setgen.state != SG_WRITING;
 }
 
@@ -406,6 +426,50 @@ static const char *discard_local(struct xm_secondary *s)
 	return "ok: this box's changes are discarded at the next handshake";
 }
 
+/* Every region out of sync: the next session copies the whole disk here. */
+static void want_full_sync(struct xm_secondary *s, const char *why)
+{
+	struct xm_meta *m = s->env->meta;
+
+	xm_bitmap_mark_all_oos(&m->bm);
+	m->sb.disk_state = XM_DISK_INCONSISTENT;
+	m->sb_dirty = true;
+	xm_meta_flush_start(m);
+	pr_warn("%s: %s: every region is resynced from the primary", s->env->cfg->dev, why);
+}
+
+/* disk detach / disk attach (docs/protocol.md §15.4). */
+static const char *secondary_disk_changed(void *r, enum xm_disk_event ev)
+{
+	struct xm_secondary *s = r;
+	struct xm_meta *m = s->env->meta;
+
+	if (ev == XM_DISK_EV_DETACHED) {
+		if (s->state == S_CONNECTED)
+			xm_env_send_close(s->env, s->session, XM_CLOSE_DISK_DETACHED);
+		if (s->state != S_FAILED) {
+			s->gen++;
+			s->ack_pending = s->rcvd_pending = false;
+			s->state = S_FAILED;
+		}
+		snprintf(s->reason, sizeof(s->reason), "disk detached by the operator");
+		if (!m->failed) {
+			m->sb.flags |= XM_MF_DISK_FAILED;
+			m->sb_dirty = true;
+			xm_meta_flush_start(m);
+		}
+		return NULL;
+	}
+	if (m->failed)
+		return "error: the metadata file failed to write; restart the daemon";
+	if (ev == XM_DISK_EV_NEW_DISK)
+		want_full_sync(s, "a new disk");
+	if (s->state == S_FAILED)
+		s->state = writer_idle(s) ? S_LISTEN : S_DRAINING;
+	snprintf(s->reason, sizeof(s->reason), "disk attached: waiting for the primary");
+	return NULL;
+}
+
 static void secondary_destroy(void *r);
 
 static void *secondary_create(const struct xm_role_env *env)
@@ -435,6 +499,16 @@ static void *secondary_create(const struct xm_role_env *env)
 		env->disk->dio_offset_align <= 512 && env->disk->dio_mem_align <= 512;
 	/* Metadata writes go through the loop, like the data (docs/protocol.md §9). */
 	xm_meta_set_loop(env->meta, env->loop, NULL, NULL);
+	/* A disk that failed before this start, or that a primary was still filling (§15.4). */
+	if (env->health->state == XM_DH_FAILED || env->health->state == XM_DH_DETACHED) {
+		s->state = S_FAILED;
+		snprintf(s->reason, sizeof(s->reason), "no disk (%s): xdpmirror disk attach",
+			 xm_disk_health_name(env->health->state));
+	} else if (env->health->state == XM_DH_SYNCING ||
+		   (env->meta->sb.flags & XM_MF_DISK_FAILED)) {
+		env->health->state = XM_DH_ATTACHED;
+		want_full_sync(s, "this disk missed writes before");
+	}
 	s->written = calloc((env->meta->bm.nbits + 63) / 64, sizeof(__u64));
 	if (!s->written || xm_receiver_init(&s->rcv, WINDOW, env->ctr) || writer_init(s)) {
 		secondary_destroy(s);
@@ -452,6 +526,7 @@ static void secondary_destroy(void *r)
 		return;
 	writer_free(s);
 	answers_free(s);
+	reads_free(s);
 	xm_receiver_free(&s->rcv);
 	free(s->written);
 	free(s);
@@ -489,5 +564,6 @@ const struct xm_role_ops xm_secondary_role = {
 	.drained = secondary_drained,
 	.finish = secondary_finish,
 	.finished = secondary_finished,
+	.disk_changed = secondary_disk_changed,
 	.status = secondary_status,
 };

@@ -24,7 +24,7 @@ static void on_durable(struct xm_commit_item *it, int err)
 
 	s->io_inflight--;
 	if (err) {
-		fail_disk(s, err);
+		fail_disk(s, err, "write");
 		return;
 	}
 	if (sl->gen != s->gen || s->state != S_CONNECTED)

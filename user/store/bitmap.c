@@ -51,9 +51,8 @@ int xm_bitmap_init(struct xm_bitmap *b, __u64 disk_size, __u32 block)
 	b->intent = calloc(alloc, sizeof(__u64));
 	b->oos = calloc(alloc, sizeof(__u64));
 	b->durable = calloc(alloc, sizeof(__u64));
-	b->recent = calloc(alloc, sizeof(__u64));
 	b->page_dirty = calloc(b->npages, 1);
-	if (!b->intent || !b->oos || !b->durable || !b->recent || !b->page_dirty) {
+	if (!b->intent || !b->oos || !b->durable || !b->page_dirty) {
 		xm_bitmap_free(b);
 		return -ENOMEM;
 	}
@@ -65,7 +64,6 @@ void xm_bitmap_free(struct xm_bitmap *b)
 	free(b->intent);
 	free(b->oos);
 	free(b->durable);
-	free(b->recent);
 	free(b->page_dirty);
 	memset(b, 0, sizeof(*b));
 }
@@ -129,7 +127,6 @@ bool xm_bitmap_mark_intent(struct xm_bitmap *b, __u64 off, __u64 len)
 
 	xm_bitmap_range(b, off, len, &first, &end);
 	b->intent_count += set_bits(b, b->intent, first, end, true);
-	set_bits(b, b->recent, first, end, false);
 	return bits_durable(b, first, end);
 }
 
@@ -205,18 +202,17 @@ __u64 xm_bitmap_next_oos(const struct xm_bitmap *b, __u64 from)
 	return from < b->nbits ? from : b->nbits;
 }
 
-__u64 xm_bitmap_sweep(struct xm_bitmap *b, const struct xm_range *busy, __u32 n, bool keep_recent)
+__u64 xm_bitmap_sweep(struct xm_bitmap *b, const struct xm_range *busy, __u32 n, const __u64 *keep)
 {
 	__u64 w, cleared = 0;
 	__u32 i;
 
 	for (w = 0; w < b->nwords; w++) {
-		__u64 drop, recent = b->recent[w];
+		__u64 drop;
 
-		b->recent[w] = 0; /* a new interval starts */
 		if (!b->intent[w])
 			continue;
-		drop = b->intent[w] & ~b->oos[w] & (keep_recent ? ~recent : ~0ull);
+		drop = b->intent[w] & ~b->oos[w] & (keep ? ~keep[w] : ~0ull);
 		/* Only words with a candidate pay for the busy list: O(nwords + set bits * n). */
 		for (i = 0; drop && i < n; i++) {
 			__u64 first, end;
@@ -302,6 +298,16 @@ void xm_bitmap_page_written(struct xm_bitmap *b, __u64 page, const void *buf)
 	}
 }
 
+/* Word w as loaded from the file: intent, oos and durable all become v; counts stay exact. */
+static void load_word(struct xm_bitmap *b, __u64 w, __u64 v)
+{
+	v &= valid_mask(b, w);
+	b->intent_count +=
+		(__u64)__builtin_popcountll(v) - (__u64)__builtin_popcountll(b->intent[w]);
+	b->oos_count += (__u64)__builtin_popcountll(v) - (__u64)__builtin_popcountll(b->oos[w]);
+	b->intent[w] = b->oos[w] = b->durable[w] = v;
+}
+
 void xm_bitmap_page_load(struct xm_bitmap *b, __u64 page, const void *buf)
 {
 	__u64 w, first, end;
@@ -311,16 +317,25 @@ void xm_bitmap_page_load(struct xm_bitmap *b, __u64 page, const void *buf)
 		return;
 	page_words(b, page, &first, &end);
 	for (w = first; w < end; w++) {
-		__u64 le, v;
+		__u64 le;
 
 		memcpy(&le, p + (w - first) * 8, 8);
-		v = le64toh(le) & valid_mask(b, w);
-		b->intent_count +=
-			(__u64)__builtin_popcountll(v) - (__u64)__builtin_popcountll(b->intent[w]);
-		b->oos_count +=
-			(__u64)__builtin_popcountll(v) - (__u64)__builtin_popcountll(b->oos[w]);
-		b->intent[w] = b->oos[w] = b->durable[w] = v;
+		load_word(b, w, le64toh(le));
 	}
+}
+
+void xm_bitmap_page_lost(struct xm_bitmap *b, __u64 page)
+{
+	__u64 w, first, end;
+
+	if (page >= b->npages)
+		return;
+	page_words(b, page, &first, &end);
+	/* durable too: until the page is rewritten, every load of the file gives all ones for it,
+	 * so a write to one of its regions need not wait for a flush. */
+	for (w = first; w < end; w++)
+		load_word(b, w, ~0ull);
+	xm_bitmap_page_mark_dirty(b, page);
 }
 
 void xm_bitmap_clear_all(struct xm_bitmap *b)

@@ -4,15 +4,13 @@
  *
  * One bit covers `block` bytes of the disk (a power of two, 4 KiB .. 1 MiB).  Three bit arrays:
  *   intent   what must be set on disk before a write to the region is issued: regions with
- *            writes in flight, recently written regions not swept yet, and every oos region;
+ *            writes in flight, regions of the activity log's hot extents (store/actlog.h), and
+ *            every oos region;
  *   oos      regions that differ, or may differ, from the peer: resync sends these;
- *   durable  what the metadata file holds for sure (a subset of what it may hold);
- *   recent   regions written since the last sweep: the sweep keeps their intent bits, so a region
- *            written again and again (a hot spot) costs no metadata write per write.  Like
- *            DRBD's activity log, bounded by time instead of by a count of extents.
+ *   durable  what the metadata file holds for sure (a subset of what it may hold).
  * oos is always a subset of intent.  The metadata file stores intent; on load every stored bit
  * becomes oos, because a crash may have left any of those regions different.
- * Memory: 4 bits per region plus one byte per 4 KiB page of bitmap; nothing grows at run time.
+ * Memory: 3 bits per region plus one byte per 4 KiB page of bitmap; nothing grows at run time.
  */
 #ifndef XM_BITMAP_H
 #define XM_BITMAP_H
@@ -31,7 +29,7 @@ struct xm_bitmap {
 	__u32 block; /* bytes per bit */
 	__u32 shift; /* log2(block) */
 	__u64 nwords, npages;
-	__u64 *intent, *oos, *durable, *recent;
+	__u64 *intent, *oos, *durable;
 	__u8 *page_dirty;  /* per page: intent changed since the page was last snapshotted */
 	__u64 dirty_pages; /* how many page_dirty flags are set */
 	__u64 intent_count, oos_count;
@@ -67,9 +65,9 @@ struct xm_range {
 	__u64 off, len;
 };
 /* Lazy clear: clears every intent bit that is not oos, not covered by one of the n busy ranges
- * and, with keep_recent, not written since the previous sweep; pages that change become dirty.
- * Starts a new "recent" interval.  Returns the number of bits cleared. */
-__u64 xm_bitmap_sweep(struct xm_bitmap *b, const struct xm_range *busy, __u32 n, bool keep_recent);
+ * and not set in keep (one bit per region, e.g. the activity log's hot regions; NULL keeps
+ * none); pages that change become dirty.  Returns the number of bits cleared. */
+__u64 xm_bitmap_sweep(struct xm_bitmap *b, const struct xm_range *busy, __u32 n, const __u64 *keep);
 
 /* A page must be written again (also after a failed write). */
 void xm_bitmap_page_mark_dirty(struct xm_bitmap *b, __u64 page);
@@ -84,6 +82,10 @@ void xm_bitmap_page_snapshot(struct xm_bitmap *b, __u64 page, void *buf);
 void xm_bitmap_page_written(struct xm_bitmap *b, __u64 page, const void *buf);
 /* Loading: the page as stored becomes intent, oos and durable. */
 void xm_bitmap_page_load(struct xm_bitmap *b, __u64 page, const void *buf);
+/* Loading a page whose stored copy failed its checksum: every region in it becomes intent, oos
+ * and durable (a larger resync, never a missed region), and the page dirty, so the next flush
+ * writes it, with its checksum, again. */
+void xm_bitmap_page_lost(struct xm_bitmap *b, __u64 page);
 /* Everything clear, in memory; every page dirty (the next flush writes zeros). */
 void xm_bitmap_clear_all(struct xm_bitmap *b);
 

@@ -2,6 +2,7 @@
 /* The backing disk: opened for O_DIRECT, its size and the alignment direct I/O needs. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -62,8 +63,14 @@ int xm_disk_open(const char *path, struct xm_disk *d)
 			err = -errno;
 			goto out_close;
 		}
+		d->id_dev = st.st_rdev;
+		/* Without it (kernels before 5.15) the same node counts as the same disk. */
+		if (ioctl(d->fd, BLKGETDISKSEQ, &d->id_seq))
+			d->id_seq = 0;
 	} else if (S_ISREG(st.st_mode)) {
 		d->size = (__u64)st.st_size;
+		d->id_dev = st.st_dev;
+		d->id_ino = st.st_ino;
 		err = xm_lock_file(d->fd);
 		if (err)
 			goto out_close;
@@ -85,6 +92,57 @@ out_close:
 	close(d->fd);
 	d->fd = -1;
 	return err;
+}
+
+const char *xm_disk_open_error(int err, const struct xm_disk *d, char *buf, size_t n)
+{
+	switch (err) {
+	case -ENOTBLK:
+		return ": not a block device or regular file";
+	case -EOPNOTSUPP:
+		return ": its filesystem does not support O_DIRECT";
+	case -EINVAL:
+		snprintf(buf, n, ": size must be a non-zero multiple of %u bytes",
+			 d->dio_offset_align ? d->dio_offset_align : 4096);
+		return buf;
+	case -EBUSY:
+		return " is in use: mounted, or attached by another daemon";
+	default:
+		snprintf(buf, n, ": %s", strerror(-err));
+		return buf;
+	}
+}
+
+const char *xm_disk_health_name(enum xm_disk_hstate h)
+{
+	switch (h) {
+	case XM_DH_ATTACHED:
+		return "attached";
+	case XM_DH_FAILED:
+		return "failed";
+	case XM_DH_DETACHED:
+		return "detached";
+	case XM_DH_SYNCING:
+		return "syncing";
+	}
+	return "unknown";
+}
+
+bool xm_disk_health_fail(struct xm_disk_health *h, int err, const char *what)
+{
+	if (h->state == XM_DH_FAILED || h->state == XM_DH_DETACHED)
+		return false;
+	h->state = XM_DH_FAILED;
+	h->err = err;
+	snprintf(h->what, sizeof(h->what), "%s", what);
+	h->failures++;
+	return true;
+}
+
+bool xm_disk_same(const struct xm_disk *a, const struct xm_disk *b)
+{
+	return a->is_blockdev == b->is_blockdev && a->id_dev == b->id_dev &&
+	       a->id_ino == b->id_ino && a->id_seq == b->id_seq;
 }
 
 void xm_disk_close(struct xm_disk *d)

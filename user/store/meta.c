@@ -13,89 +13,13 @@
 #include <unistd.h>
 
 #include "xdpmirror.h"
-#include "link/frame.h"
 #include "store/disk.h"
 #include "store/meta.h"
+#include "util/log.h"
 
 #define META_FLUSH_PAGES 64 /* bitmap pages per asynchronous cycle: 256 KiB of writes */
 
-/* A superblock slot as stored: little-endian, packed, at the start of its 4096 bytes. */
-struct xm_meta_disk_sb {
-	char magic[8];	    /* XM_META_MAGIC */
-	__le32 version;	    /* XM_META_VERSION */
-	__le32 hdr_len;	    /* bytes the crc covers: offsetof(crc) */
-	__le64 seqno;	    /* the valid slot with the higher seqno is the superblock */
-	__u8 node_uuid[16]; /* this box, random at creation */
-	__u8 peer_uuid[16]; /* the last peer; zero if none */
-	__le64 current_gen;
-	__le64 bitmap_gen;
-	__le64 history[2];
-	__le64 disk_size; /* bytes the bitmap covers */
-	__le64 nbits;	  /* ceil(disk_size / bitmap_block) */
-	__le32 bitmap_block;
-	__le32 flags; /* XM_MF_* */
-	__u8 disk_state;
-	__u8 role;
-	__le16 reserved; /* 0 */
-	__le32 crc;	 /* CRC32C of the hdr_len bytes before it */
-} __attribute__((packed));
-
-_Static_assert(sizeof(struct xm_meta_disk_sb) == 120, "superblock slot header is 120 bytes");
-_Static_assert(sizeof(struct xm_meta_disk_sb) <= 256, "the superblock fits its 256 bytes");
-
-#define SB_HDR_LEN ((__u32)offsetof(struct xm_meta_disk_sb, crc))
-
 #define meta_of(ptr, member) ((struct xm_meta *)((char *)(ptr)-offsetof(struct xm_meta, member)))
-
-void xm_meta_sb_encode(const struct xm_meta_sb *sb, void *slot)
-{
-	struct xm_meta_disk_sb *d = slot;
-
-	memset(slot, 0, XM_META_SLOT);
-	memcpy(d->magic, XM_META_MAGIC, sizeof(d->magic));
-	d->version = htole32(XM_META_VERSION);
-	d->hdr_len = htole32(SB_HDR_LEN);
-	d->seqno = htole64(sb->seqno);
-	memcpy(d->node_uuid, sb->node_uuid, sizeof(d->node_uuid));
-	memcpy(d->peer_uuid, sb->peer_uuid, sizeof(d->peer_uuid));
-	d->current_gen = htole64(sb->current_gen);
-	d->bitmap_gen = htole64(sb->bitmap_gen);
-	d->history[0] = htole64(sb->history[0]);
-	d->history[1] = htole64(sb->history[1]);
-	d->disk_size = htole64(sb->disk_size);
-	d->nbits = htole64(sb->nbits);
-	d->bitmap_block = htole32(sb->bitmap_block);
-	d->flags = htole32(sb->flags);
-	d->disk_state = sb->disk_state;
-	d->role = sb->role;
-	d->reserved = 0;
-	d->crc = htole32(xm_crc32c(0, d, SB_HDR_LEN));
-}
-
-int xm_meta_sb_decode(const void *slot, struct xm_meta_sb *sb)
-{
-	const struct xm_meta_disk_sb *d = slot;
-
-	if (memcmp(d->magic, XM_META_MAGIC, sizeof(d->magic)) ||
-	    le32toh(d->version) != XM_META_VERSION || le32toh(d->hdr_len) != SB_HDR_LEN ||
-	    le32toh(d->crc) != xm_crc32c(0, d, SB_HDR_LEN))
-		return -EINVAL;
-	memset(sb, 0, sizeof(*sb));
-	sb->seqno = le64toh(d->seqno);
-	memcpy(sb->node_uuid, d->node_uuid, sizeof(sb->node_uuid));
-	memcpy(sb->peer_uuid, d->peer_uuid, sizeof(sb->peer_uuid));
-	sb->current_gen = le64toh(d->current_gen);
-	sb->bitmap_gen = le64toh(d->bitmap_gen);
-	sb->history[0] = le64toh(d->history[0]);
-	sb->history[1] = le64toh(d->history[1]);
-	sb->disk_size = le64toh(d->disk_size);
-	sb->nbits = le64toh(d->nbits);
-	sb->bitmap_block = le32toh(d->bitmap_block);
-	sb->flags = le32toh(d->flags);
-	sb->disk_state = d->disk_state;
-	sb->role = d->role;
-	return 0;
-}
 
 /*
  * The slot a seqno is written to.  Creation writes seqno 1 to slot 0 and seqno 0 to slot 1, and
@@ -104,6 +28,33 @@ int xm_meta_sb_decode(const void *slot, struct xm_meta_sb *sb)
 static unsigned int sb_slot(__u64 seqno)
 {
 	return (unsigned int)((seqno + 1) & 1);
+}
+
+/* The checksum page that holds the checksum of bitmap page page. */
+static __u64 crc_page_of(__u64 page)
+{
+	return page / XM_META_CRCS_PER_PAGE;
+}
+
+static __u64 crc_page_off(const struct xm_meta *m, __u64 cpage)
+{
+	return xm_meta_crc_off(m->bm.npages) + cpage * XM_META_CRC_PAGE;
+}
+
+static const void *crc_page_buf(const struct xm_meta *m, __u64 cpage)
+{
+	return (const __u8 *)m->crcs + cpage * XM_META_CRC_PAGE;
+}
+
+/* The table in memory, zeroed: its tail past the last bitmap page stays zero on disk. */
+static int alloc_crcs(struct xm_meta *m)
+{
+	m->crc_pages = xm_meta_crc_pages(m->bm.npages);
+	m->crcs = aligned_alloc(XM_META_CRC_PAGE, m->crc_pages * XM_META_CRC_PAGE);
+	if (!m->crcs)
+		return -ENOMEM;
+	memset(m->crcs, 0, m->crc_pages * XM_META_CRC_PAGE);
+	return 0;
 }
 
 __u64 xm_meta_new_gen(void)
@@ -196,16 +147,68 @@ static bool block_valid(__u32 block)
 	       !(block & (block - 1));
 }
 
-static __u64 bitmap_bytes(const struct xm_bitmap *bm)
+static off_t page_off(__u64 page)
 {
-	return bm->npages * XM_BITMAP_PAGE;
+	return (off_t)(XM_META_BITMAP_OFF + page * XM_BITMAP_PAGE);
+}
+
+/* The size of a file of this format: the bitmap's end, and from format 2 on the table's. */
+static __u64 file_size(const struct xm_meta *m, __u32 version)
+{
+	if (version < 2)
+		return xm_meta_crc_off(m->bm.npages);
+	return xm_meta_crc_off(m->bm.npages) + xm_meta_crc_pages(m->bm.npages) * XM_META_CRC_PAGE;
+}
+
+static int write_crc_page(struct xm_meta *m, __u64 cpage)
+{
+	return pwrite_full(m->fd, crc_page_buf(m, cpage), XM_META_CRC_PAGE,
+			   (off_t)crc_page_off(m, cpage));
+}
+
+/* The checksum pages that cover pages[0..n), each once (pages ascend). */
+static int write_crc_pages_of(struct xm_meta *m, const __u64 *pages, __u32 n)
+{
+	__u64 last = UINT64_MAX;
+	__u32 i;
+	int err = 0;
+
+	for (i = 0; !err && i < n; i++) {
+		if (crc_page_of(pages[i]) != last)
+			err = write_crc_page(m, crc_page_of(pages[i]));
+		last = crc_page_of(pages[i]);
+	}
+	return err;
+}
+
+/* A failed superblock write may have torn its slot: the retry must go to the same slot, never
+ * to the one holding the newest valid copy, so the seqno goes back. */
+static void undo_sb(struct xm_meta *m)
+{
+	m->sb.seqno--;
+	m->sb_dirty = true;
+}
+
+/* The superblock, synchronously: the slot after the newest, then fdatasync. */
+static int sync_sb(struct xm_meta *m)
+{
+	int err;
+
+	m->sb.seqno++;
+	xm_meta_sb_encode(&m->sb, m->sbuf);
+	err = pwrite_full(m->fd, m->sbuf, XM_META_SLOT, (off_t)XM_META_SLOT * sb_slot(m->sb.seqno));
+	if (!err && fdatasync(m->fd))
+		err = -errno;
+	if (err)
+		undo_sb(m);
+	return err;
 }
 
 static int create_meta(struct xm_meta *m, __u64 disk_size, __u32 block, enum xm_role role,
 		       char *err, size_t errlen)
 {
 	__u8 *zero = NULL;
-	__u64 off;
+	__u64 page;
 	int ret;
 
 	ret = xm_bitmap_init(&m->bm, disk_size, block);
@@ -230,16 +233,21 @@ static int create_meta(struct xm_meta *m, __u64 disk_size, __u32 block, enum xm_
 	m->sb.disk_size = disk_size;
 	m->sb.nbits = m->bm.nbits;
 	m->sb.bitmap_block = block;
+	m->sb.version = XM_META_VERSION;
 
 	zero = calloc(1, XM_META_SLOT);
-	if (!zero) {
+	if (!zero || alloc_crcs(m)) {
 		ret = -ENOMEM;
 		goto out_err;
 	}
-	ret = ftruncate(m->fd, (off_t)(XM_META_BITMAP_OFF + bitmap_bytes(&m->bm))) ? -errno : 0;
+	ret = ftruncate(m->fd, (off_t)file_size(m, XM_META_VERSION)) ? -errno : 0;
 	/* Zeros written, not a hole: later in-place page writes then allocate nothing. */
-	for (off = 0; !ret && off < bitmap_bytes(&m->bm); off += XM_BITMAP_PAGE)
-		ret = pwrite_full(m->fd, zero, XM_BITMAP_PAGE, (off_t)(XM_META_BITMAP_OFF + off));
+	for (page = 0; !ret && page < m->bm.npages; page++) {
+		m->crcs[page] = htole32(xm_meta_page_crc(page, zero));
+		ret = pwrite_full(m->fd, zero, XM_BITMAP_PAGE, page_off(page));
+	}
+	for (page = 0; !ret && page < m->crc_pages; page++)
+		ret = write_crc_page(m, page);
 	/* Both slots valid: seqno 1 in slot 0 (newest), seqno 0 in slot 1. */
 	m->sb.seqno = 0;
 	xm_meta_sb_encode(&m->sb, m->sbuf);
@@ -253,17 +261,84 @@ static int create_meta(struct xm_meta *m, __u64 disk_size, __u32 block, enum xm_
 		ret = -errno;
 	if (!ret)
 		ret = sync_parent_dir(m->path);
+out_err:
 	free(zero);
 	if (!ret)
 		return 0;
-out_err:
 	snprintf(err, errlen, "cannot create: %s", strerror(-ret));
 	return ret;
+}
+
+/*
+ * Format 1 to 2 in place: the checksums of the pages as loaded, durable before either superblock
+ * slot says 2 (a crash before leaves a valid format 1 file, upgraded again at the next open);
+ * then both slots, so no slot an older xdpmirror could read is left to describe an older state.
+ */
+static int upgrade_meta(struct xm_meta *m, __u64 size, char *err, size_t errlen)
+{
+	__u64 cpage;
+	int ret = 0;
+
+	if (size < file_size(m, XM_META_VERSION) &&
+	    ftruncate(m->fd, (off_t)file_size(m, XM_META_VERSION)))
+		ret = -errno;
+	for (cpage = 0; !ret && cpage < m->crc_pages; cpage++)
+		ret = write_crc_page(m, cpage);
+	if (!ret && fdatasync(m->fd))
+		ret = -errno;
+	if (!ret)
+		ret = sync_sb(m);
+	if (!ret)
+		ret = sync_sb(m);
+	if (ret) {
+		/* Whichever step failed, one slot is valid and describes the file as it is. */
+		snprintf(err, errlen,
+			 "cannot upgrade format 1 to %d: %s (the file stays usable: fix that and "
+			 "attach again)",
+			 XM_META_VERSION, strerror(-ret));
+		return ret;
+	}
+	pr_info("metadata '%s': upgraded format 1 to %d (bitmap page checksums)", m->path,
+		XM_META_VERSION);
+	return 0;
+}
+
+/* Reads bitmap page page into m->sbuf; a format 1 file gets its checksum computed, a newer one
+ * has it checked: a page that fails counts as all ones. */
+static int load_page(struct xm_meta *m, __u64 page, char *err, size_t errlen)
+{
+	ssize_t n = pread(m->fd, m->sbuf, XM_BITMAP_PAGE, page_off(page));
+	__u32 crc;
+	int ret;
+
+	if (n != (ssize_t)XM_BITMAP_PAGE) {
+		ret = n < 0 ? -errno : -EIO;
+		snprintf(err, errlen, "bitmap page %llu: %s", (unsigned long long)page,
+			 strerror(-ret));
+		return ret;
+	}
+	crc = xm_meta_page_crc(page, m->sbuf);
+	if (m->sb.version < 2) {
+		m->crcs[page] = htole32(crc);
+	} else if (le32toh(m->crcs[page]) != crc) {
+		/* The stored checksum stays in the table until the page itself is rewritten: a
+		 * table write in between must not make the damaged page look valid. */
+		pr_warn("metadata '%s': bitmap page %llu failed its checksum: its regions are "
+			"marked "
+			"out of sync",
+			m->path, (unsigned long long)page);
+		m->bad_pages++;
+		xm_bitmap_page_lost(&m->bm, page);
+		return 0;
+	}
+	xm_bitmap_page_load(&m->bm, page, m->sbuf);
+	return 0;
 }
 
 static int load_meta(struct xm_meta *m, __u64 disk_size, char *err, size_t errlen)
 {
 	struct xm_meta_sb slot_sb[2];
+	int decoded[2];
 	bool valid[2];
 	unsigned int i, newest;
 	struct stat st;
@@ -280,9 +355,19 @@ static int load_meta(struct xm_meta *m, __u64 disk_size, char *err, size_t errle
 			return ret;
 		}
 		/* A short file reads as zeros past its end: an invalid slot. */
-		valid[i] = !xm_meta_sb_decode(m->sbuf, &slot_sb[i]);
+		decoded[i] = xm_meta_sb_decode(m->sbuf, &slot_sb[i]);
+		valid[i] = !decoded[i];
 	}
 	if (!valid[0] && !valid[1]) {
+		i = decoded[1] == -EOPNOTSUPP;
+		if (decoded[i] == -EOPNOTSUPP) {
+			snprintf(
+				err, errlen,
+				"format %u, newer than this xdpmirror reads (up to %d: use a newer "
+				"xdpmirror)",
+				slot_sb[i].version, XM_META_VERSION);
+			return -EOPNOTSUPP;
+		}
 		snprintf(err, errlen, "no valid superblock");
 		return -EINVAL;
 	}
@@ -319,23 +404,37 @@ static int load_meta(struct xm_meta *m, __u64 disk_size, char *err, size_t errle
 		snprintf(err, errlen, "%s", strerror(errno));
 		return ret;
 	}
-	if ((__u64)st.st_size < XM_META_BITMAP_OFF + bitmap_bytes(&m->bm)) {
+	if ((__u64)st.st_size < file_size(m, m->sb.version)) {
 		snprintf(err, errlen, "truncated: %llu bytes, the bitmap needs %llu",
 			 (unsigned long long)st.st_size,
-			 (unsigned long long)(XM_META_BITMAP_OFF + bitmap_bytes(&m->bm)));
+			 (unsigned long long)file_size(m, m->sb.version));
 		return -EINVAL;
 	}
-	for (page = 0; page < m->bm.npages; page++) {
-		off_t off = (off_t)(XM_META_BITMAP_OFF + page * XM_BITMAP_PAGE);
+	ret = alloc_crcs(m);
+	if (ret) {
+		snprintf(err, errlen, "%s", strerror(-ret));
+		return ret;
+	}
+	if (m->sb.version >= 2) {
+		size_t len = m->crc_pages * XM_META_CRC_PAGE;
 
-		n = pread(m->fd, m->sbuf, XM_BITMAP_PAGE, off);
-		if (n != (ssize_t)XM_BITMAP_PAGE) {
+		n = pread(m->fd, m->crcs, len, (off_t)xm_meta_crc_off(m->bm.npages));
+		if (n != (ssize_t)len) {
 			ret = n < 0 ? -errno : -EIO;
-			snprintf(err, errlen, "bitmap page %llu: %s", (unsigned long long)page,
-				 strerror(-ret));
+			snprintf(err, errlen, "bitmap checksums: %s", strerror(-ret));
 			return ret;
 		}
-		xm_bitmap_page_load(&m->bm, page, m->sbuf);
+	}
+	for (page = 0; page < m->bm.npages; page++) {
+		ret = load_page(m, page, err, errlen);
+		if (ret)
+			return ret;
+	}
+	if (m->sb.version < 2) {
+		ret = upgrade_meta(m, (__u64)st.st_size, err, errlen);
+		if (ret)
+			return ret;
+		m->sb.version = XM_META_VERSION;
 	}
 	return 0;
 }
@@ -422,8 +521,10 @@ void xm_meta_close(struct xm_meta *m)
 		return;
 	free(m->buf);
 	free(m->pages);
+	free(m->crcs);
 	m->buf = NULL;
 	m->pages = NULL;
+	m->crcs = NULL;
 	m->npages_max = 0;
 }
 
@@ -451,7 +552,11 @@ static __u32 snapshot_dirty_pages(struct xm_meta *m)
 	__u32 n = 0;
 
 	while (page < m->bm.npages && n < m->npages_max) {
-		xm_bitmap_page_snapshot(&m->bm, page, m->buf + (size_t)n * XM_BITMAP_PAGE);
+		__u8 *buf = m->buf + (size_t)n * XM_BITMAP_PAGE;
+
+		xm_bitmap_page_snapshot(&m->bm, page, buf);
+		/* The table in memory is only written in this cycle, which holds the page too. */
+		m->crcs[page] = htole32(xm_meta_page_crc(page, buf));
 		m->pages[n++] = page;
 		page = xm_bitmap_next_dirty_page(&m->bm, page + 1);
 	}
@@ -472,14 +577,6 @@ static void finish_pages(struct xm_meta *m, __u32 n, int err)
 	}
 }
 
-/* A failed superblock write may have torn its slot: the retry must go to the same slot, never
- * to the one holding the newest valid copy, so the seqno goes back. */
-static void undo_sb(struct xm_meta *m)
-{
-	m->sb.seqno--;
-	m->sb_dirty = true;
-}
-
 int xm_meta_sync(struct xm_meta *m)
 {
 	__u32 i, n;
@@ -492,29 +589,21 @@ int xm_meta_sync(struct xm_meta *m)
 		return err;
 	/* Pages before the superblock: a crash in between leaves extra bits, never missing ones. */
 	while ((n = snapshot_dirty_pages(m))) {
-		for (i = 0; !err && i < n; i++) {
-			off_t off = (off_t)(XM_META_BITMAP_OFF + m->pages[i] * XM_BITMAP_PAGE);
-
+		for (i = 0; !err && i < n; i++)
 			err = pwrite_full(m->fd, m->buf + (size_t)i * XM_BITMAP_PAGE,
-					  XM_BITMAP_PAGE, off);
-		}
+					  XM_BITMAP_PAGE, page_off(m->pages[i]));
+		if (!err)
+			err = write_crc_pages_of(m, m->pages, n);
 		if (!err && fdatasync(m->fd))
 			err = -errno;
 		finish_pages(m, n, err);
 		if (err)
 			return err;
 	}
-	m->sb.seqno++;
-	xm_meta_sb_encode(&m->sb, m->sbuf);
-	err = pwrite_full(m->fd, m->sbuf, XM_META_SLOT, (off_t)XM_META_SLOT * sb_slot(m->sb.seqno));
-	if (!err && fdatasync(m->fd))
-		err = -errno;
-	if (err) {
-		undo_sb(m);
-		return err;
-	}
-	m->sb_dirty = false;
-	return 0;
+	err = sync_sb(m);
+	if (!err)
+		m->sb_dirty = false;
+	return err;
 }
 
 void xm_meta_set_loop(struct xm_meta *m, struct xm_loop *loop,
@@ -623,6 +712,8 @@ static bool submit_write(struct xm_meta *m, const void *buf, __u64 off)
 
 bool xm_meta_flush_start(struct xm_meta *m)
 {
+	__u64 last = UINT64_MAX;
+	bool ok = true;
 	__u32 i, n;
 
 	/* After a failed write the file cannot be trusted; the owner decides (m->failed). */
@@ -634,7 +725,8 @@ bool xm_meta_flush_start(struct xm_meta *m)
 		m->failed = -ENOMEM;
 		return false;
 	}
-	_Static_assert(XM_META_SLOT == XM_BITMAP_PAGE, "one write size for pages and slots");
+	_Static_assert(XM_META_SLOT == XM_BITMAP_PAGE && XM_META_CRC_PAGE == XM_BITMAP_PAGE,
+		       "one write size for pages, checksum pages and slots");
 	m->io_write.fn = on_flush_write;
 	m->io_sync.fn = on_flush_sync;
 	n = snapshot_dirty_pages(m);
@@ -648,13 +740,20 @@ bool xm_meta_flush_start(struct xm_meta *m)
 		m->sb_inflight = true;
 	}
 	m->ios_left = 0;
-	for (i = 0; i < n; i++)
-		if (!submit_write(m, m->buf + (size_t)i * XM_BITMAP_PAGE,
-				  XM_META_BITMAP_OFF + m->pages[i] * XM_BITMAP_PAGE))
-			break;
-	if (i == n && m->sb_inflight)
-		i += submit_write(m, m->sbuf, (__u64)XM_META_SLOT * sb_slot(m->sb.seqno));
-	if (i < n + m->sb_inflight) {
+	for (i = 0; ok && i < n; i++)
+		ok = submit_write(m, m->buf + (size_t)i * XM_BITMAP_PAGE,
+				  (__u64)page_off(m->pages[i]));
+	/* The checksum pages of this cycle's pages go in the same cycle, under the same
+	 * fdatasync: a crash between the two writes leaves a mismatch, which loads as all ones. */
+	for (i = 0; ok && i < n; i++) {
+		if (crc_page_of(m->pages[i]) != last)
+			ok = submit_write(m, crc_page_buf(m, crc_page_of(m->pages[i])),
+					  crc_page_off(m, crc_page_of(m->pages[i])));
+		last = crc_page_of(m->pages[i]);
+	}
+	if (ok && m->sb_inflight)
+		ok = submit_write(m, m->sbuf, (__u64)XM_META_SLOT * sb_slot(m->sb.seqno));
+	if (!ok) {
 		/* The ring is broken; what was queued still completes and ends the cycle. */
 		m->failed = -EBUSY;
 		if (!m->ios_left) {

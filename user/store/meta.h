@@ -6,10 +6,13 @@
  *   offset 0      superblock slot 0 (4096 bytes, struct in the first 256)
  *   offset 4096   superblock slot 1
  *   offset 8192   bitmap: intent bits, little-endian 64-bit words, npages * 4096 bytes
+ *   then          page checksums: one little-endian CRC32C per bitmap page, in 4096-byte pages
  *
  * A superblock update writes the slot that does not hold the newest valid copy, with seqno + 1,
  * then fdatasyncs: a torn write leaves the other slot valid.  Bitmap pages are written in place;
- * a page is only ever rewritten after its previous write completed.
+ * a page is only ever rewritten after its previous write completed, and in the same cycle as the
+ * checksum page that covers it.  A bitmap page that fails its checksum at load counts as all
+ * ones.
  */
 #ifndef XM_META_H
 #define XM_META_H
@@ -21,18 +24,33 @@
 #include "util/loop.h"
 #include "xdpmirror.h"
 
-#define XM_META_DIR	   "/var/lib/xdpmirror" /* default home of IF.meta */
-#define XM_META_MAGIC	   "XMIRMETA"		/* 8 bytes, no terminator on disk */
-#define XM_META_VERSION	   1
-#define XM_META_SLOT	   4096u
-#define XM_META_BITMAP_OFF (2 * XM_META_SLOT)
+#define XM_META_DIR	      "/var/lib/xdpmirror" /* default home of IF.meta */
+#define XM_META_MAGIC	      "XMIRMETA"	   /* 8 bytes, no terminator on disk */
+#define XM_META_VERSION	      2 /* 2: bitmap page checksums; 1 is upgraded in place at open */
+#define XM_META_SLOT	      4096u
+#define XM_META_BITMAP_OFF    (2 * XM_META_SLOT)
+#define XM_META_CRC_PAGE      4096u		     /* bytes of checksums written at once */
+#define XM_META_CRCS_PER_PAGE (XM_META_CRC_PAGE / 4) /* bitmap pages one checksum page covers */
+
+/* Where the checksum table starts, and its size in checksum pages, for a bitmap of npages. */
+static inline __u64 xm_meta_crc_off(__u64 npages)
+{
+	return XM_META_BITMAP_OFF + npages * XM_BITMAP_PAGE;
+}
+
+static inline __u64 xm_meta_crc_pages(__u64 npages)
+{
+	return (npages + XM_META_CRCS_PER_PAGE - 1) / XM_META_CRCS_PER_PAGE;
+}
 
 /* xm_meta_sb.flags */
 #define XM_MF_PRIMARY_ACTIVE 0x1 /* set while a primary runs; still set at load: it crashed */
 #define XM_MF_PEER_SUSPECT   0x2 /* a session ended on a protocol violation (resync.md §8a) */
+#define XM_MF_DISK_FAILED    0x4 /* the disk failed or was detached: it misses writes (§15) */
 
 /* The superblock in host order. */
 struct xm_meta_sb {
+	__u32 version; /* as read; encode always writes XM_META_VERSION */
 	__u64 seqno;
 	__u8 node_uuid[16];
 	__u8 peer_uuid[16]; /* last peer we had a session with; zero if none */
@@ -57,6 +75,11 @@ struct xm_meta {
 	char path[4096];
 	struct xm_meta_sb sb;
 	struct xm_bitmap bm;
+	/* The checksum table as the file holds it (or will, once the cycle in flight is
+	 * durable): CRC32C of each bitmap page as last snapshotted, crc_pages * 4096 bytes. */
+	__le32 *crcs;
+	__u64 crc_pages;
+	__u64 bad_pages; /* bitmap pages that failed their checksum at open (status) */
 	/* Asynchronous flush (one cycle at a time): dirty pages + superblock, then fdatasync. */
 	struct xm_loop *loop;
 	bool sb_dirty; /* the superblock changed since the last flush started */
@@ -82,7 +105,9 @@ struct xm_meta {
  * role as given; a primary starts UpToDate with a new random current generation, a secondary
  * Inconsistent with generation 0.  block is used only when creating (0: the default).  An
  * existing file must be valid (magic, version, CRC of at least one slot) and cover disk_size;
- * errors: -EINVAL (why in err), -errno from the file system.
+ * a format 1 file is upgraded in place (checksums added).  A bitmap page that fails its
+ * checksum is logged, counted in bad_pages and loaded as all ones.  Errors: -EINVAL (why in
+ * err), -EOPNOTSUPP (a newer format), -errno from the file system.
  */
 int xm_meta_open(struct xm_meta *m, const char *path, __u64 disk_size, __u32 block,
 		 enum xm_role role, bool *created, char *err, size_t errlen);
@@ -117,8 +142,13 @@ __u64 xm_meta_new_gen(void);
 
 const char *xm_disk_state_name(__u8 state);
 
-/* Encoding, exposed for the unit tests; decode returns 0 or -EINVAL (bad magic/version/crc). */
+/* Encoding, exposed for the unit tests; decode returns 0, -EINVAL (bad magic, version or crc) or
+ * -EOPNOTSUPP (a valid slot of a format newer than XM_META_VERSION; sb->version says which). */
 void xm_meta_sb_encode(const struct xm_meta_sb *sb, void *slot);
 int xm_meta_sb_decode(const void *slot, struct xm_meta_sb *sb);
+/* The checksum of bitmap page number page holding buf (XM_BITMAP_PAGE bytes): CRC32C of the
+ * page number (8 bytes, little-endian), then the page, so a page found at the wrong place fails
+ * too. */
+__u32 xm_meta_page_crc(__u64 page, const void *buf);
 
 #endif

@@ -57,6 +57,12 @@ int xm_loop_watch_oneshot(struct xm_loop *l, struct xm_watch *w, int fd, unsigne
 			  xm_watch_fn fn);
 int xm_loop_watch(struct xm_loop *l, struct xm_watch *w, int fd, unsigned int events,
 		  xm_watch_fn fn);
+/* From a oneshot watch's handler: what the poll waits for once it is armed again (POLLOUT
+ * while an answer waits for the socket to take it). */
+static inline void xm_watch_rearm_for(struct xm_watch *w, unsigned int events)
+{
+	w->events = events;
+}
 /* Stops watching; released(w) runs when w may be freed (the fd may be closed at once).  On error
  * (no room in the ring for the cancel) the handler is not called again either, and released(w)
  * runs when the poll next completes. */

@@ -8,6 +8,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -129,9 +130,10 @@ int xm_ctl_listen(const char *ifname)
 int xm_ctl_request(const char *ifname, const char *request, char *buf, size_t len)
 {
 	struct timeval tv = {.tv_sec = 2};
+	struct iovec iov[2] = {{(void *)request, strlen(request)}, {"\n", 1}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+	size_t got = 0, want = iov[0].iov_len + 1;
 	struct sockaddr_un sa;
-	char line[128];
-	size_t got = 0;
 	ssize_t n = 0;
 	int fd, err = 0;
 
@@ -141,10 +143,15 @@ int xm_ctl_request(const char *ifname, const char *request, char *buf, size_t le
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	/* One send, newline included: the daemon answers as soon as it has read the request. */
-	snprintf(line, sizeof(line), "%s\n", request);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    send(fd, line, strlen(line), MSG_NOSIGNAL) != (ssize_t)strlen(line)) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = -errno;
+		goto out;
+	}
+	/* One send, newline included and however long the request (a path): the daemon answers
+	 * once it has the whole line.  A daemon serving all the clients it will says "busy" and
+	 * closes without reading: its line is still there to read. */
+	if (sendmsg(fd, &msg, MSG_NOSIGNAL) != (ssize_t)want && errno != EPIPE &&
+	    errno != ECONNRESET) {
 		err = -errno;
 		goto out;
 	}

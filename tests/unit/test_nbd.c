@@ -1261,7 +1261,7 @@ static size_t client_send_some(struct fixture *f, int fd, const void *buf, size_
 	size_t off = 0;
 	int idle = 0;
 
-	while (off < len && idle < 20) {
+	while (off < len && idle < 4) {
 		ssize_t n =
 			send(fd, (const char *)buf + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
 

@@ -1456,6 +1456,14 @@ static void test_budget_full_of_payloads_one_finishes(void **state)
 	/* Two thirds of each first: 64 MiB received, nothing whole. */
 	for (i = 0; i < N; i++)
 		sent[i] = client_send_some(f, fd[i], data, (size_t)BIG * 2 / 3);
+	/* Then all of it: one goes past the budget; once its WRITE is at the export, that is all
+	 * until the export completes something. */
+	for (round = 0; round < 50 && !f->npending; round++)
+		for (i = 0; i < N; i++)
+			sent[i] += client_send_some(f, fd[i], data + sent[i], BIG - sent[i]);
+	for (i = 0; i < N; i++)
+		sent[i] += client_send_some(f, fd[i], data + sent[i], BIG - sent[i]);
+	assert_int_equal(f->npending, 1);
 	for (round = 0; round < 200 && done < N; round++) {
 		for (i = 0; i < N; i++)
 			sent[i] += client_send_some(f, fd[i], data + sent[i], BIG - sent[i]);

@@ -440,14 +440,36 @@ void admit_chunk(struct xm_primary *p, struct pwrite *w)
 	write_event(w, WE_ADMIT, 0);
 }
 
+/* A client write whose peer copy is not known durable yet: answered under A or B before its
+ * durable ack, or still under way.  NBD asks a flush to cover only the answered ones; covering
+ * every write admitted before it costs nothing at QD1 and keeps the old order for pipelined
+ * clients. */
+static bool write_not_durable(const struct xm_list *head)
+{
+	const struct xm_list *pos;
+
+	for (pos = head->next; pos != head; pos = pos->next) {
+		const struct pwrite *w = xm_container_of(pos, struct pwrite, node);
+
+		if (!w->resync && !w->backfill && w->remote != R_DURABLE && w->remote != R_LOST)
+			return true;
+	}
+	return false;
+}
+
 static void start_flush(struct xm_primary *p, struct xm_nbd_req *req)
 {
 	struct pflush *fl;
 
 	ctr(p)->flushes++;
 	/* Completed writes are already durable locally (a write completes only then), so the
-	 * local part needs no fdatasync; the peer must confirm everything sent before (§7.5). */
-	if (p->state != P_CONNECTED) {
+	 * local part needs no fdatasync; the peer must confirm everything sent before (§7.5).
+	 * When every write is durable there too (at QD1 under protocol C, always), there is
+	 * nothing to confirm: no round trip. */
+	if (p->state != P_CONNECTED ||
+	    (!write_not_durable(&p->active) && !write_not_durable(&p->waiting))) {
+		if (p->state == P_CONNECTED)
+			ctr(p)->flushes_local++;
 		xm_nbd_done(req, 0, NULL);
 		return;
 	}

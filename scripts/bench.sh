@@ -10,38 +10,54 @@
 #          other through our XDP program, copy mode, as fast as one sender goes: no mirror over
 #          this link can move more frames.  Its bytes/s are counted as the mirror payload those
 #          frames could carry (max_payload per frame), so it compares with the MiB/s rows.
+#          Then its round trip: xm_linkperf ping/pong on the same veth, one frame out and a bare
+#          header back at QD1 (a mirror's write and its ack), BENCH_RTT_COUNT round trips each:
+#          62-byte frames with both sides asleep in poll() between frames as the daemon is
+#          (link.rtt_us, the one the targets use), the same spinning on the rings (the wakeups'
+#          share), and DATA frames carrying 4 KiB (the wire cost of a 4 KiB write; below MTU
+#          4144 the largest payload one frame holds, link.rtt_data_payload).
 #   disk   fio, io_uring, O_DIRECT, on the primary's image: no mirror can write faster.
 #   peer   qemu-storage-daemon: file node + nbd node over TCP to qemu-nbd serving the secondary's
 #          image, blockdev-mirror sync=full copy-mode=write-blocking, NBD export on a Unix socket
-#          (scripts/bench-peer.sh).  Measured after the job is ready.
+#          (scripts/bench-peer.sh).  Measured after the job is ready.  Its default: qemu-nbd
+#          --cache=none (PEER_SECONDARY_CACHE), where the secondary's image never sees a flush.
+#   peerds the same peer with --cache=directsync on the secondary (O_DIRECT|O_DSYNC): every
+#          write durable there before it is acknowledged, the durability of protocol C.
 #   xdpmirror  protocol C, through its NBD export.
 # Workloads (fio's nbd engine for peer and xdpmirror):
 #   seq    1 MiB sequential writes, QD16, time-bounded, end_fsync=1 (the final flush counts)
 #   qd1    4 KiB random writes, QD1, a flush after each (nbd: --fsync=1, an NBD FLUSH; disk:
 #          --fdatasync=1); IOPS from fio
-#   cycle  the same write+flush pair timed together per cycle by the client, for p50/p99: fio
-#          keeps write and flush in separate histograms, and percentiles of two histograms do
-#          not add.  A 30-line loop over libnbd (the library fio's nbd engine uses) times it.
+#   cycle  the same write+flush pair timed together per cycle by the client, for p50, p99 and
+#          p99.9: fio keeps write and flush in separate histograms, and percentiles of two
+#          histograms do not add.  A 30-line loop over libnbd (the library fio's nbd engine
+#          uses) times BENCH_CYCLES of them (10000: p99.9 rests on the 10 slowest), or as many
+#          as fit in BENCH_CYCLE_SECS (60); SYS.cycles says how many.
 #   qd32   4 KiB random writes, QD32, time-bounded, end_fsync=1; IOPS
 # and per system: CPU seconds per GiB written in seq (the mirror's daemons on both boxes; and the
 # whole machine, which adds the client and the kernel's softirq work), peak RSS of the daemons,
 # the initial full sync, a resync after a disconnect, and a byte comparison of both images.
 #
-# Results in bench-results/ (override with BENCH_OUT): table.txt, results.csv, bench.png, fio's
-# JSON and each system's logs.  Environment: BENCH_MTU (9000), BENCH_DISK (1G), BENCH_SECS (4 per
-# workload), BENCH_DIRTY (512M written while the secondary is away).
+# Results in bench-results/ (override with BENCH_OUT): numbers.txt (every number, key=value),
+# table.txt, results.csv, bench.png, fio's JSON and each system's logs.  Environment: BENCH_MTU
+# (9000), BENCH_DISK (1G), BENCH_SECS (4 per workload), BENCH_DIRTY (512M written while the
+# secondary is away), BENCH_CYCLES (10000), BENCH_CYCLE_SECS (60), BENCH_RTT_COUNT (20000),
+# BENCH_PREFIX (xmb: the pair's namespaces, interfaces and /var/tmp/xdpmirror-PREFIX).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 XM=$top/build/xdpmirror
 LINKPERF=$top/build/tools/xm_linkperf
 PAIR=$top/scripts/pair-setup.sh
 OUT=${BENCH_OUT:-$top/bench-results}
-PREFIX=xmb
+PREFIX=${BENCH_PREFIX:-xmb}
 DIR=/var/tmp/xdpmirror-$PREFIX
 MTU=${BENCH_MTU:-9000}
 DISK=${BENCH_DISK:-1G}
 SECS=${BENCH_SECS:-4}
 DIRTY=${BENCH_DIRTY:-512M}
+CYCLES=${BENCH_CYCLES:-10000}
+CYCLE_SECS=${BENCH_CYCLE_SECS:-60}
+RTT_COUNT=${BENCH_RTT_COUNT:-20000}
 LAT_REGION=256M # the 4 KiB jobs write inside the first LAT_REGION bytes
 
 die() {
@@ -68,7 +84,7 @@ cleanup() {
 		done
 		echo "bench: failed; everything measured so far is in $OUT/" >&2
 	fi
-	"$PAIR" netns down --prefix $PREFIX >/dev/null 2>&1 || true
+	"$PAIR" netns down --prefix "$PREFIX" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -113,9 +129,10 @@ fio_job() {
 # cycle NAME TARGET: write+flush cycles timed one by one (see the top); TARGET is an NBD URI or
 # a file (O_DIRECT + fdatasync).  JSON summary in $OUT/NAME.json.
 cycle() {
-	python3 - "$2" "$(numfmt --from=iec "$LAT_REGION")" "$SECS" >"$OUT/$1.json" <<'EOF'
+	python3 - "$2" "$(numfmt --from=iec "$LAT_REGION")" "$CYCLES" "$CYCLE_SECS" \
+		>"$OUT/$1.json" <<'EOF'
 import ctypes, json, mmap, os, random, sys, time
-target, region, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+target, region, count, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 warm = 0.5
 buf = mmap.mmap(-1, 4096)  # page-aligned, as O_DIRECT wants
 buf.write(os.urandom(4096))
@@ -144,7 +161,7 @@ clock = time.perf_counter_ns
 lat = []
 start = clock() + int(warm * 1e9)
 end = start + int(secs * 1e9)
-while True:
+while len(lat) < count:
     t = clock()
     if t >= end:
         break
@@ -154,7 +171,8 @@ while True:
 lat.sort()
 pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] / 1000
 print(json.dumps({"target": target, "cycles": len(lat), "mean_us": sum(lat) / len(lat) / 1000,
-                  "p50_us": pct(50), "p99_us": pct(99), "max_us": lat[-1] / 1000}))
+                  "p50_us": pct(50), "p99_us": pct(99), "p999_us": pct(99.9),
+                  "max_us": lat[-1] / 1000}))
 EOF
 }
 
@@ -191,6 +209,10 @@ workloads() {
 	cycle "$sys-cycle" "$ctarget" || die "$sys: write+flush cycle failed"
 	R[$sys.p50]=$(jq '.p50_us | round' "$OUT/$sys-cycle.json")
 	R[$sys.p99]=$(jq '.p99_us | round' "$OUT/$sys-cycle.json")
+	R[$sys.p999]=$(jq '.p999_us | round' "$OUT/$sys-cycle.json")
+	R[$sys.cycles]=$(jq '.cycles' "$OUT/$sys-cycle.json")
+	[ "${R[$sys.cycles]}" -ge "$CYCLES" ] ||
+		progress "$sys: only ${R[$sys.cycles]} of $CYCLES cycles in ${CYCLE_SECS}s"
 	progress "$sys: 4k QD32 random writes"
 	fio_job "$sys-qd32" "$@" --rw=randwrite --bs=4k --iodepth=32 --size=$LAT_REGION \
 		--ramp_time=0.5 --time_based --runtime="$SECS" --end_fsync=1
@@ -205,10 +227,10 @@ workloads() {
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/*.log "$OUT"/table.txt "$OUT"/results.csv "$OUT"/bench.png
 progress "two boxes, MTU $MTU, disks $DISK (prefix $PREFIX)"
-"$PAIR" netns down --prefix $PREFIX >/dev/null 2>&1 || true
-"$PAIR" netns up --prefix $PREFIX --mtu "$MTU" --disk-size "$DISK" >/dev/null
+"$PAIR" netns down --prefix "$PREFIX" >/dev/null 2>&1 || true
+"$PAIR" netns up --prefix "$PREFIX" --mtu "$MTU" --disk-size "$DISK" >/dev/null
 # shellcheck disable=SC1091
-source $DIR/pair.env
+source "$DIR/pair.env"
 # Every frame tagged with the pair's key, as users run it (docs/protocol.md §14).
 BENCH_AUTH=(--auth-key "$XM_AUTH_KEY")
 # Fully allocated images: a sparse file's first write to a block allocates it, and the first
@@ -222,12 +244,12 @@ sync
 # ---- link ceiling ---------------------------------------------------------------------------
 
 progress "link: raw AF_XDP frames, MTU $MTU, ${SECS}s"
-"$PAIR" netns exec secondary --prefix $PREFIX -- "$LINKPERF" rx --dev "$XM_SECONDARY_IF" \
+"$PAIR" netns exec secondary --prefix "$PREFIX" -- "$LINKPERF" rx --dev "$XM_SECONDARY_IF" \
 	--secs "$SECS" >"$OUT/link-rx.json" 2>"$OUT/link-rx.log" &
 rx_pid=$!
 bg_pids+=("$rx_pid")
 sleep 0.5 # the receiver attaches its program and binds first
-"$PAIR" netns exec primary --prefix $PREFIX -- "$LINKPERF" tx --dev "$XM_PRIMARY_IF" \
+"$PAIR" netns exec primary --prefix "$PREFIX" -- "$LINKPERF" tx --dev "$XM_PRIMARY_IF" \
 	--dst "$XM_SECONDARY_MAC" --src "$XM_PRIMARY_MAC" --secs "$((SECS + 1))" \
 	>"$OUT/link-tx.json" 2>"$OUT/link-tx.log" || die "link: sender failed"
 wait "$rx_pid" || die "link: receiver failed"
@@ -237,22 +259,63 @@ R[link.bps]=$(jq '.bytes_per_s | round' "$OUT/link-rx.json")
 R[link.frame]=$(jq '.frame_len' "$OUT/link-rx.json")
 R[link.mode]=$(jq -r '.mode' "$OUT/link-rx.json")
 
+# link_rtt NAME [PING-ARGS...]: pong on the secondary, ping from the primary, R[link.NAME_*].
+link_rtt() {
+	local name=$1 pong_args=() pong_pid
+	shift
+	[[ " $* " == *" --spin "* ]] && pong_args=(--spin)
+	"$PAIR" netns exec secondary --prefix "$PREFIX" -- "$LINKPERF" pong --dev "$XM_SECONDARY_IF" \
+		--peer "$XM_PRIMARY_MAC" --secs 120 "${pong_args[@]}" >"$OUT/link-$name-pong.json" \
+		2>"$OUT/link-$name-pong.log" &
+	pong_pid=$!
+	bg_pids+=("$pong_pid")
+	# ping repeats its first frame until pong has attached and answers.
+	"$PAIR" netns exec primary --prefix "$PREFIX" -- "$LINKPERF" ping --dev "$XM_PRIMARY_IF" \
+		--dst "$XM_SECONDARY_MAC" --count "$RTT_COUNT" --secs 100 "$@" \
+		>"$OUT/link-$name.json" 2>"$OUT/link-$name.log" || die "link $name: ping failed"
+	wait "$pong_pid" || die "link $name: pong failed"
+	bg_pids=()
+	R[link.${name}_us]=$(jq '.p50_us * 10 | round / 10' "$OUT/link-$name.json")
+	R[link.${name}_p99_us]=$(jq '.p99_us * 10 | round / 10' "$OUT/link-$name.json")
+	R[link.${name}_p999_us]=$(jq '.p999_us * 10 | round / 10' "$OUT/link-$name.json")
+	R[link.${name}_count]=$(jq '.round_trips' "$OUT/link-$name.json")
+	R[link.${name}_lost]=$(jq '.lost' "$OUT/link-$name.json")
+	[ -s "$OUT/link-$name.log" ] || rm -f "$OUT/link-$name.log"
+	[ -s "$OUT/link-$name-pong.log" ] || rm -f "$OUT/link-$name-pong.log"
+}
+R[link.rtt_data_payload]=$((MTU - 48 < 4096 ? MTU - 48 : 4096)) # 48: the mirror header
+progress "link: round trip at QD1, AF_XDP ping-pong, $RTT_COUNT each: asleep, spinning, DATA"
+link_rtt rtt
+link_rtt rtt_spin --spin
+link_rtt rtt_data --payload "${R[link.rtt_data_payload]}"
+
 # ---- disk ceiling ---------------------------------------------------------------------------
 
 workloads disk "" --ioengine=io_uring --direct=1 --filename="$XM_PRIMARY_DISK"
 
 # ---- the peer -------------------------------------------------------------------------------
 
-progress "peer: qemu-storage-daemon + qemu-nbd over TCP, initial full mirror"
-peer_up "$OUT/peer" || die "the peer did not start"
-R[peer.fullsync]=$(echo "scale=0; $PEER_SYNC_BYTES / $PEER_SYNC_SECS / 1048576" | bc)
-workloads peer "$PEER_PIDS" --ioengine=nbd --uri="$PEER_URI"
+# peer_row SYS CACHE: the peer with qemu-nbd --cache=CACHE on the secondary, all workloads.
+peer_row() {
+	local sys=$1
+	PEER_SECONDARY_CACHE=$2
+	R[$sys.cache]=$2
+	progress "$sys: qemu-storage-daemon + qemu-nbd (cache=$2) over TCP, initial full mirror"
+	peer_up "$OUT/$sys" || die "$sys: the peer did not start"
+	R[$sys.fullsync]=$(echo "scale=0; $PEER_SYNC_BYTES / $PEER_SYNC_SECS / 1048576" | bc)
+	workloads "$sys" "$PEER_PIDS" --ioengine=nbd --uri="$PEER_URI"
+}
+peer_row peer "${PEER_SECONDARY_CACHE:-none}"
 progress "peer: resync after a disconnect (a new full mirror: QEMU keeps no dirty map here)"
 peer_resync || die "peer resync failed"
 R[peer.resync]=$(echo "scale=0; $PEER_RESYNC_BYTES / $PEER_RESYNC_SECS / 1048576" | bc)
 R[peer.resync_bytes]=$PEER_RESYNC_BYTES
 peer_down
 if peer_verify; then R[peer.equal]=yes; else R[peer.equal]=NO; fi
+# Its resync is the same new full mirror as the initial sync: not measured twice.
+peer_row peerds directsync
+peer_down
+if peer_verify; then R[peerds.equal]=yes; else R[peerds.equal]=NO; fi
 
 # ---- xdpmirror ------------------------------------------------------------------------------
 
@@ -265,7 +328,7 @@ attach() {
 	else
 		dev=$XM_SECONDARY_IF peer=$XM_PRIMARY_MAC disk=$XM_SECONDARY_DISK
 	fi
-	"$PAIR" netns exec "$box" --prefix $PREFIX -- "$XM" attach --role "$box" --dev "$dev" \
+	"$PAIR" netns exec "$box" --prefix "$PREFIX" -- "$XM" attach --role "$box" --dev "$dev" \
 		--peer "$peer" --disk "$disk" --meta "$DIR/$box.meta" --protocol C \
 		"${BENCH_AUTH[@]}" "$@" \
 		>>"$OUT/xdpmirror-$box.log" 2>&1 &
@@ -343,5 +406,6 @@ R[mtu]=$MTU
 R[disk_size]=$DISK
 R[secs]=$SECS
 R[dirty]=$DIRTY
+R[cycles_asked]=$CYCLES
 for k in "${!R[@]}"; do echo "$k=${R[$k]}"; done | sort >"$OUT/numbers.txt"
 "$top/scripts/bench-report.py" "$OUT" | tee "$OUT/table.txt"

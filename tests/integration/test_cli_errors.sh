@@ -81,6 +81,8 @@ printf 'role = primary\npeer = 01:02\n' >"$cfg"
 expect 2 "config '$cfg' line 2: peer '01:02': not a MAC" "$XM" attach --config "$cfg"
 expect 2 "config '/nonexistent.conf': No such file" "$XM" attach --config /nonexistent.conf
 
+# checked_first: the last attach failed before it made its metadata.
+checked_first() { ! grep -q "created metadata" <<<"$said" || fail "checked only after the metadata was made: $said"; }
 expect 1 "attach 'eth9': no such interface" in_p attach "${good[@]}" --dev eth9
 expect 1 "disk '/nonexistent': No such file" in_p attach "${good[@]}" --disk /nonexistent
 expect 1 "disk '/var/tmp': Is a directory" in_p attach "${good[@]}" --disk /var/tmp
@@ -95,8 +97,6 @@ expect 1 "attach '$P': interface is down" in_p attach "${good[@]}"
 ip -n "$XM_PRIMARY_NS" link set dev "$P" up
 
 log "attach checks what it can before it creates its metadata, and undoes it when it fails later"
-# checked_first: the last attach failed before it made its metadata.
-checked_first() { ! grep -q "created metadata" <<<"$said" || fail "checked only after the metadata was made: $said"; }
 expect 1 "--nbd-socket '/nonexistent/x.sock': no directory '/nonexistent'" \
 	in_p attach "${good[@]}" --nbd-socket /nonexistent/x.sock
 checked_first
@@ -110,7 +110,7 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
 open(sys.argv[2], "w").close(); time.sleep(60)' "$PORT" "$WORK/listening" &
 track_worker $!
 wait_until 10 test -e "$WORK/listening" || fail "no listener on 127.0.0.1:$PORT"
-expect 1 "--nbd-tcp $PORT: Address already in use" in_p attach "${good[@]}" --nbd-tcp "$PORT"
+expect 1 "--nbd-tcp $PORT: Address already in use" in_p attach "${good[@]}" --nbd-tcp "$PORT" --nbd-tcp-insecure
 checked_first
 ip -n "$XM_PRIMARY_NS" link set dev "$P" xdpdrv obj "$TOP/build/tools/xm_pass.bpf.o" sec xdp.frags ||
 	fail "cannot attach another XDP program to $P"

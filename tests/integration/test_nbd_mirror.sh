@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Description: real NBD clients (nbdinfo, nbdcopy, fio with verify) write through the primary's
-# export; after each, the secondary's disk equals the primary's byte for byte.
+# Description: real NBD clients (nbdinfo, nbdcopy, fio with verify, QD1 write+flush) write through
+# the primary's export; after each, the secondary's disk equals the primary's byte for byte.
 # SPDX-License-Identifier: GPL-2.0
 source "$(dirname "$0")/../lib.sh"
 require_root
@@ -42,6 +42,14 @@ sc=$(status_json "$S" | jq .daemon.counters)
 assert_eq "$(jq .rx_bad_offset <<<"$sc")" 0 "no DATA beyond the export"
 assert_ge "$(jq '.wr_zero_copy + .wr_bounce' <<<"$sc")" 1000 "writes on the secondary"
 
+log "QD1 write, flush: each flush completes at once (every write was durably acked first)"
+f0=$(counter "$P" tx_flush) l0=$(counter "$P" flushes_local)
+ops=()
+for i in $(seq 0 19); do ops+=("write:$(((56 << 20) + i * 4096)):4096:$((i + 1))" flush); done
+$NBD_OPS "$URI" "${ops[@]}" >"$WORK/qd1.log" 2>&1 || fail "QD1 write+flush: $(tail -1 "$WORK/qd1.log")"
+assert_eq $(($(counter "$P" flushes_local) - l0)) 20 "flushes answered without a round trip"
+assert_eq $(($(counter "$P" tx_flush) - f0)) 0 "FLUSH frames sent"
+
 mirror_down
-assert_disks_identical "after nbdcopy and fio"
+assert_disks_identical "after nbdcopy, fio and the QD1 writes"
 echo "all checks passed"

@@ -9,8 +9,9 @@ source "$(dirname "$0")/../lib.sh"
 require_root
 require_cmd nbdcopy
 pair_up x --disk-size 64M
-# Slow enough to catch it halfway: 16 MiB at 8 MiB/s take about two seconds.
-OPTS=(--resync-rate 8 --initial-sync skip)
+# Slow enough to catch it halfway, even on a loaded box: 16 MiB at 4 MiB/s take about four
+# seconds (at 8 MiB/s a busy box finished it between the check and the kill).
+OPTS=(--resync-rate 4 --initial-sync skip)
 DIRTY=$((16 << 20)) CHUNK=$((256 << 10))
 
 # dirty_the_secondary: the secondary's link goes down, the primary writes DIRTY new bytes, the
@@ -25,18 +26,18 @@ dirty_the_secondary() {
 	in_box secondary ip link set dev "$S" up
 }
 
-# halfway: some of the resync is done and more than a quarter is left.
+# halfway: some of the resync is done and more than a quarter is left (the status it saw: R).
 halfway() {
-	local r
-	r=$(status_json "$P" | jq -c .daemon.replication.resync)
-	[ "$(jq .done_bytes <<<"$r")" -ge $((2 << 20)) ] && [ "$(jq .remaining_bytes <<<"$r")" -ge $((DIRTY / 4)) ]
+	R=$(status_json "$P" | jq -c .daemon.replication.resync)
+	[ "$(jq .done_bytes <<<"$R")" -ge $((2 << 20)) ] && [ "$(jq .remaining_bytes <<<"$R")" -ge $((DIRTY / 4)) ]
 }
 
-# interrupt_at_halfway: waits for it; sets LEFT to the bytes left plus the chunks in flight.
+# interrupt_at_halfway: waits for it; sets LEFT to the bytes left plus the chunks in flight, from
+# the same status that said halfway.
 interrupt_at_halfway() {
 	local r
 	wait_until 10 halfway || fail "the resync did not get halfway: $(status_json "$P" | jq -c .daemon.replication.resync)"
-	r=$(status_json "$P" | jq -c .daemon.replication.resync)
+	r=$R
 	LEFT=$(($(jq .remaining_bytes <<<"$r") + $(jq .chunks_active <<<"$r") * CHUNK))
 	log "  interrupted after $(jq .done_bytes <<<"$r") bytes, $(jq .remaining_bytes <<<"$r") left, $(jq .chunks_active <<<"$r") chunk(s) in flight"
 }

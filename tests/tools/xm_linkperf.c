@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Description: measures the link ceiling: full-MTU DATA frames from an AF_XDP sender to an AF_XDP
- * receiver through the daemon's own XDP program and sockets; one JSON line per side. */
+/* Description: measures the link: its ceiling (full-MTU DATA frames from an AF_XDP sender to an
+ * AF_XDP receiver, rx/tx) and its round trip at QD1 (ping/pong), through the daemon's own XDP
+ * program and sockets; one JSON line per side. */
 #include <errno.h>
 #include <getopt.h>
 #include <ifaddrs.h>
@@ -8,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -35,8 +37,15 @@
 #define MIN_MTU		   68 /* IPv4's minimum; a mirror frame needs only 62 bytes */
 /* Frames queued per kick: sendto() is the expensive call in copy mode, so it is amortised. */
 #define TX_BATCH 64
+/* ping: round trips by default, the most at once, and the warm-up ones that are not counted. */
+#define PING_COUNT	  10000
+#define PING_MAX_COUNT	  10000000
+#define PING_WARMUP	  200
+#define PING_DEFAULT_SECS 60
+#define PING_RETRY_NS	  (10 * 1000000ull)  /* before pong answers: a new ping every 10 ms */
+#define PING_LOST_NS	  (200 * 1000000ull) /* a round trip not back after this is lost */
 
-enum linkperf_role { ROLE_RX, ROLE_TX };
+enum linkperf_role { ROLE_RX, ROLE_TX, ROLE_PING, ROLE_PONG };
 
 struct linkperf_opts {
 	enum linkperf_role role;
@@ -46,6 +55,10 @@ struct linkperf_opts {
 	__u64 window_ns;
 	__u32 mtu;	 /* 0: the device's */
 	__u32 frame_len; /* tx; 0: 14 + MTU */
+	__u32 count;	 /* ping: round trips measured */
+	__u32 payload;	 /* ping: DATA payload bytes; 0: a bare PING header */
+	bool have_payload;
+	bool spin; /* ping, pong: spin on the RX ring instead of sleeping in poll() */
 };
 
 /* Everything set up on the device, so one function can undo it in any state. */
@@ -85,18 +98,34 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: %s rx --dev IF --secs S [--mtu N] [--peer MAC]\n"
 		"       %s tx --dev IF --dst MAC --src MAC --secs S [--mtu N] [--frame-len N]\n"
-		"How many mirror frames per second one box delivers to the other through the\n"
-		"daemon's XDP program and AF_XDP sockets; each side prints one JSON line.\n"
+		"       %s pong --dev IF --secs S [--mtu N] [--peer MAC] [--spin]\n"
+		"       %s ping --dev IF --dst MAC [--count N] [--payload N] [--secs S] [--mtu N]\n"
+		"                    [--spin]\n"
+		"How many mirror frames per second one box delivers to the other (rx, tx), and "
+		"how\n"
+		"long one frame takes there and back at QD1 (pong, ping), through the daemon's "
+		"XDP\n"
+		"program and AF_XDP sockets; each side prints one JSON line.\n"
 		"  rx               attach, wait up to %d s for the first frame, count for S s\n"
 		"  tx               send DATA frames as fast as possible for S seconds\n"
-		"  --secs S         seconds, fractions allowed (2.5)\n"
+		"  pong             attach and answer every frame from the peer with a bare\n"
+		"                   header (as an ACK is), until ping is done or S seconds passed\n"
+		"  ping             one frame out, wait for its answer, N times (default %d, "
+		"after\n"
+		"                   %d not counted); latency percentiles in microseconds\n"
+		"  --secs S         seconds, fractions allowed (2.5); ping: the most it runs (%d)\n"
 		"  --mtu N          MTU to size frames and the UMEM for (default: the device's)\n"
-		"  --peer MAC       rx: the sender's MAC (default: learnt from the first frame,\n"
-		"                   which delays the attach; start rx first either way)\n"
+		"  --peer MAC       rx, pong: the sender's MAC (default: learnt from the first\n"
+		"                   frame, which delays the attach; start rx or pong first)\n"
 		"  --frame-len N    tx: N-byte frames instead of 14 + MTU (8704: the daemon's\n"
 		"                   DATA frame at MTU 9000, 1088 at 1500)\n"
+		"  --payload N      ping: DATA frames with N payload bytes (4096: a 4 KiB write)\n"
+		"                   instead of a bare PING header\n"
+		"  --spin           ping, pong: spin on the RX ring (one core each) instead of\n"
+		"                   sleeping in poll() as the daemon does\n"
 		"Exit status: 0 measured, 1 failed or interrupted, 2 bad usage.\n",
-		PROG, PROG, FIRST_FRAME_WAIT_S);
+		PROG, PROG, PROG, PROG, FIRST_FRAME_WAIT_S, PING_COUNT, PING_WARMUP,
+		PING_DEFAULT_SECS);
 }
 
 /* "S" or "S.fff": whole seconds through the project's parser, the fraction digit by digit. */
@@ -152,10 +181,14 @@ static int mac_arg(const char *opt, const char *val, __u8 mac[XM_ETH_ALEN], bool
 static int parse_args(int argc, char **argv, struct linkperf_opts *o)
 {
 	static const struct option opts[] = {
-		{"dev", 1, 0, 'd'},  {"dst", 1, 0, 'D'},       {"src", 1, 0, 'S'},
-		{"peer", 1, 0, 'p'}, {"secs", 1, 0, 's'},      {"mtu", 1, 0, 'm'},
-		{"help", 0, 0, 'h'}, {"frame-len", 1, 0, 'l'}, {0},
+		{"dev", 1, 0, 'd'},	{"dst", 1, 0, 'D'},	  {"src", 1, 0, 'S'},
+		{"peer", 1, 0, 'p'},	{"secs", 1, 0, 's'},	  {"mtu", 1, 0, 'm'},
+		{"help", 0, 0, 'h'},	{"frame-len", 1, 0, 'l'}, {"count", 1, 0, 'c'},
+		{"payload", 1, 0, 'P'}, {"spin", 0, 0, 'w'},	  {0},
 	};
+	static const char *const roles[] = {
+		[ROLE_RX] = "rx", [ROLE_TX] = "tx", [ROLE_PING] = "ping", [ROLE_PONG] = "pong"};
+	bool have_role = false, have_count = false;
 	bool have_secs = false;
 	int c, err;
 
@@ -164,11 +197,17 @@ static int parse_args(int argc, char **argv, struct linkperf_opts *o)
 		usage(stdout);
 		exit(0);
 	}
-	if (argc < 2 || (strcmp(argv[1], "rx") && strcmp(argv[1], "tx"))) {
-		fprintf(stderr, PROG ": first argument must be 'rx' or 'tx'\n");
+	for (c = 0; argc >= 2 && c < (int)(sizeof(roles) / sizeof(roles[0])); c++) {
+		if (!strcmp(argv[1], roles[c])) {
+			o->role = (enum linkperf_role)c;
+			have_role = true;
+		}
+	}
+	if (!have_role) {
+		fprintf(stderr, PROG ": first argument must be 'rx', 'tx', 'ping' or 'pong'\n");
 		return -EINVAL;
 	}
-	o->role = strcmp(argv[1], "rx") ? ROLE_TX : ROLE_RX;
+	o->count = PING_COUNT;
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		err = 0;
@@ -203,6 +242,21 @@ static int parse_args(int argc, char **argv, struct linkperf_opts *o)
 					 XM_MAX_FRAME - XM_VLAN_HLEN, &o->frame_len))
 				return bad_arg("--frame-len", optarg, "not a number in 62..9014");
 			break;
+		case 'c':
+			if (xm_parse_u32(optarg, 1, PING_MAX_COUNT, &o->count))
+				return bad_arg("--count", optarg, "not a number in 1..10000000");
+			have_count = true;
+			break;
+		case 'P':
+			if (xm_parse_u32(optarg, 0,
+					 XM_MAX_FRAME - XM_ETH_HLEN - sizeof(struct xm_hdr),
+					 &o->payload))
+				return bad_arg("--payload", optarg, "not a number in 0..8952");
+			o->have_payload = true;
+			break;
+		case 'w':
+			o->spin = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -214,8 +268,27 @@ static int parse_args(int argc, char **argv, struct linkperf_opts *o)
 	}
 	if (optind < argc)
 		return bad_arg("argument", argv[optind], "unexpected");
-	if (!o->dev || !have_secs) {
+	if (!o->dev || (!have_secs && o->role != ROLE_PING)) {
 		fprintf(stderr, PROG ": --dev and --secs are required\n");
+		return -EINVAL;
+	}
+	if (!have_secs)
+		o->window_ns = PING_DEFAULT_SECS * NS_PER_S;
+	if (o->role == ROLE_PING && !o->have_dst) {
+		fprintf(stderr, PROG ": ping needs --dst\n");
+		return -EINVAL;
+	}
+	if (o->role == ROLE_PING && (o->have_src || o->have_peer)) {
+		fprintf(stderr,
+			PROG ": ping sends from the device's MAC to --dst: no --src or --peer\n");
+		return -EINVAL;
+	}
+	if (o->role != ROLE_PING && (o->have_payload || have_count)) {
+		fprintf(stderr, PROG ": --count and --payload are for ping\n");
+		return -EINVAL;
+	}
+	if (o->spin && o->role != ROLE_PING && o->role != ROLE_PONG) {
+		fprintf(stderr, PROG ": --spin is for ping and pong\n");
 		return -EINVAL;
 	}
 	if (o->role == ROLE_TX && (!o->have_dst || !o->have_src)) {
@@ -226,8 +299,14 @@ static int parse_args(int argc, char **argv, struct linkperf_opts *o)
 		fprintf(stderr, PROG ": --peer is for rx (tx sends to --dst)\n");
 		return -EINVAL;
 	}
-	if (o->role == ROLE_RX && (o->have_dst || o->have_src || o->frame_len)) {
-		fprintf(stderr, PROG ": --dst, --src and --frame-len are for tx\n");
+	if ((o->role == ROLE_RX || o->role == ROLE_PONG) &&
+	    (o->have_dst || o->have_src || o->frame_len)) {
+		fprintf(stderr,
+			PROG ": --dst, --src and --frame-len are for tx (--dst: ping too)\n");
+		return -EINVAL;
+	}
+	if (o->role == ROLE_PING && o->frame_len) {
+		fprintf(stderr, PROG ": --frame-len is for tx (ping: --payload)\n");
 		return -EINVAL;
 	}
 	if (o->have_dst && !xm_mac_is_unicast(o->dst)) {
@@ -582,6 +661,272 @@ static int run_tx(struct linkperf *lp)
 	return 0;
 }
 
+/* ---- round trip at QD1 (ping, pong) ------------------------------------------------------ */
+
+/*
+ * Both sides wait for the next frame the way the daemon's loop does, asleep until the socket is
+ * readable, so the round trip includes the two wakeups a mirror pays per write; --spin keeps
+ * polling the ring instead and shows what is left without them.  Returns > 0 when readable,
+ * 0 on timeout.
+ */
+static int wait_rx(const struct linkperf *lp, __u64 deadline)
+{
+	struct pollfd pfd = {.fd = xm_xsk_fd(&lp->xsk), .events = POLLIN};
+	__u64 now = now_ns();
+
+	if (now >= deadline)
+		return 0;
+	if (lp->o.spin)
+		return 1; /* the caller looks at the ring again at once */
+	return poll(&pfd, 1, (int)((deadline - now + 999999) / 1000000)) > 0;
+}
+
+struct pong_ctx {
+	struct linkperf *lp;
+	__u64 answered, bad;
+	bool closed;
+};
+
+/* Answers one frame with a bare PONG header carrying the frame's seq and arg0, as the secondary
+ * answers a DATA frame with a bare ACK; a CLOSE ends the run. */
+static void on_ping(void *ctx, struct xm_xsk *x, struct xm_rx_pkt *pkt)
+{
+	static __u8 reply[XM_ETH_HLEN + sizeof(struct xm_hdr)];
+	struct pong_ctx *c = ctx;
+	struct xm_span spans[XM_RX_MAX_PIECES];
+	struct xm_frame f, r = {.type = XM_T_PONG};
+	struct iovec iov;
+	__u8 src[XM_ETH_ALEN];
+	__u32 i, hdr_off;
+	int len;
+
+	for (i = 0; i < pkt->npieces; i++) {
+		spans[i].data = pkt->piece[i].data;
+		spans[i].len = pkt->piece[i].len;
+	}
+	if (xm_frame_parse_spans(spans, pkt->npieces, XM_ETH_P_MIRROR, &f, &hdr_off, src) !=
+	    XM_PARSE_OK) {
+		c->bad++;
+		return;
+	}
+	if (f.type == XM_T_CLOSE) {
+		c->closed = true;
+		return;
+	}
+	r.session = f.session;
+	r.seq = f.seq;
+	r.arg0 = f.arg0;
+	len = xm_frame_build(reply, sizeof(reply), src, c->lp->nd.mac, XM_ETH_P_MIRROR, &r, NULL);
+	iov.iov_base = reply;
+	iov.iov_len = (size_t)len;
+	/* At QD1 the TX ring is never full; a frame that cannot be queued is the ping's loss. */
+	if (len > 0 && !xm_xsk_tx_frame(x, &iov, 1, 0))
+		c->answered++;
+}
+
+static int run_pong(struct linkperf *lp)
+{
+	struct pong_ctx c = {.lp = lp};
+	__u64 t0 = now_ns(), deadline = t0 + lp->o.window_ns;
+	struct xm_report j;
+
+	while (!stop_requested && !c.closed) {
+		unsigned int n;
+
+		xm_xsk_tx_reclaim(&lp->xsk, NULL, NULL);
+		n = xm_xsk_rx(&lp->xsk, 64, on_ping, &c);
+		if (n) {
+			xm_xsk_tx_kick(&lp->xsk);
+			continue;
+		}
+		if (!wait_rx(lp, deadline))
+			break;
+	}
+	if (!c.answered && !stop_requested) {
+		fprintf(stderr, PROG ": '%s': no frame to answer in %.1f s\n", lp->o.dev,
+			(double)lp->o.window_ns / NS_PER_S);
+		return -ETIMEDOUT;
+	}
+	if (!c.closed && !stop_requested)
+		fprintf(stderr, PROG ": '%s': no CLOSE from ping within --secs: it stopped early\n",
+			lp->o.dev);
+	xm_report_begin(&j, XM_REPORT_JSON, stdout);
+	xm_report_u64(&j, "answered", NULL, c.answered);
+	xm_report_u64(&j, "bad_frames", NULL, c.bad);
+	xm_report_dbl(&j, "secs", NULL, (double)(now_ns() - t0) / NS_PER_S);
+	xm_report_str(&j, "wait", NULL, lp->o.spin ? "spin" : "poll");
+	xm_report_str(&j, "mode", NULL, lp->xsk.zerocopy ? "zerocopy" : "copy");
+	xm_report_end(&j);
+	fflush(stdout);
+	return 0;
+}
+
+struct ping_ctx {
+	__u64 seq; /* the round trip waited for */
+	bool back;
+};
+
+static void on_pong(void *ctx, struct xm_xsk *x, struct xm_rx_pkt *pkt)
+{
+	struct ping_ctx *c = ctx;
+	struct xm_frame f;
+
+	/* An answer that comes after its round trip was counted lost is not this one's. */
+	if (pkt->npieces == 1 &&
+	    xm_frame_parse(pkt->piece[0].data, pkt->len, XM_ETH_P_MIRROR, &f, NULL, NULL) ==
+		    XM_PARSE_OK &&
+	    f.type == XM_T_PONG && f.seq == c->seq)
+		c->back = true;
+}
+
+/* Sends frame seq and waits for its answer until deadline; returns the round trip in ns, 0 when
+ * none came, -errno when the frame could not be sent. */
+static long long round_trip(struct linkperf *lp, __u64 seq, __u64 deadline)
+{
+	static __u8 frame[XM_MAX_FRAME];
+	static __u8 payload[XM_MAX_FRAME];
+	struct ping_ctx c = {.seq = seq};
+	struct xm_frame f = {
+		.type = lp->o.payload ? XM_T_DATA : XM_T_PING,
+		.session = 1,
+		.seq = seq,
+		.payload_len = lp->o.payload,
+	};
+	struct iovec iov = {.iov_base = frame};
+	__u64 t0;
+	int len;
+
+	xm_xsk_tx_reclaim(&lp->xsk, NULL, NULL);
+	t0 = now_ns();
+	f.arg0 = t0;
+	/* The CRC is part of the cost of every frame, so it is taken per round trip. */
+	len = xm_frame_build(frame, sizeof(frame), lp->o.dst, lp->nd.mac, XM_ETH_P_MIRROR, &f,
+			     lp->o.payload ? payload : NULL);
+	if (len < 0)
+		return len;
+	iov.iov_len = (size_t)len;
+	if (xm_xsk_tx_frame(&lp->xsk, &iov, 1, 0))
+		return -ENOBUFS;
+	xm_xsk_tx_kick(&lp->xsk);
+	while (!stop_requested) {
+		xm_xsk_rx(&lp->xsk, 16, on_pong, &c);
+		if (c.back)
+			return (long long)(now_ns() - t0);
+		if (!wait_rx(lp, deadline))
+			break;
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile of n sorted samples, in microseconds (nearest rank, as bench.sh). */
+static double pct_us(const __u64 *v, __u32 n, double p)
+{
+	__u32 i = (__u32)(p / 100 * n);
+
+	return (double)v[i < n ? i : n - 1] / 1000;
+}
+
+static void send_close(struct linkperf *lp)
+{
+	static __u8 frame[XM_ETH_HLEN + sizeof(struct xm_hdr)];
+	struct xm_frame f = {.type = XM_T_CLOSE, .session = 1};
+	struct iovec iov = {.iov_base = frame};
+	int len = xm_frame_build(frame, sizeof(frame), lp->o.dst, lp->nd.mac, XM_ETH_P_MIRROR, &f,
+				 NULL);
+
+	if (len < 0)
+		return;
+	iov.iov_len = (size_t)len;
+	xm_xsk_tx_reclaim(&lp->xsk, NULL, NULL);
+	if (!xm_xsk_tx_frame(&lp->xsk, &iov, 1, 0))
+		xm_xsk_tx_kick(&lp->xsk);
+}
+
+static int run_ping(struct linkperf *lp)
+{
+	__u64 t0 = now_ns(), end = t0 + lp->o.window_ns, seq = 0, lost = 0, sum = 0, first;
+	__u64 *rtt = calloc(lp->o.count, sizeof(*rtt));
+	__u32 n = 0, warm = 0;
+	struct xm_report j;
+	long long r = 0;
+	int err = 0;
+
+	if (!rtt)
+		return -ENOMEM;
+	/* Until pong has its program and socket, our frames go to its stack, which drops them. */
+	first = t0 + FIRST_FRAME_WAIT_S * NS_PER_S;
+	while (!stop_requested && now_ns() < first) {
+		r = round_trip(lp, ++seq, now_ns() + PING_RETRY_NS);
+		if (r)
+			break;
+	}
+	if (r <= 0) {
+		err = r < 0 ? (int)r : -ETIMEDOUT;
+		if (!stop_requested)
+			fprintf(stderr, PROG ": '%s': %s\n", lp->o.dev,
+				r < 0 ? strerror((int)-r) : "no answer from pong in 10 s");
+		goto out_free;
+	}
+	/* Warm-up: caches, the page pool and the scheduler's idea of both tasks settle. */
+	while (!stop_requested && warm < PING_WARMUP && now_ns() < end) {
+		r = round_trip(lp, ++seq, now_ns() + PING_LOST_NS);
+		if (r < 0)
+			break;
+		warm++;
+	}
+	while (!stop_requested && n < lp->o.count && r >= 0 && now_ns() < end) {
+		r = round_trip(lp, ++seq, now_ns() + PING_LOST_NS);
+		if (r > 0) {
+			rtt[n++] = (__u64)r;
+			sum += (__u64)r;
+		} else if (!r) {
+			lost++;
+		}
+	}
+	send_close(lp);
+	if (r < 0) {
+		err = (int)r;
+		fprintf(stderr, PROG ": '%s': cannot send: %s\n", lp->o.dev, strerror(-err));
+		goto out_free;
+	}
+	if (!n) {
+		err = -ETIMEDOUT;
+		if (!stop_requested)
+			fprintf(stderr, PROG ": '%s': no round trip came back\n", lp->o.dev);
+		goto out_free;
+	}
+	if (n < lp->o.count && !stop_requested)
+		fprintf(stderr, PROG ": '%s': --secs ran out after %u of %u round trips\n",
+			lp->o.dev, n, lp->o.count);
+	qsort(rtt, n, sizeof(*rtt), cmp_u64);
+	xm_report_begin(&j, XM_REPORT_JSON, stdout);
+	xm_report_u64(&j, "round_trips", NULL, n);
+	xm_report_u64(&j, "lost", NULL, lost);
+	xm_report_u64(&j, "frame_len", NULL,
+		      XM_ETH_HLEN + sizeof(struct xm_hdr) + (__u64)lp->o.payload);
+	xm_report_dbl(&j, "mean_us", NULL, (double)sum / n / 1000);
+	xm_report_dbl(&j, "min_us", NULL, (double)rtt[0] / 1000);
+	xm_report_dbl(&j, "p50_us", NULL, pct_us(rtt, n, 50));
+	xm_report_dbl(&j, "p90_us", NULL, pct_us(rtt, n, 90));
+	xm_report_dbl(&j, "p99_us", NULL, pct_us(rtt, n, 99));
+	xm_report_dbl(&j, "p999_us", NULL, pct_us(rtt, n, 99.9));
+	xm_report_dbl(&j, "max_us", NULL, (double)rtt[n - 1] / 1000);
+	xm_report_str(&j, "wait", NULL, lp->o.spin ? "spin" : "poll");
+	xm_report_str(&j, "mode", NULL, lp->xsk.zerocopy ? "zerocopy" : "copy");
+	xm_report_end(&j);
+	fflush(stdout);
+out_free:
+	free(rtt);
+	return err;
+}
+
 static int check_device(struct linkperf *lp)
 {
 	const char *dev = lp->o.dev;
@@ -613,7 +958,15 @@ static int check_device(struct linkperf *lp)
 			lp->o.frame_len, XM_ETH_HLEN + lp->mtu);
 		return -EINVAL;
 	}
-	if (lp->o.role == ROLE_TX && !memcmp(lp->o.dst, lp->nd.mac, XM_ETH_ALEN)) {
+	if (lp->o.payload > lp->mtu - sizeof(struct xm_hdr)) {
+		fprintf(stderr,
+			PROG ": --payload %u: a DATA frame of 14 + 48 + %u bytes is larger "
+			     "than 14 + MTU (%u)\n",
+			lp->o.payload, lp->o.payload, XM_ETH_HLEN + lp->mtu);
+		return -EINVAL;
+	}
+	if ((lp->o.role == ROLE_TX || lp->o.role == ROLE_PING) &&
+	    !memcmp(lp->o.dst, lp->nd.mac, XM_ETH_ALEN)) {
 		fprintf(stderr, PROG ": --dst is the MAC of '%s' itself\n", dev);
 		return -EINVAL;
 	}
@@ -640,7 +993,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	xm_log_route_libs();
 
-	if (lp.o.role == ROLE_TX) {
+	if (lp.o.role == ROLE_TX || lp.o.role == ROLE_PING) {
 		/* A copy-mode XSK transmits without any XDP program on its device (measured: same
 		 * rate either way), but the daemon attaches on both boxes, so we do too: the same
 		 * veth state on both ends, and xm_xsk_open wants an XSKMAP. */
@@ -662,8 +1015,22 @@ int main(int argc, char **argv)
 	}
 
 	err = setup(&lp, peer);
-	if (!err && !stop_requested)
-		err = lp.o.role == ROLE_TX ? run_tx(&lp) : run_rx(&lp);
+	if (!err && !stop_requested) {
+		switch (lp.o.role) {
+		case ROLE_RX:
+			err = run_rx(&lp);
+			break;
+		case ROLE_TX:
+			err = run_tx(&lp);
+			break;
+		case ROLE_PING:
+			err = run_ping(&lp);
+			break;
+		case ROLE_PONG:
+			err = run_pong(&lp);
+			break;
+		}
+	}
 	teardown(&lp);
 	/* An interrupted window still printed what it measured, but it is not a measurement. */
 	if (!err && stop_requested) {

@@ -18,6 +18,7 @@
 #include "repl/gen.h"
 #include "repl/role.h"
 #include "util/clock.h"
+#include "util/hist.h"
 #include "repl/sender.h"
 #include "store/actlog.h"
 #include "util/list.h"
@@ -71,6 +72,23 @@ enum wevent {
 	WE_REMOTE_LOST, /* the session ended before every frame was durable */
 };
 
+/*
+ * Where a write's time goes (docs/protocol.md §8.7): one histogram per stage, for NBD writes and
+ * FLUSHes only (resync and back-fill chunks have no client waiting).  The local and remote stages
+ * start when the write is issued, because from there they run side by side; the others at the
+ * events their names say.
+ */
+enum lat_stage {
+	LAT_INTENT,	     /* entering the active set -> issued: its bitmap bits are durable */
+	LAT_LOCAL_DURABLE,   /* issued -> the local write is durable */
+	LAT_REMOTE_SENT,     /* issued -> the last frame's first transmission left the box */
+	LAT_REMOTE_RECEIVED, /* issued -> every frame received by the peer (received-ack) */
+	LAT_REMOTE_DURABLE,  /* issued -> every frame durable on the peer (durable ack) */
+	LAT_ANSWERED,	     /* NBD request admitted -> its reply */
+	LAT_FLUSH,	     /* NBD FLUSH admitted -> its reply */
+	LAT_STAGES,
+};
+
 /* One admitted NBD WRITE or WRITE_ZEROES, or a resync chunk: in the active set until done on
  * both sides (§8). */
 struct pwrite {
@@ -90,6 +108,9 @@ struct pwrite {
 	__u32 nframes, next_frame;
 	__u32 frames_sent, frames_rcvd, frames_durable;
 	bool fua;
+	/* An NBD write's clock (CLOCK_MONOTONIC ns; 0 for chunks): admitted, entered the active
+	 * set, issued. */
+	__u64 admit_ns, active_ns, issue_ns;
 	bool resync; /* read locally, sent with XM_F_RESYNC, no NBD request */
 	/* docs/protocol.md §15: the disk failed: only the peer's copy counts (protocol C); a
 	 * back-fill chunk fetches from the peer what the local disk lacks, and writes it. */
@@ -118,6 +139,7 @@ struct pflush {
 	struct xm_nbd_req *req; /* NULL for the SETGEN that completes a resync */
 	__u32 gen;
 	__u64 setgen; /* nonzero: sent as SETGEN with this generation */
+	__u64 admit_ns;
 };
 
 /* One checksum request: a range read locally and asked from the peer (docs/resync.md §5). */
@@ -208,6 +230,7 @@ struct xm_primary {
 	__u32 in_sync_quiet, in_sync_log_session; /* syncs done since it; its session */
 	char fail_reason[64];
 	__u64 fail_silence_ns, fail_at_ns;
+	struct xm_hist lat[LAT_STAGES];
 };
 
 static inline struct xm_counters *ctr(const struct xm_primary *p)
@@ -230,6 +253,8 @@ void admit_chunk(struct xm_primary *p, struct pwrite *w);
 void on_nbd_request(void *ctx, struct xm_nbd_req *req);
 /* The protocol a write runs under: FUA writes always under C (§6). */
 char write_protocol(const struct pwrite *w);
+/* Answers an NBD FLUSH (success: every write before it is where FLUSH promises). */
+void flush_answer(struct xm_primary *p, struct pflush *fl);
 
 /* resync.c */
 void session_start(struct xm_primary *p, const struct xm_hello_gen *g, __u64 now);

@@ -86,7 +86,7 @@ static void frame_durable(void *ctx, struct xm_sender_slot *s)
 	if (fl->setgen)
 		setgen_done(p, fl->setgen);
 	else
-		xm_nbd_done(fl->req, 0, NULL);
+		flush_answer(p, fl);
 	free(fl);
 }
 
@@ -99,7 +99,7 @@ static void forget_frame(void *ctx, struct xm_sender_slot *s)
 	if (s->kind != SLOT_FLUSH || !fl)
 		return;
 	if (fl->req)
-		xm_nbd_done(fl->req, 0, NULL);
+		flush_answer(ctx, fl);
 	free(fl);
 }
 
@@ -176,7 +176,7 @@ void end_session(struct xm_primary *p, const char *why, __u64 now)
 
 		xm_list_del(&fl->node);
 		if (fl->req)
-			xm_nbd_done(fl->req, 0, NULL);
+			flush_answer(p, fl);
 		free(fl);
 	}
 	if (p->state == P_CONNECTED) {

@@ -17,6 +17,26 @@ static const char *const pstate_names[] = {
 	[P_REFUSED] = "refused",
 };
 
+/* docs/protocol.md §8.7: JSON keys and text labels of the latency stages. */
+static const char *const lat_keys[LAT_STAGES] = {
+	[LAT_INTENT] = "intent",
+	[LAT_LOCAL_DURABLE] = "local_durable",
+	[LAT_REMOTE_SENT] = "remote_sent",
+	[LAT_REMOTE_RECEIVED] = "remote_received",
+	[LAT_REMOTE_DURABLE] = "remote_durable",
+	[LAT_ANSWERED] = "answered",
+	[LAT_FLUSH] = "flush",
+};
+static const char *const lat_labels[LAT_STAGES] = {
+	[LAT_INTENT] = "intent",
+	[LAT_LOCAL_DURABLE] = "local durable",
+	[LAT_REMOTE_SENT] = "remote sent",
+	[LAT_REMOTE_RECEIVED] = "remote received",
+	[LAT_REMOTE_DURABLE] = "remote durable",
+	[LAT_ANSWERED] = "write answered",
+	[LAT_FLUSH] = "flush answered",
+};
+
 static const char *state_name(const struct xm_primary *p)
 {
 	if (p->state != P_CONNECTED && p->state != P_REFUSED)
@@ -221,5 +241,11 @@ void primary_status(const void *r, struct xm_report *rep)
 		xm_report_u64(rep, "request_timeouts",
 			      n->timeouts ? "stalled clients dropped" : NULL, n->timeouts);
 	}
+	xm_report_close(rep);
+	/* The text shows the block once a client was answered: a person reads what was measured. */
+	xm_report_open(rep, "latency",
+		       p->lat[LAT_ANSWERED].count || p->lat[LAT_FLUSH].count ? "latency" : NULL);
+	for (i = 0; i < LAT_STAGES; i++)
+		xm_hist_report(rep, lat_keys[i], lat_labels[i], &p->lat[i]);
 	xm_report_close(rep);
 }

@@ -102,6 +102,15 @@ static bool remote_answerable(const struct pwrite *w)
 	}
 }
 
+/* ---- latency (docs/protocol.md §8.7) ---- */
+
+/* A stage of w ended now; from is when it began.  Chunks (admit_ns 0) have no client waiting. */
+static void lat_stage_done(struct pwrite *w, enum lat_stage st, __u64 from)
+{
+	if (w->admit_ns)
+		xm_hist_record_since(&w->p->lat[st], from, xm_now_ns());
+}
+
 /* ---- local disk I/O ---- */
 
 static void on_local_durable(struct xm_commit_item *it, int err)
@@ -138,6 +147,8 @@ static void issue(struct pwrite *w)
 	struct xm_primary *p = w->p;
 	struct io_uring_sqe *sqe;
 
+	w->issue_ns = xm_now_ns();
+	lat_stage_done(w, LAT_INTENT, w->active_ns);
 	if (!disk_usable(p)) {
 		issue_nolocal(w);
 		return;
@@ -173,6 +184,8 @@ static void activate(struct pwrite *w)
 
 	xm_list_add_tail(&p->active, &w->node);
 	p->nactive++;
+	/* A write that waited behind an overlapping one enters now; the others as admitted. */
+	w->active_ns = w->state == W_WAITING ? xm_now_ns() : w->admit_ns;
 	if (w->resync) {
 		w->state = W_ACTIVE;
 		read_chunk(w);
@@ -229,6 +242,7 @@ static void settle(struct pwrite *w)
 			    : w->nolocal && w->remote != R_DURABLE ? -EIO
 								   : 0,
 			    NULL);
+		lat_stage_done(w, LAT_ANSWERED, w->admit_ns);
 		w->req = NULL;
 		w->state = W_ANSWERED;
 	}
@@ -336,18 +350,23 @@ void write_event(struct pwrite *w, enum wevent ev, int arg)
 			dirty_mark(p, w->off, w->len);
 		} else {
 			w->local = L_DURABLE;
+			lat_stage_done(w, LAT_LOCAL_DURABLE, w->issue_ns);
 		}
 		break;
 	case WE_FRAME_SENT:
-		w->frames_sent++;
+		if (++w->frames_sent == w->nframes)
+			lat_stage_done(w, LAT_REMOTE_SENT, w->issue_ns);
 		break;
 	case WE_FRAME_RCVD:
-		w->frames_rcvd++;
+		if (++w->frames_rcvd == w->nframes)
+			lat_stage_done(w, LAT_REMOTE_RECEIVED, w->issue_ns);
 		break;
 	case WE_FRAME_DURABLE:
 		w->frames_durable++;
 		if (w->resync && p->rs_frames)
 			p->rs_frames--;
+		if (w->frames_durable == w->nframes)
+			lat_stage_done(w, LAT_REMOTE_DURABLE, w->issue_ns);
 		if (w->frames_durable == w->nframes && w->remote == R_FLYING)
 			w->remote = R_DURABLE;
 		break;
@@ -421,6 +440,7 @@ static void admit_write(struct xm_primary *p, struct xm_nbd_req *req, __u8 *buf)
 	w->len = req->len;
 	w->buf = buf;
 	w->fua = req->flags & XM_NBD_CMD_FLAG_FUA;
+	w->admit_ns = xm_now_ns();
 	xm_list_init(&w->node);
 	xm_list_init(&w->send_node);
 	ctr(p)->writes++;
@@ -440,15 +460,44 @@ void admit_chunk(struct xm_primary *p, struct pwrite *w)
 	write_event(w, WE_ADMIT, 0);
 }
 
+/* A client write whose peer copy is not known durable yet: answered under A or B before its
+ * durable ack, or still under way.  NBD asks a flush to cover only the answered ones; covering
+ * every write admitted before it costs nothing at QD1 and keeps the old order for pipelined
+ * clients. */
+static bool write_not_durable(const struct xm_list *head)
+{
+	const struct xm_list *pos;
+
+	for (pos = head->next; pos != head; pos = pos->next) {
+		const struct pwrite *w = xm_container_of(pos, struct pwrite, node);
+
+		if (!w->resync && !w->backfill && w->remote != R_DURABLE && w->remote != R_LOST)
+			return true;
+	}
+	return false;
+}
+
+void flush_answer(struct xm_primary *p, struct pflush *fl)
+{
+	xm_nbd_done(fl->req, 0, NULL);
+	xm_hist_record_since(&p->lat[LAT_FLUSH], fl->admit_ns, xm_now_ns());
+}
+
 static void start_flush(struct xm_primary *p, struct xm_nbd_req *req)
 {
 	struct pflush *fl;
 
 	ctr(p)->flushes++;
 	/* Completed writes are already durable locally (a write completes only then), so the
-	 * local part needs no fdatasync; the peer must confirm everything sent before (§7.5). */
-	if (p->state != P_CONNECTED) {
+	 * local part needs no fdatasync; the peer must confirm everything sent before (§7.5).
+	 * When every write is durable there too (at QD1 under protocol C, always), there is
+	 * nothing to confirm: no round trip. */
+	if (p->state != P_CONNECTED ||
+	    (!write_not_durable(&p->active) && !write_not_durable(&p->waiting))) {
+		if (p->state == P_CONNECTED)
+			ctr(p)->flushes_local++;
 		xm_nbd_done(req, 0, NULL);
+		xm_hist_record(&p->lat[LAT_FLUSH], 0); /* answered on the spot */
 		return;
 	}
 	fl = calloc(1, sizeof(*fl));
@@ -458,6 +507,7 @@ static void start_flush(struct xm_primary *p, struct xm_nbd_req *req)
 	}
 	fl->req = req;
 	fl->gen = p->gen;
+	fl->admit_ns = xm_now_ns();
 	xm_list_add_tail(&p->flushq, &fl->node);
 }
 

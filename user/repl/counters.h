@@ -64,6 +64,8 @@
 	X(writes, "primary: NBD writes admitted")                                                  \
 	X(writes_degraded, "primary: writes done without the peer (their ranges are dirty)")       \
 	X(flushes, "primary: NBD flushes")                                                         \
+	X(flushes_local,                                                                           \
+	  "primary: flushes answered at once: every completed write was durable on both")          \
 	X(intent_waits, "primary: writes that waited for their bitmap bits to be durable")         \
 	X(tx_resync, "primary: resync DATA frames sent the first time")                            \
 	X(tx_resync_bytes, "their payload bytes")                                                  \

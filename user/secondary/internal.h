@@ -18,6 +18,7 @@
 #include "repl/receiver.h"
 #include "repl/role.h"
 #include "util/clock.h"
+#include "util/hist.h"
 #include "util/list.h"
 
 #define WINDOW	 1024u /* per-seq states, and staging buffers (§10.2); a power of two */
@@ -51,6 +52,7 @@ struct sslot {
 	struct iovec iov[XM_MAX_SPANS];
 	struct sslot *merged_next; /* the next slot written by the same merged write */
 	__u64 setgen;		   /* a SETGEN barrier: the generation to adopt */
+	__u64 rx_ns;		   /* when its DATA arrived; 0 for resync DATA (not timed) */
 };
 
 /* Frames for consecutive disk offsets that arrive in one RX batch become one writev: the disk
@@ -132,6 +134,9 @@ struct xm_secondary {
 	__u32 csum_inflight;
 	struct read_op reads[READ_OPS];
 	__u32 reads_inflight;
+	/* docs/protocol.md §8.7: an application write's DATA received -> durable here (its ack
+	 * leaves at the end of that loop pass). */
+	struct xm_hist lat_write_durable;
 };
 
 static inline struct xm_counters *ctr(const struct xm_secondary *s)

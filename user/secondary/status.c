@@ -45,4 +45,7 @@ void secondary_status(const void *r, struct xm_report *rep)
 	xm_report_u64(rep, NULL, "zero-copy writes", s->env->ctr->wr_zero_copy);
 	xm_report_u64(rep, NULL, "bounced writes", s->env->ctr->wr_bounce);
 	xm_report_close(rep);
+	xm_report_open(rep, "latency", s->lat_write_durable.count ? "latency" : NULL);
+	xm_hist_report(rep, "write_durable", "write durable", &s->lat_write_durable);
+	xm_report_close(rep);
 }

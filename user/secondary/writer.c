@@ -29,6 +29,7 @@ static void on_durable(struct xm_commit_item *it, int err)
 	}
 	if (sl->gen != s->gen || s->state != S_CONNECTED)
 		return; /* an old session's write: done, never acked */
+	xm_hist_record_since(&s->lat_write_durable, sl->rx_ns, xm_now_ns());
 	frame_durable(s, sl->seq);
 }
 
@@ -166,6 +167,8 @@ void writer_apply(struct xm_secondary *s, __u64 seq, const struct xm_frame *f, s
 	sl->seq = seq;
 	sl->gen = s->gen;
 	sl->fua = f->flags & XM_F_FUA;
+	/* Resync DATA comes in bulk behind application writes: timing it would hide theirs. */
+	sl->rx_ns = f->flags & XM_F_RESYNC ? 0 : xm_now_ns();
 	sl->ci.durable = on_durable;
 	merge_add(s, sl, f->arg0, iovcnt);
 	ctr(s)->rx_data++;

@@ -2,7 +2,8 @@
 # Description: one NBD client never stalls the others (issue 17): four raw-socket clients finish
 # the handshake, announce 32 MiB WRITEs, send 64 KiB and stall; meanwhile another client writes and
 # flushes 8 MiB, and its writes complete while the four are still connected (they used to freeze
-# the export: the announced lengths filled the write budget).  The four are disconnected after the
+# the export: the announced lengths filled the write budget), with a control-socket client that
+# connected and sent nothing beside them.  The four are disconnected after the
 # message deadline and counted, no mirror session ends, their partial payloads are written
 # nowhere, and the good client's bytes are on the secondary's disk.
 # SPDX-License-Identifier: GPL-2.0
@@ -75,6 +76,16 @@ done
 four() { [ "$(nbd connections)" -eq 4 ]; }
 wait_until 5 four || fail "NBD connections: $(nbd connections), expected the 4 stalled clients"
 
+log "a control-socket client connects and says nothing meanwhile"
+ctl_to0=$(status_json "$P" | jq .daemon.control.request_timeouts)
+$PY -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+print("connected", flush=True)
+time.sleep(30)' "/run/xdpmirror/$P.ctl" >"$WORK/silent.out" 2>&1 &
+track_worker $!
+wait_until 5 grep -q connected "$WORK/silent.out" || fail "silent control client: $(cat "$WORK/silent.out")"
+
 log "another client writes and flushes 8 MiB meanwhile"
 random_file "$WORK/good.img" $((8 << 20))
 timeout 30 nbdcopy --flush "$WORK/good.img" "$(nbd_uri)" ||
@@ -97,6 +108,9 @@ assert_eq "$(grep -c 'disconnected (a stalled client)' "$WORK/primary.log")" 4 \
 	"log lines for the dropped clients"
 is_connected "$P" || fail "the mirror session ended: $(status_json "$P" | jq -c .daemon.replication)"
 assert_eq "$(counter "$P" sessions)" "$sessions0" "mirror sessions"
+# The silent control client was closed at its deadline, long before the NBD clients' own.
+assert_eq "$(($(status_json "$P" | jq .daemon.control.request_timeouts) - ctl_to0))" 1 \
+	"silent control clients closed at their deadline"
 
 log "the good client's bytes are on both disks, the stalled payloads nowhere"
 wait_until 30 in_sync "$P" || fail "not in sync: $(status_json "$P" | jq -c .daemon.replication)"

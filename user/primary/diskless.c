@@ -361,7 +361,6 @@ static void on_backfill_fetched(struct rread *rr, int err)
 {
 	struct pwrite *w = rr->ctx;
 	struct xm_primary *p = w->p;
-	struct io_uring_sqe *sqe;
 
 	if (!err && !disk_usable(p))
 		err = -EIO;
@@ -370,16 +369,7 @@ static void on_backfill_fetched(struct rread *rr, int err)
 		write_event(w, WE_REMOTE_LOST, 0);
 		return;
 	}
-	w->local = L_PENDING;
-	sqe = xm_loop_sqe(p->env->loop, &w->io);
-	if (!sqe) {
-		w->local = L_WRITTEN;
-		write_event(w, WE_LOCAL_DURABLE, -EIO);
-		return;
-	}
-	io_uring_prep_write(sqe, p->env->disk->fd, w->buf, w->len, w->off);
-	sqe->rw_flags = xm_commit_rw_flags(p->env->commit);
-	xm_commit_submitted(p->env->commit);
+	local_write_submit(w);
 }
 
 void backfill_fetch(struct pwrite *w)

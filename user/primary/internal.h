@@ -243,6 +243,9 @@ void end_session(struct xm_primary *p, const char *why, __u64 now);
 
 /* write.c */
 void write_event(struct pwrite *w, enum wevent ev, int arg);
+/* The local write of w's buffer, durable through the commit module (WE_LOCAL_WRITTEN, then
+ * WE_LOCAL_DURABLE). */
+void local_write_submit(struct pwrite *w);
 /* The session ended: writes whose frames were under way lose their remote copy (§4.6). */
 void writes_session_ended(struct xm_primary *p);
 /* A metadata flush cycle finished: writes waiting for their bits go on, or fail. */

@@ -145,7 +145,6 @@ static void read_chunk(struct pwrite *w)
 static void issue(struct pwrite *w)
 {
 	struct xm_primary *p = w->p;
-	struct io_uring_sqe *sqe;
 
 	w->issue_ns = xm_now_ns();
 	lat_stage_done(w, LAT_INTENT, w->active_ns);
@@ -163,6 +162,14 @@ static void issue(struct pwrite *w)
 		ctr(p)->writes_degraded++;
 		write_event(w, WE_REMOTE_LOST, 0);
 	}
+	local_write_submit(w);
+}
+
+void local_write_submit(struct pwrite *w)
+{
+	struct xm_primary *p = w->p;
+	struct io_uring_sqe *sqe;
+
 	w->io.fn = on_local_io;
 	w->ci.durable = on_local_durable;
 	w->local = L_PENDING;
@@ -192,8 +199,6 @@ static void activate(struct pwrite *w)
 		return;
 	}
 	if (w->backfill) {
-		w->io.fn = on_local_io;
-		w->ci.durable = on_local_durable;
 		backfill_fetch(w);
 		return;
 	}

@@ -34,7 +34,7 @@ void on_bmreq(struct xm_secondary *s, const struct xm_frame *f)
 
 static void on_csum_read(struct xm_io *io, int res, __u32 flags)
 {
-	struct csum_op *op = xm_container_of(io, struct csum_op, io);
+	struct disk_read *op = xm_container_of(io, struct disk_read, io);
 	struct xm_secondary *s = op->s;
 	__u32 sums[XM_CSUM_MAX_LEN / XM_CSUM_BLOCK], i, n = op->len / XM_CSUM_BLOCK;
 	struct xm_frame a = {
@@ -55,43 +55,53 @@ static void on_csum_read(struct xm_io *io, int res, __u32 flags)
 	xm_env_send(s->env, &a, &span, 1, 0);
 }
 
-/* CSUMREQ: read the range, answer a CRC32C per 4 KiB (docs/resync.md §5). */
-void on_csumreq(struct xm_secondary *s, const struct xm_frame *f)
+/* Starts a read of [off, off + len) into a free op of ops[n] (buffers of max bytes, made on first
+ * use); fn gets the completion.  Returns false when none is free or the ring is full: the
+ * primary asks again. */
+static bool disk_read_start(struct xm_secondary *s, struct disk_read *ops, __u32 n, __u32 max,
+			    __u64 off, __u32 len, void (*fn)(struct xm_io *, int, __u32))
 {
-	struct csum_op *op = NULL;
+	struct disk_read *op = NULL;
 	struct io_uring_sqe *sqe;
 	__u32 i;
 
+	for (i = 0; i < n && !op; i++)
+		if (!ops[i].busy)
+			op = &ops[i];
+	if (!op || (!op->buf && posix_memalign((void **)&op->buf, 4096, max)))
+		return false;
+	op->s = s;
+	op->off = off;
+	op->len = len;
+	op->gen = s->gen;
+	op->io.fn = fn;
+	sqe = xm_loop_sqe(s->env->loop, &op->io);
+	if (!sqe)
+		return false;
+	io_uring_prep_read(sqe, s->env->disk->fd, op->buf, op->len, op->off);
+	op->busy = true;
+	return true;
+}
+
+/* CSUMREQ: read the range, answer a CRC32C per 4 KiB (docs/resync.md §5). */
+void on_csumreq(struct xm_secondary *s, const struct xm_frame *f)
+{
 	if (f->payload_len || !f->arg1 || f->arg1 > XM_CSUM_MAX_LEN || f->arg1 % XM_CSUM_BLOCK ||
 	    f->arg0 % XM_CSUM_BLOCK || f->arg1 / XM_CSUM_BLOCK * 4 > s->max_payload ||
 	    f->arg0 > s->export_size || f->arg1 > s->export_size - f->arg0) {
 		ctr(s)->rx_bad_len++;
 		return;
 	}
-	for (i = 0; i < CSUM_OPS && !op; i++)
-		if (!s->csum[i].busy)
-			op = &s->csum[i];
-	if (!op)
-		return; /* the primary asks again */
-	if (!op->buf && posix_memalign((void **)&op->buf, 4096, XM_CSUM_MAX_LEN))
+	if (!disk_read_start(s, s->csum, CSUM_OPS, XM_CSUM_MAX_LEN, f->arg0, (__u32)f->arg1,
+			     on_csum_read))
 		return;
-	op->s = s;
-	op->off = f->arg0;
-	op->len = (__u32)f->arg1;
-	op->gen = s->gen;
-	op->io.fn = on_csum_read;
-	sqe = xm_loop_sqe(s->env->loop, &op->io);
-	if (!sqe)
-		return;
-	io_uring_prep_read(sqe, s->env->disk->fd, op->buf, op->len, op->off);
-	op->busy = true;
 	s->csum_inflight++;
 	ctr(s)->rx_csumreq++;
 }
 
 static void on_read_done(struct xm_io *io, int res, __u32 flags)
 {
-	struct read_op *op = xm_container_of(io, struct read_op, io);
+	struct disk_read *op = xm_container_of(io, struct disk_read, io);
 	struct xm_secondary *s = op->s;
 	struct xm_frame a = {.type = XM_T_READ_DATA, .session = s->session, .arg1 = op->off};
 	struct xm_span span;
@@ -119,34 +129,15 @@ static void on_read_done(struct xm_io *io, int res, __u32 flags)
 
 void on_read_req(struct xm_secondary *s, const struct xm_frame *f)
 {
-	struct read_op *op = NULL;
-	struct io_uring_sqe *sqe;
-	__u32 i;
-
 	ctr(s)->rx_read_req++;
 	if (f->payload_len || !f->arg1 || f->arg1 > XM_READ_MAX_LEN || f->arg1 % 4096 ||
 	    f->arg0 % 4096 || f->arg0 > s->export_size || f->arg1 > s->export_size - f->arg0) {
 		ctr(s)->rx_bad_len++;
 		return;
 	}
-	for (i = 0; i < READ_OPS && !op; i++)
-		if (!s->reads[i].busy)
-			op = &s->reads[i];
-	if (!op)
-		return; /* the primary asks again */
-	if (!op->buf && posix_memalign((void **)&op->buf, 4096, XM_READ_MAX_LEN))
-		return;
-	op->s = s;
-	op->off = f->arg0;
-	op->len = (__u32)f->arg1;
-	op->gen = s->gen;
-	op->io.fn = on_read_done;
-	sqe = xm_loop_sqe(s->env->loop, &op->io);
-	if (!sqe)
-		return;
-	io_uring_prep_read(sqe, s->env->disk->fd, op->buf, op->len, op->off);
-	op->busy = true;
-	s->reads_inflight++;
+	if (disk_read_start(s, s->reads, READ_OPS, XM_READ_MAX_LEN, f->arg0, (__u32)f->arg1,
+			    on_read_done))
+		s->reads_inflight++;
 }
 
 void reads_free(struct xm_secondary *s)

@@ -67,19 +67,10 @@ struct wmerge {
 	struct iovec iov[MERGE_IOV];
 };
 
-/* One CSUMREQ being answered: a read of the range, then a CRC per XM_CSUM_BLOCK. */
-struct csum_op {
-	struct xm_io io;
-	struct xm_secondary *s;
-	__u64 off;
-	__u32 len, gen;
-	bool busy;
-	__u8 *buf;
-};
-
-/* One READ_REQ being answered: a read of the range, then READ_DATA pieces (§15.6). */
+/* A read of this disk the primary asked for: a CSUMREQ (then a CRC per XM_CSUM_BLOCK) or a
+ * READ_REQ (then READ_DATA pieces, §15.6). */
 #define READ_OPS 32u
-struct read_op {
+struct disk_read {
 	struct xm_io io;
 	struct xm_secondary *s;
 	__u64 off;
@@ -130,9 +121,9 @@ struct xm_secondary {
 	__u8 refused_decision;	     /* the last refusing decision, for status; 0 none */
 	__u8 last_refusal;	     /* enum xm_refusal of the last HELLO refused, logged once */
 	bool discard_local;	     /* resolve --discard-local is waiting for a handshake */
-	struct csum_op csum[CSUM_OPS];
+	struct disk_read csum[CSUM_OPS];
 	__u32 csum_inflight;
-	struct read_op reads[READ_OPS];
+	struct disk_read reads[READ_OPS];
 	__u32 reads_inflight;
 	/* docs/protocol.md §8.7: an application write's DATA received -> durable here (its ack
 	 * leaves at the end of that loop pass). */

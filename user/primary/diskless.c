@@ -96,18 +96,6 @@ static bool oos_any(const struct xm_primary *p, __u64 off, __u64 len)
 
 /* ---- failure ---- */
 
-static void set_disk_failed_flag(struct xm_primary *p, bool on)
-{
-	struct xm_meta *m = p->m;
-	__u32 flags = on ? m->sb.flags | XM_MF_DISK_FAILED : m->sb.flags & ~XM_MF_DISK_FAILED;
-
-	if (m->failed || flags == m->sb.flags)
-		return;
-	m->sb.flags = flags;
-	m->sb_dirty = true;
-	xm_meta_flush_start(m);
-}
-
 void disk_lost(struct xm_primary *p)
 {
 	struct xm_list *pos, *tmp;
@@ -120,7 +108,7 @@ void disk_lost(struct xm_primary *p)
 		if (!w->resync && !w->backfill && w->local != L_DURABLE)
 			stale_mark(p, w->off, w->len);
 	}
-	set_disk_failed_flag(p, true);
+	xm_meta_set_flag(p->m, XM_MF_DISK_FAILED, true);
 }
 
 bool disk_fail(struct xm_primary *p, int err, const char *what)
@@ -464,7 +452,7 @@ void diskless_tick(struct xm_primary *p, __u64 now)
 		return;
 	}
 	health(p)->state = XM_DH_ATTACHED;
-	set_disk_failed_flag(p, false);
+	xm_meta_set_flag(p->m, XM_MF_DISK_FAILED, false);
 	pr_info("%s: disk in sync with the peer: fetched %llu bytes", p->env->cfg->dev,
 		(unsigned long long)p->bf_bytes);
 }

@@ -120,10 +120,23 @@ void frame_durable(struct xm_secondary *s, __u64 seq)
 	advance(s);
 }
 
+/* The disk is gone (failed or detached): CLOSE with why, no more acks, HELLOs refused until
+ * disk attach, and a restart on this metadata does not trust the disk (§15.4, §15.5). */
+static void leave_disk(struct xm_secondary *s, __u64 close_reason)
+{
+	/* The primary learns it within a round trip, not a timeout. */
+	if (s->state == S_CONNECTED)
+		xm_env_send_close(s->env, s->session, close_reason);
+	if (s->state != S_FAILED) {
+		s->gen++;
+		s->ack_pending = s->rcvd_pending = false;
+		s->state = S_FAILED;
+	}
+	xm_meta_set_flag(s->env->meta, XM_MF_DISK_FAILED, true);
+}
+
 void fail_disk(struct xm_secondary *s, int err, const char *what)
 {
-	struct xm_meta *m = s->env->meta;
-
 	if (s->state == S_FAILED)
 		return;
 	ctr(s)->wr_errors++;
@@ -132,18 +145,7 @@ void fail_disk(struct xm_secondary *s, int err, const char *what)
 	snprintf(s->reason, sizeof(s->reason), "disk failed: %s", strerror(-err));
 	pr_warn("%s: %s (%s); no more acks, the primary is told at once", s->env->cfg->dev,
 		s->reason, what);
-	/* The primary learns it within a round trip, not a timeout (docs/protocol.md §15.5). */
-	if (s->state == S_CONNECTED)
-		xm_env_send_close(s->env, s->session, XM_CLOSE_DISK_FAILED);
-	s->gen++;
-	s->ack_pending = s->rcvd_pending = false;
-	s->state = S_FAILED;
-	/* A restart on this metadata must not trust the disk (§15.4). */
-	if (!m->failed) {
-		m->sb.flags |= XM_MF_DISK_FAILED;
-		m->sb_dirty = true;
-		xm_meta_flush_start(m);
-	}
+	leave_disk(s, XM_CLOSE_DISK_FAILED);
 }
 
 void written_reset(struct xm_secondary *s)
@@ -445,19 +447,8 @@ static const char *secondary_disk_changed(void *r, enum xm_disk_event ev)
 	struct xm_meta *m = s->env->meta;
 
 	if (ev == XM_DISK_EV_DETACHED) {
-		if (s->state == S_CONNECTED)
-			xm_env_send_close(s->env, s->session, XM_CLOSE_DISK_DETACHED);
-		if (s->state != S_FAILED) {
-			s->gen++;
-			s->ack_pending = s->rcvd_pending = false;
-			s->state = S_FAILED;
-		}
+		leave_disk(s, XM_CLOSE_DISK_DETACHED);
 		snprintf(s->reason, sizeof(s->reason), "disk detached by the operator");
-		if (!m->failed) {
-			m->sb.flags |= XM_MF_DISK_FAILED;
-			m->sb_dirty = true;
-			xm_meta_flush_start(m);
-		}
 		return NULL;
 	}
 	if (m->failed)

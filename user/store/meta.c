@@ -783,3 +783,14 @@ void xm_meta_rotate(struct xm_meta *m)
 	m->sb.current_gen = xm_meta_new_gen();
 	m->sb_dirty = true;
 }
+
+void xm_meta_set_flag(struct xm_meta *m, __u32 flag, bool on)
+{
+	__u32 flags = on ? m->sb.flags | flag : m->sb.flags & ~flag;
+
+	if (m->failed || flags == m->sb.flags)
+		return;
+	m->sb.flags = flags;
+	m->sb_dirty = true;
+	xm_meta_flush_start(m);
+}

@@ -124,6 +124,9 @@ void xm_meta_set_loop(struct xm_meta *m, struct xm_loop *loop,
  * pages (and the superblock if sb_dirty), writes them, then fdatasync, all through the loop.
  * Returns true if a cycle started. */
 bool xm_meta_flush_start(struct xm_meta *m);
+/* Sets or clears a superblock flag (XM_MF_*) and starts the flush that writes it; nothing once a
+ * metadata write has failed (the file is not trusted), nor when the flag is already so. */
+void xm_meta_set_flag(struct xm_meta *m, __u32 flag, bool on);
 /*
  * Calls w->done(w, err) once every change made to m before this call is durable: after the next
  * cycle that starts from now on and takes everything dirty (err 0), or when the metadata failed

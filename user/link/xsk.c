@@ -209,6 +209,11 @@ void xm_xsk_rx_release(struct xm_xsk *x, const struct xm_rx_pkt *pkt)
 	x->rx_held -= pkt->npieces;
 }
 
+bool xm_xsk_rx_ready(struct xm_xsk *x)
+{
+	return xsk_cons_nb_avail(&x->rx, 1) > 0;
+}
+
 unsigned int xm_xsk_rx(struct xm_xsk *x, unsigned int budget, xm_rx_fn fn, void *ctx)
 {
 	struct xm_rx_pkt *pkt = &x->pending;

@@ -2,7 +2,8 @@
 # Description: real failures are still found fast, each with its cause in status: the link set down
 # on one side, kill -9 of the peer's daemon (probes go unanswered), SIGSTOP of the peer's daemon
 # (its kernel still answers; found after --ko-timeout).  After each the pair reconnects and the
-# secondary's disk equals the primary's.  --realtime runs the loop SCHED_FIFO.
+# secondary's disk equals the primary's.  --realtime runs the loop SCHED_FIFO; --busy-poll makes
+# it poll before it sleeps, and the polls find work.
 # SPDX-License-Identifier: GPL-2.0
 source "$(dirname "$0")/../lib.sh"
 require_root
@@ -81,4 +82,18 @@ done
 write_some
 mirror_down
 assert_disks_identical "with --realtime"
+
+log "--busy-poll 50: the loops poll before they sleep, the polls find work, the pair mirrors"
+attach_box secondary --busy-poll 50
+attach_box primary --busy-poll 50
+wait_until 5 is_connected "$P" || fail "no session with --busy-poll"
+write_some
+mirror_down
+for box in primary secondary; do
+	hits=$(sed -n 's/.*busy polling: \([0-9]*\) polls found work.*/\1/p' "$WORK/$box.log")
+	[ -n "$hits" ] || fail "$box: no busy polling report in its log: $(tail -3 "$WORK/$box.log")"
+	log "  $box: $(grep -o 'busy polling: .*' "$WORK/$box.log")"
+	assert_ge "$hits" 1 "$box: polls that found work"
+done
+assert_disks_identical "with --busy-poll"
 echo "all checks passed"

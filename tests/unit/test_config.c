@@ -53,6 +53,7 @@ static void test_init_sets_defaults(void **state)
 	assert_int_equal(c.queues, 0);
 	assert_int_equal(c.xsk_mode, XM_XSK_AUTO);
 	assert_int_equal(c.xdp_mode, XM_XDP_NATIVE);
+	assert_int_equal(c.busy_poll_us, 0); /* busy polling costs CPU: only when asked for */
 }
 
 /* One row per key: a valid value and what it must do, and a value the key must refuse. */
@@ -175,6 +176,11 @@ static bool realtime_applied(const struct xm_config *c)
 	return c->realtime;
 }
 
+static bool busy_poll_applied(const struct xm_config *c)
+{
+	return c->busy_poll_us == 50;
+}
+
 static bool force_applied(const struct xm_config *c)
 {
 	return c->force;
@@ -208,6 +214,7 @@ static const struct key_case key_cases[] = {
 	{"timeout", "80", timeout_applied, "1"},
 	{"ko-timeout", "750", ko_applied, "5"},
 	{"realtime", "yes", realtime_applied, "sometimes"},
+	{"busy-poll", "50", busy_poll_applied, "1001"},
 	{"protocol", "A", protocol_applied, "D"},
 	{"nbd-socket", "/run/mirror.sock", nbd_socket_applied,
 	 "/run/a-path-much-longer-than-a-unix-socket-address-can-hold-because-sun_path-has-only-"
@@ -421,12 +428,13 @@ static const struct number_key_case number_keys[] = {
 	{"nbd-tcp", "4096", "0x1000", "1-65535"},
 	{"bitmap-block", "65536", "0x10000", "a power of two, 4K-1M"},
 	{"resync-rate", "16", "0x10", "0-1000000 MiB/s"},
+	{"busy-poll", "16", "0x10", "0-1000 us"},
 };
 
 static bool takes_a_number(const struct xm_config_key *k)
 {
-	static const char *const metavars[] = {"N",    "MS",	      "SIZE",  "MIB",
-					       "PORT", "[ADDR:]PORT", "0xNNNN"};
+	static const char *const metavars[] = {"N",   "MS",   "US",	     "SIZE",
+					       "MIB", "PORT", "[ADDR:]PORT", "0xNNNN"};
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(metavars); i++)

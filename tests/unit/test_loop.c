@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Description: the event loop (util/loop.c) on a real io_uring: completions reach their xm_io,
- * multishot and oneshot watches fire as often as they should, and an unwatched watch is released
- * exactly once and never calls its handler again. */
+ * multishot and oneshot watches fire as often as they should, an unwatched watch is released
+ * exactly once and never calls its handler again, and busy polling ends on the work it waits
+ * for, without a syscall, or after its time. */
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -14,11 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 
 #include <cmocka.h>
 
 #include "xm_test.h"
 
+#include "util/clock.h"
 #include "util/list.h"
 #include "util/loop.h"
 
@@ -223,6 +226,90 @@ static void test_unwatch_inside_a_multishot_handler(void **state)
 	assert_int_equal(f->loop.inflight, 0);
 }
 
+/* The poll of a watched fd completes in the timer's interrupt, as an AF_XDP socket's does in the
+ * peer's softirq: the completion is work deferred to this task, which only a syscall runs.  The
+ * spin must see that it is there (IORING_SQ_TASKRUN) long before its time is up. */
+static void test_spin_sees_work_deferred_to_it(void **state)
+{
+	struct itimerspec in_2ms = {.it_value = {.tv_nsec = 2 * MS}};
+	struct fixture *f = *state;
+	__u64 t0, took;
+
+	start(f);
+	close(f->efd);
+	f->efd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	assert_true(f->efd >= 0);
+	assert_int_equal(xm_loop_watch_oneshot(&f->loop, &f->w, f->efd, 0, on_ready), 0);
+	assert_int_equal(xm_loop_run_once(&f->loop, 0), 0); /* the poll is armed */
+	assert_int_equal(timerfd_settime(f->efd, 0, &in_2ms, NULL), 0);
+	t0 = xm_now_ns();
+	assert_true(xm_loop_spin(&f->loop, 2000 * MS, NULL, NULL));
+	took = xm_now_ns() - t0;
+	assert_true(took >= MS);
+	if (took >= 1000 * MS)
+		print_message("the spin ran %llu ms for a 2 ms timer\n",
+			      (unsigned long long)(took / MS));
+	assert_true(took < 1000 * MS);
+	assert_int_equal(f->loop.spin_hits, 1);
+	/* Found, not run: the loop runs it without sleeping. */
+	assert_int_equal(f->fired, 0);
+	assert_int_equal(xm_loop_run_once(&f->loop, 0), 1);
+	assert_int_equal(f->fired, 1);
+}
+
+static void test_spin_gives_up_after_its_time(void **state)
+{
+	struct fixture *f = *state;
+	__u64 t0;
+
+	start(f);
+	assert_int_equal(xm_loop_watch(&f->loop, &f->w, f->efd, 0, on_ready), 0);
+	assert_int_equal(xm_loop_run_once(&f->loop, 0), 0);
+	t0 = xm_now_ns();
+	assert_false(xm_loop_spin(&f->loop, 2 * MS, NULL, NULL));
+	assert_true(xm_now_ns() - t0 >= 2 * MS);
+	assert_int_equal(f->loop.spin_misses, 1);
+	assert_int_equal(f->loop.spin_hits, 0);
+}
+
+/* What the turn queued is submitted before the spin, or the spin would wait for work that has
+ * not started. */
+static void test_spin_submits_what_is_queued(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring_sqe *sqe;
+
+	start(f);
+	f->io.fn = on_io;
+	sqe = xm_loop_sqe(&f->loop, &f->io);
+	assert_non_null(sqe);
+	io_uring_prep_nop(sqe);
+	assert_true(xm_loop_spin(&f->loop, 1000 * MS, NULL, NULL));
+	assert_int_equal(f->io_calls, 0);
+	assert_int_equal(xm_loop_run_once(&f->loop, 0), 1);
+	assert_int_equal(f->io_calls, 1);
+}
+
+static bool always_ready(void *ctx)
+{
+	unsigned int *asked = ctx;
+
+	(*asked)++;
+	return true;
+}
+
+/* The caller's own test (an AF_XDP RX ring that is not empty) ends the spin as well. */
+static void test_spin_asks_the_caller(void **state)
+{
+	struct fixture *f = *state;
+	unsigned int asked = 0;
+
+	start(f);
+	assert_true(xm_loop_spin(&f->loop, 1000 * MS, always_ready, &asked));
+	assert_int_equal(asked, 1);
+	assert_int_equal(f->loop.spin_hits, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +321,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unwatch_inside_the_handler, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwatch_inside_a_multishot_handler, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_spin_sees_work_deferred_to_it, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_spin_gives_up_after_its_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spin_submits_what_is_queued, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spin_asks_the_caller, setup, teardown),
 	};
 
 	return xm_test_exit(cmocka_run_group_tests_name("loop", tests, NULL, NULL));

@@ -273,6 +273,14 @@ static int set_realtime(struct xm_config *c, const char *v, char *err, size_t n)
 	return parse_yes_no(v, &c->realtime, err, n);
 }
 
+static int set_busy_poll(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	/* Beyond a millisecond the loop would spin through whole disk writes. */
+	static const struct xm_num_rule rule = {.min = 0, .max = 1000, .unit = "us, 0 for off"};
+
+	return set_u32(&c->busy_poll_us, v, &rule, err, n);
+}
+
 static int set_meta(struct xm_config *c, const char *v, char *err, size_t n)
 {
 	if (!*v || strlen(v) >= sizeof(c->meta)) {
@@ -356,6 +364,10 @@ const struct xm_config_key xm_config_keys[] = {
 	 set_ko_ms, NULL},
 	{"realtime", "yes|no", "run the event loop SCHED_FIFO with memory locked (default no)",
 	 set_realtime, NULL},
+	{"busy-poll", "US",
+	 "after a loop turn with work, poll up to US microseconds before sleeping: for a daemon "
+	 "with a core of its own and a fast disk; costs CPU (default 0: off)",
+	 set_busy_poll, NULL},
 	{"protocol", "A|B|C", "when a write is done (default C: durable on both boxes)",
 	 set_protocol, NULL},
 	{"on-io-error", "detach|pass-on",

@@ -35,6 +35,7 @@ struct xm_config {
 	__u32 timeout_ms;	 /* peer dead after its link or kernel did not answer this long */
 	__u32 ko_ms;		 /* peer dead after its daemon made no progress this long */
 	bool realtime;		 /* SCHED_FIFO event loop, memory locked */
+	__u32 busy_poll_us;	 /* poll this long before the loop sleeps after work; 0: never */
 	char protocol;		 /* replication protocol: 'A', 'B' or 'C' */
 	bool io_error_pass_on;	 /* --on-io-error pass-on (docs/protocol.md §15.2) */
 	char nbd_socket[108];	 /* primary: NBD Unix socket; empty: the default under XM_RUN_DIR */

@@ -709,10 +709,22 @@ static int go_realtime(struct xm_daemon *d)
 	return 0;
 }
 
+/* Busy polling's own readiness test: a frame waiting in an RX ring. */
+static bool xsks_rx_ready(void *ctx)
+{
+	struct xm_daemon *d = ctx;
+	__u32 q;
+
+	for (q = 0; q < d->nxsks; q++)
+		if (xm_xsk_rx_ready(&d->xsks[q]))
+			return true;
+	return false;
+}
+
 int xm_daemon_run(struct xm_daemon *d)
 {
-	bool stopping = false;
-	__u64 deadline;
+	__u64 deadline, spin_ns = (__u64)d->cfg.busy_poll_us * NS_PER_US;
+	bool stopping = false, worked = false;
 	__u32 q;
 	int err;
 
@@ -750,9 +762,22 @@ int xm_daemon_run(struct xm_daemon *d)
 		/* Whatever the handlers and the tick queued leaves before we sleep. */
 		link_tx_flush(d);
 		deadline = xm_now_ns() + timeout;
+		/* --busy-poll: after a turn with work the next event (an ack, a completion, the
+		 * client's next request) tends to follow within microseconds; poll for it instead
+		 * of paying a sleep and a wakeup.  An idle loop still sleeps at once. */
+		if (spin_ns && worked && timeout) {
+			__u64 now;
+
+			if (xm_loop_spin(&d->loop, spin_ns < timeout ? spin_ns : timeout,
+					 xsks_rx_ready, d))
+				timeout = 0;
+			now = xm_now_ns();
+			timeout = timeout && deadline > now ? deadline - now : 0;
+		}
 		n = xm_loop_run_once(&d->loop, timeout);
 		if (n < 0)
 			err = n;
+		worked = n > 0;
 		note_lateness(d, deadline);
 		if (d->stop && !stopping) {
 			stopping = true;
@@ -762,5 +787,9 @@ int xm_daemon_run(struct xm_daemon *d)
 	}
 	if (err)
 		pr_warn("%s: event loop failed: %s", d->cfg.dev, strerror(-err));
+	if (spin_ns)
+		pr_info("%s: busy polling: %llu polls found work, %llu ran out of time", d->cfg.dev,
+			(unsigned long long)d->loop.spin_hits,
+			(unsigned long long)d->loop.spin_misses);
 	return err;
 }

@@ -184,6 +184,12 @@ static void refill(struct xm_xsk *x, const __u64 *addrs, __u32 n)
 	for (i = 0; i < n; i++)
 		*xsk_ring_prod__fill_addr(&x->fq, idx + i) = addrs[i];
 	xsk_ring_prod__submit(&x->fq, n);
+	/* A zero-copy driver that ran out of fill entries stops until woken (XDP_USE_NEED_WAKEUP,
+	 * the flag on this ring).  Our polls wake it as they are armed, but chunks a handler kept
+	 * come back outside any poll, and the next poll waits for a packet the stopped driver
+	 * cannot deliver.  Copy mode never sets the flag: no syscall on veth. */
+	if (xsk_ring_prod__needs_wakeup(&x->fq))
+		recvfrom(xsk_socket__fd(x->sock), NULL, 0, MSG_DONTWAIT, NULL, NULL);
 }
 
 static __u64 chunk_of(__u64 addr)
@@ -201,6 +207,11 @@ void xm_xsk_rx_release(struct xm_xsk *x, const struct xm_rx_pkt *pkt)
 		addrs[i] = chunk_of(pkt->piece[i].addr);
 	refill(x, addrs, pkt->npieces);
 	x->rx_held -= pkt->npieces;
+}
+
+bool xm_xsk_rx_ready(struct xm_xsk *x)
+{
+	return xsk_cons_nb_avail(&x->rx, 1) > 0;
 }
 
 unsigned int xm_xsk_rx(struct xm_xsk *x, unsigned int budget, xm_rx_fn fn, void *ctx)

@@ -82,6 +82,8 @@ int xm_xsk_open(struct xm_xsk *x, const char *ifname, __u32 queue, enum xm_xsk_m
 void xm_xsk_close(struct xm_xsk *x);
 int xm_xsk_fd(const struct xm_xsk *x);
 
+/* True when the RX ring holds a descriptor: a read of shared memory, no syscall. */
+bool xm_xsk_rx_ready(struct xm_xsk *x);
 /* Reaps received packets (at most budget), calls fn for each, refills the fill ring. */
 unsigned int xm_xsk_rx(struct xm_xsk *x, unsigned int budget, xm_rx_fn fn, void *ctx);
 /* Gives chunks a handler kept (pkt->keep) back to the fill ring. */

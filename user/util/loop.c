@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <string.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/loop.h"
 
@@ -16,9 +17,13 @@ int xm_loop_init(struct xm_loop *l)
 
 	memset(l, 0, sizeof(*l));
 	memset(&p, 0, sizeof(p));
-	/* One thread submits; completions run when we wait, not in interrupts (no SQPOLL on 2
-	 * cores).  CQ twice the SQ: polls, writes and fsyncs complete in bursts. */
-	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+	/* One thread submits; completions run when we wait, not in interrupts.  No SQPOLL: its
+	 * thread spins on a core of its own and excludes DEFER_TASKRUN (docs/performance.md,
+	 * "Fewer wakeups").  TASKRUN_FLAG shows deferred completion work in the SQ ring's flags,
+	 * which xm_loop_spin reads.  CQ larger than the SQ: polls, writes and fsyncs complete in
+	 * bursts. */
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+		  IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_CQSIZE;
 	p.cq_entries = 4 * XM_LOOP_ENTRIES;
 	err = io_uring_queue_init_params(XM_LOOP_ENTRIES, &l->ring, &p);
 	if (err == -EINVAL) {
@@ -165,4 +170,38 @@ int xm_loop_run_once(struct xm_loop *l, __u64 timeout_ns)
 	}
 	io_uring_cq_advance(&l->ring, n);
 	return (int)n;
+}
+
+static bool loop_has_work(struct xm_loop *l)
+{
+	return io_uring_cq_ready(&l->ring) ||
+	       (IO_URING_READ_ONCE(*l->ring.sq.kflags) & IORING_SQ_TASKRUN);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+bool xm_loop_spin(struct xm_loop *l, __u64 spin_ns, bool (*ready)(void *ctx), void *ctx)
+{
+	__u64 end = xm_now_ns() + spin_ns;
+
+	/* What this turn queued (a write, a poll) starts now, not after the spin.  An error is
+	 * left to xm_loop_run_once to report. */
+	if (io_uring_sq_ready(&l->ring) && io_uring_submit(&l->ring) < 0)
+		return true;
+	do {
+		if (loop_has_work(l) || (ready && ready(ctx))) {
+			l->spin_hits++;
+			return true;
+		}
+		cpu_relax();
+	} while (xm_now_ns() < end);
+	l->spin_misses++;
+	return false;
 }

@@ -36,6 +36,8 @@ struct xm_loop {
 	struct io_uring ring;
 	bool ready;
 	__u32 inflight; /* submissions whose final completion has not arrived */
+	/* Busy polling (xm_loop_spin): polls that found work, and polls that ran out of time. */
+	__u64 spin_hits, spin_misses;
 };
 
 /* Returns 0 or -errno. */
@@ -71,5 +73,13 @@ int xm_loop_unwatch(struct xm_loop *l, struct xm_watch *w, void (*released)(stru
 /* Submits, waits for at least one completion or timeout_ns, dispatches every completion.
  * Returns the number dispatched or -errno. */
 int xm_loop_run_once(struct xm_loop *l, __u64 timeout_ns);
+
+/*
+ * Busy polling: submits what is queued, then polls for up to spin_ns, without a syscall, for a
+ * completion, for completion work the kernel deferred to this task, or for ready(ctx) (may be
+ * NULL).  Returns true as soon as one is there: xm_loop_run_once(l, 0) then finds it without
+ * sleeping.  A wait that ends this way costs no wakeup (on a VM an idle exit and an IPI).
+ */
+bool xm_loop_spin(struct xm_loop *l, __u64 spin_ns, bool (*ready)(void *ctx), void *ctx);
 
 #endif

@@ -43,12 +43,24 @@ assert_eq "$(jq .rx_bad_offset <<<"$sc")" 0 "no DATA beyond the export"
 assert_ge "$(jq '.wr_zero_copy + .wr_bounce' <<<"$sc")" 1000 "writes on the secondary"
 
 log "QD1 write, flush: each flush completes at once (every write was durably acked first)"
+log "  and each write, alone on its disk, is durable by RWF_DSYNC without a group fdatasync"
 f0=$(counter "$P" tx_flush) l0=$(counter "$P" flushes_local)
+sp0=$(counter "$P" solo_writes) ss0=$(counter "$S" solo_writes)
 ops=()
 for i in $(seq 0 19); do ops+=("write:$(((56 << 20) + i * 4096)):4096:$((i + 1))" flush); done
 $NBD_OPS "$URI" "${ops[@]}" >"$WORK/qd1.log" 2>&1 || fail "QD1 write+flush: $(tail -1 "$WORK/qd1.log")"
 assert_eq $(($(counter "$P" flushes_local) - l0)) 20 "flushes answered without a round trip"
 assert_eq $(($(counter "$P" tx_flush) - f0)) 0 "FLUSH frames sent"
+if [ "$(status_json "$P" | jq -r .daemon.durability.mode)" = group ]; then
+	assert_eq $(($(counter "$P" solo_writes) - sp0)) 20 "QD1 writes alone on the primary's disk"
+	# The secondary counts DATA frames (as commit_writes does): a 4 KiB write is one write of
+	# its frames, merged, alone.
+	mp=$(status_json "$P" | jq .daemon.replication.max_payload)
+	assert_eq $(($(counter "$S" solo_writes) - ss0)) $((20 * ((4096 + mp - 1) / mp))) \
+		"DATA frames of QD1 writes alone on the secondary's disk"
+else # dsync mode: every write carries RWF_DSYNC, none is counted alone
+	assert_eq $(($(counter "$P" solo_writes) - sp0)) 0 "solo writes in dsync mode"
+fi
 
 mirror_down
 assert_disks_identical "after nbdcopy, fio and the QD1 writes"

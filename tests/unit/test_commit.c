@@ -108,14 +108,17 @@ static void drain(struct fixture *f)
 	}
 }
 
-/* n writes submitted, then the first k of them complete at time now. */
+/* n writes submitted with the flags the engine asks for the first of them (so n writes of a
+ * group, as under load, even in group mode: §7.2 rule 1 is tested on its own below), then the
+ * first k of them complete at time now. */
 static void writes(struct fixture *f, unsigned int first, unsigned int n, unsigned int k,
 		   bool urgent, __u64 now)
 {
+	int rw_flags = f->c.mode == XM_DUR_DSYNC ? RWF_DSYNC : 0;
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
-		xm_commit_submitted(&f->c);
+		xm_commit_submitted(&f->c, &f->items[first + i].it, rw_flags);
 	for (i = 0; i < k; i++)
 		xm_commit_completed(&f->c, &f->items[first + i].it, 4096, urgent, now);
 }
@@ -148,7 +151,6 @@ static void test_group_waits_for_more_writes(void **state)
 	__u64 t0 = 1000 * US;
 
 	start(f, XM_DUR_GROUP, f->fd);
-	assert_int_equal(xm_commit_rw_flags(&f->c), 0);
 	/* 4 writes in flight, 2 completed: the batch stays open for the other 2. */
 	writes(f, 0, 4, 2, false, t0);
 	assert_int_equal(f->loop.inflight, 0);
@@ -166,6 +168,58 @@ static void test_group_waits_for_more_writes(void **state)
 	assert_durable(f, 0, 4, 0);
 	assert_int_equal(f->c.commits, 1);
 	assert_int_equal(f->c.commit_writes, 4);
+	assert_true(xm_commit_idle(&f->c));
+}
+
+/* §7.2 rule 1: in group mode a write submitted while the engine is idle carries RWF_DSYNC and is
+ * durable at its CQE, with no fdatasync; the next one, submitted while it is in flight, joins a
+ * group as before. */
+static void test_group_write_alone_is_solo(void **state)
+{
+	struct fixture *f = *state;
+	int rw_flags;
+
+	start(f, XM_DUR_GROUP, f->fd);
+	rw_flags = xm_commit_rw_flags(&f->c);
+	assert_int_equal(rw_flags, RWF_DSYNC);
+	xm_commit_submitted(&f->c, &f->items[0].it, rw_flags);
+	assert_false(xm_commit_idle(&f->c));
+	/* Not alone any more: the next write is part of a group. */
+	rw_flags = xm_commit_rw_flags(&f->c);
+	assert_int_equal(rw_flags, 0);
+	xm_commit_submitted(&f->c, &f->items[1].it, rw_flags);
+	xm_commit_completed(&f->c, &f->items[0].it, 4096, false, 0);
+	assert_durable(f, 0, 1, 0);
+	assert_int_equal(f->loop.inflight, 0); /* the solo write needed no fdatasync */
+	assert_durable(f, 1, 1, NOT_DURABLE);
+	xm_commit_completed(&f->c, &f->items[1].it, 4096, false, 0);
+	assert_int_equal(f->loop.inflight, 1); /* the group write's own fdatasync */
+	drain(f);
+	assert_durable(f, 1, 1, 0);
+	assert_int_equal(f->c.solo_writes, 1);
+	assert_int_equal(f->c.commit_writes, 1);
+	assert_true(xm_commit_idle(&f->c));
+	/* Idle again: the next write goes alone. */
+	assert_int_equal(xm_commit_rw_flags(&f->c), RWF_DSYNC);
+}
+
+/* A solo write in flight does not hold a batch open: it never joins one, so a group write that
+ * completes while it is in flight is committed at once (trigger "no write of the group in
+ * flight"), not after the delay. */
+static void test_solo_in_flight_does_not_hold_the_batch(void **state)
+{
+	struct fixture *f = *state;
+
+	start(f, XM_DUR_GROUP, f->fd);
+	xm_commit_submitted(&f->c, &f->items[0].it, xm_commit_rw_flags(&f->c));
+	xm_commit_submitted(&f->c, &f->items[1].it, xm_commit_rw_flags(&f->c));
+	xm_commit_completed(&f->c, &f->items[1].it, 4096, false, 0);
+	assert_int_equal(f->loop.inflight, 1);
+	drain(f);
+	assert_durable(f, 1, 1, 0);
+	assert_durable(f, 0, 1, NOT_DURABLE);
+	xm_commit_completed(&f->c, &f->items[0].it, 4096, false, 0);
+	assert_durable(f, 0, 1, 0);
 	assert_true(xm_commit_idle(&f->c));
 }
 
@@ -254,6 +308,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dsync_is_durable_on_completion, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_group_waits_for_more_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_write_alone_is_solo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_solo_in_flight_does_not_hold_the_batch, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_group_delay_closes_the_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_batch_and_urgent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_during_fsync_waits_for_the_next, setup,

@@ -22,6 +22,7 @@ static void report_counters(struct xm_report *r, const struct xm_daemon *d)
 #undef XM_COUNTER_REPORT
 	xm_report_u64(r, "commits", NULL, d->commit.commits);
 	xm_report_u64(r, "commit_writes", NULL, d->commit.commit_writes);
+	xm_report_u64(r, "solo_writes", NULL, d->commit.solo_writes);
 	xm_report_u64(r, NULL, "frames received", c->rx_frames);
 	xm_report_u64(r, NULL, "bad CRC", c->rx_bad_crc);
 	xm_report_u64(r, NULL, "frames sent", c->tx_frames);
@@ -192,6 +193,7 @@ void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE 
 	xm_report_str(&r, "write_cache", "write cache", d->commit.cache);
 	xm_report_bool(&r, "fua", "fua", d->commit.fua);
 	xm_report_u64(&r, NULL, "commits", d->commit.commits);
+	xm_report_u64(&r, NULL, "writes alone (RWF_DSYNC)", d->commit.solo_writes);
 	xm_report_close(&r);
 	report_meta(&r, d);
 	if (d->role)

@@ -181,7 +181,7 @@ void local_write_submit(struct pwrite *w)
 	}
 	io_uring_prep_write(sqe, p->env->disk->fd, w->buf, w->len, w->off);
 	sqe->rw_flags = xm_commit_rw_flags(p->env->commit);
-	xm_commit_submitted(p->env->commit);
+	xm_commit_submitted(p->env->commit, &w->ci, sqe->rw_flags);
 }
 
 /* Enters the active set: a chunk reads, a write waits for its bitmap bits or is issued. */

@@ -69,9 +69,15 @@ void writer_submit(struct xm_secondary *s)
 {
 	struct wmerge *m = &s->merge;
 	struct io_uring_sqe *sqe;
+	struct sslot *sl;
+	int rw_flags;
 
 	if (!m->first)
 		return;
+	/* One write, one decision for all its frames: alone it goes RWF_DSYNC (§7.2 rule 1). */
+	rw_flags = xm_commit_rw_flags(s->env->commit);
+	for (sl = m->first; sl; sl = sl->merged_next)
+		xm_commit_submitted(s->env->commit, &sl->ci, rw_flags);
 	m->first->io.fn = on_write;
 	sqe = xm_loop_sqe(s->env->loop, &m->first->io);
 	if (!sqe) {
@@ -87,7 +93,7 @@ void writer_submit(struct xm_secondary *s)
 				    (unsigned int)m->iov[0].iov_len, m->off);
 	else
 		io_uring_prep_writev(sqe, s->env->disk->fd, m->iov, m->iovcnt, m->off);
-	sqe->rw_flags = xm_commit_rw_flags(s->env->commit);
+	sqe->rw_flags = rw_flags;
 	/* The kernel copies the iovec array at submission: submit before m->iov is reused. */
 	io_uring_submit(&s->env->loop->ring);
 	ctr(s)->wr_submits++;
@@ -115,7 +121,6 @@ static void merge_add(struct xm_secondary *s, struct sslot *sl, __u64 off, int i
 	for (i = 0; i < iovcnt; i++)
 		m->iov[m->iovcnt++] = sl->iov[i];
 	m->end += len;
-	xm_commit_submitted(s->env->commit);
 	s->io_inflight++;
 }
 

@@ -85,19 +85,28 @@ const char *xm_durability_name(enum xm_durability m)
 
 int xm_commit_rw_flags(const struct xm_commit *c)
 {
-	return c->mode == XM_DUR_DSYNC ? RWF_DSYNC : 0;
+	/* Alone, its fdatasync would cover it and nothing else: RWF_DSYNC gets the same durability
+	 * in one request, without a loop pass between the write's CQE and the fsync. */
+	return c->mode == XM_DUR_DSYNC || xm_commit_idle(c) ? RWF_DSYNC : 0;
 }
 
-void xm_commit_submitted(struct xm_commit *c)
+void xm_commit_submitted(struct xm_commit *c, struct xm_commit_item *it, int rw_flags)
 {
+	it->solo = c->mode == XM_DUR_GROUP && (rw_flags & RWF_DSYNC);
 	c->writes_inflight++;
+	if (it->solo) {
+		c->solo_inflight++;
+		c->solo_writes++;
+	}
 }
 
 void xm_commit_completed(struct xm_commit *c, struct xm_commit_item *it, int res, bool urgent,
 			 __u64 now)
 {
 	c->writes_inflight--;
-	if (res < 0 || c->mode == XM_DUR_DSYNC) {
+	if (it->solo)
+		c->solo_inflight--;
+	if (res < 0 || c->mode == XM_DUR_DSYNC || it->solo) {
 		it->durable(it, res < 0 ? res : 0);
 		return;
 	}
@@ -134,7 +143,7 @@ void xm_commit_poll(struct xm_commit *c, __u64 now)
 		return;
 	/* Triggers: nothing more is coming soon, a full batch, the delay, or an explicit request.
 	 */
-	if (c->writes_inflight && c->nwaiting < XM_COMMIT_BATCH && !c->urgent &&
+	if (c->writes_inflight > c->solo_inflight && c->nwaiting < XM_COMMIT_BATCH && !c->urgent &&
 	    now - c->oldest_ns < XM_COMMIT_DELAY_NS)
 		return;
 	sqe = xm_loop_sqe(c->loop, &c->fsync_io);

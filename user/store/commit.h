@@ -18,6 +18,7 @@ enum xm_durability {
 struct xm_commit_item {
 	struct xm_commit_item *next;
 	void (*durable)(struct xm_commit_item *it, int err);
+	bool solo; /* submitted alone with RWF_DSYNC: durable at its CQE (§7.2 rule 1) */
 };
 
 struct xm_commit {
@@ -27,6 +28,7 @@ struct xm_commit {
 	char cache[16]; /* what sysfs said: "write back", "write through", or "unknown" */
 	bool fua;
 	__u32 writes_inflight;		/* submitted, CQE not yet seen */
+	__u32 solo_inflight;		/* of those, solo writes (never part of a batch) */
 	struct xm_commit_item *waiting; /* completed, not covered by an fsync yet */
 	struct xm_commit_item **waiting_tail;
 	__u32 nwaiting;
@@ -36,19 +38,21 @@ struct xm_commit {
 	bool urgent; /* a FUA write or a flush is waiting: commit without batching */
 	struct xm_io fsync_io;
 	int failed; /* first fsync error, sticky */
-	__u64 commits, commit_writes;
+	__u64 commits, commit_writes, solo_writes;
 };
 
 /* Picks the mode from the device behind fd (path for messages).  Returns 0 or -errno. */
 int xm_commit_init(struct xm_commit *c, struct xm_loop *loop, int fd);
 const char *xm_durability_name(enum xm_durability m);
 
-/* The RWF_* flags every write must carry in this mode. */
+/* The RWF_* flags the next write must carry: RWF_DSYNC in dsync mode, and in group mode when the
+ * engine is idle, so that the write goes alone (§7.2 rule 1).  Ask before counting its items. */
 int xm_commit_rw_flags(const struct xm_commit *c);
-/* Count a write submitted to the disk. */
-void xm_commit_submitted(struct xm_commit *c);
-/* Its CQE: res < 0 fails the item at once; otherwise it becomes durable now (dsync) or after the
- * next fdatasync (group).  urgent: do not wait for a batch. */
+/* Count an item of a write submitted with rw_flags (one write may carry several items: the
+ * secondary's merged frames).  A group-mode item with RWF_DSYNC is solo. */
+void xm_commit_submitted(struct xm_commit *c, struct xm_commit_item *it, int rw_flags);
+/* Its CQE: res < 0 fails the item at once; otherwise it becomes durable now (dsync, solo) or after
+ * the next fdatasync (group).  urgent: do not wait for a batch. */
 void xm_commit_completed(struct xm_commit *c, struct xm_commit_item *it, int res, bool urgent,
 			 __u64 now);
 /* Starts an fdatasync when a trigger holds (§7.2); call once per loop pass. */

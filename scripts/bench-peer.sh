@@ -43,6 +43,8 @@
 #   PEER_NBD_PORT   qemu-nbd's TCP port (10809)
 #   PEER_SECONDARY_CACHE  qemu-nbd --cache (none: O_DIRECT, like the primary's file node)
 #   PEER_TIMEOUT    seconds a full copy may take until ready (120)
+#   PEER_SECONDARY_PREFIX  an array put before qemu-nbd's command (the bench's CPU pinning:
+#                   taskset -c 1); empty by default
 #
 # Results (set by the functions):
 #   PEER_DIR        DIR given to peer_up: logs (peer-qsd.log, peer-nbd.log), sockets, pid files
@@ -65,6 +67,7 @@ PEER_QMP=$PEER_LIB_DIR/qmp.py
 : "${PEER_NBD_PORT:=10809}"
 : "${PEER_SECONDARY_CACHE:=none}"
 : "${PEER_TIMEOUT:=120}"
+[ -n "${PEER_SECONDARY_PREFIX+x}" ] || PEER_SECONDARY_PREFIX=()
 # Names inside qsd and qemu-nbd.
 PEER_JOB=peer-mirror
 PEER_EXPORT=peer
@@ -244,6 +247,7 @@ _peer_up() {
 	nbd=(qemu-nbd --fork --pid-file="$d/peer-nbd.pid" --persistent --format=raw
 		--cache="$PEER_SECONDARY_CACHE" --aio="$PEER_AIO" --bind="$PEER_SECONDARY_IP"
 		--port="$PEER_NBD_PORT" --export-name="$PEER_NBD_EXPORT" "$XM_SECONDARY_DISK")
+	nbd=("${PEER_SECONDARY_PREFIX[@]}" "${nbd[@]}")
 	PEER_NBD_CMD=$(_peer_cmdline ip netns exec "$XM_SECONDARY_NS" "${nbd[@]}")
 	echo "+ $PEER_NBD_CMD" >>"$d/peer-nbd.log"
 	if ! timeout 30 ip netns exec "$XM_SECONDARY_NS" "${nbd[@]}" \

@@ -114,6 +114,8 @@ lines = []
 lines.append("xdpmirror bench: Linux %s, %s CPUs, fio %s, MTU %s, disks %s, %s s per workload"
              % (R.get("kernel"), R.get("cpus"), R.get("fio"), R.get("mtu"), R.get("disk_size"),
                 R.get("secs")))
+lines.append("boxes pinned: " + ("primary box on CPU 0, secondary box on CPU 1 (BENCH_PIN=1)"
+                                 if R.get("pin") == "1" else "no (BENCH_PIN=0)"))
 lines.append("link: %s frames/s of %s bytes (AF_XDP %s mode) = %s MiB/s of mirror payload "
              "(%s bytes per frame)" % (R.get("link.fps"), R.get("link.frame"), R.get("link.mode"),
                                       R.get("link.seq"), R.get("xdpmirror.payload")))

@@ -42,7 +42,18 @@
 # table.txt, results.csv, bench.png, fio's JSON and each system's logs.  Environment: BENCH_MTU
 # (9000), BENCH_DISK (1G), BENCH_SECS (4 per workload), BENCH_DIRTY (512M written while the
 # secondary is away), BENCH_CYCLES (10000), BENCH_CYCLE_SECS (60), BENCH_RTT_COUNT (20000),
-# BENCH_PREFIX (xmb: the pair's namespaces, interfaces and /var/tmp/xdpmirror-PREFIX).
+# BENCH_PREFIX (xmb: the pair's namespaces, interfaces and /var/tmp/xdpmirror-PREFIX), BENCH_PIN
+# (0; see below).
+#
+# Two boxes on one machine share its CPUs, and unpinned the scheduler often packs both boxes'
+# daemons and the client on one CPU, which two real boxes never do.  With BENCH_PIN=1 every system
+# runs as two boxes of one CPU each would: the primary box (its daemon or qemu-storage-daemon, the
+# client: fio and the cycle loop, the link sender, the disk row's fio) on CPU 0, the secondary box
+# (its daemon or qemu-nbd, the link receiver) on CPU 1.  What the kernel does on behalf of a box
+# is not pinned: veth runs the receiver's NAPI in the sender's softirq, on the sender's CPU, and
+# the disk's completions run where the host's interrupt lands.  Off by default: on a 2-CPU machine
+# one CPU per box starves the throughput rows (the client and the primary's daemon share one CPU),
+# the peer's most (docs/performance.md).  numbers.txt records it as pin=.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 XM=$top/build/xdpmirror
@@ -58,6 +69,8 @@ DIRTY=${BENCH_DIRTY:-512M}
 CYCLES=${BENCH_CYCLES:-10000}
 CYCLE_SECS=${BENCH_CYCLE_SECS:-60}
 RTT_COUNT=${BENCH_RTT_COUNT:-20000}
+CPUS=$(nproc) # before any pinning: nproc counts the CPUs this process may run on
+PIN=${BENCH_PIN:-0}
 LAT_REGION=256M # the 4 KiB jobs write inside the first LAT_REGION bytes
 
 die() {
@@ -72,6 +85,16 @@ for t in fio jq python3 qemu-storage-daemon qemu-nbd gnuplot cmp; do
 done
 # shellcheck source=scripts/bench-peer.sh
 source "$top/scripts/bench-peer.sh"
+
+# ON_SECONDARY_CPU: the prefix for what runs on the secondary box (BENCH_PIN, above).  The bench
+# itself, and so everything else it starts, stays on CPU 0.
+ON_SECONDARY_CPU=()
+if [ "$PIN" = 1 ]; then
+	[ "$CPUS" -ge 2 ] || die "BENCH_PIN=1 needs 2 CPUs"
+	taskset -p -c 0 $$ >/dev/null || die "cannot pin the bench to CPU 0"
+	ON_SECONDARY_CPU=(taskset -c 1)
+	PEER_SECONDARY_PREFIX=(taskset -c 1)
+fi
 
 bg_pids=()
 cleanup() {
@@ -244,7 +267,7 @@ sync
 # ---- link ceiling ---------------------------------------------------------------------------
 
 progress "link: raw AF_XDP frames, MTU $MTU, ${SECS}s"
-"$PAIR" netns exec secondary --prefix "$PREFIX" -- "$LINKPERF" rx --dev "$XM_SECONDARY_IF" \
+"$PAIR" netns exec secondary --prefix "$PREFIX" -- "${ON_SECONDARY_CPU[@]}" "$LINKPERF" rx --dev "$XM_SECONDARY_IF" \
 	--secs "$SECS" >"$OUT/link-rx.json" 2>"$OUT/link-rx.log" &
 rx_pid=$!
 bg_pids+=("$rx_pid")
@@ -264,7 +287,7 @@ link_rtt() {
 	local name=$1 pong_args=() pong_pid
 	shift
 	[[ " $* " == *" --spin "* ]] && pong_args=(--spin)
-	"$PAIR" netns exec secondary --prefix "$PREFIX" -- "$LINKPERF" pong --dev "$XM_SECONDARY_IF" \
+	"$PAIR" netns exec secondary --prefix "$PREFIX" -- "${ON_SECONDARY_CPU[@]}" "$LINKPERF" pong --dev "$XM_SECONDARY_IF" \
 		--peer "$XM_PRIMARY_MAC" --secs 120 "${pong_args[@]}" >"$OUT/link-$name-pong.json" \
 		2>"$OUT/link-$name-pong.log" &
 	pong_pid=$!
@@ -321,14 +344,15 @@ if peer_verify; then R[peerds.equal]=yes; else R[peerds.equal]=NO; fi
 
 # attach BOX [ARGS...]: starts one box's daemon in its namespace.
 attach() {
-	local box=$1 dev peer disk
+	local box=$1 dev peer disk cpu=()
 	shift
 	if [ "$box" = primary ]; then
 		dev=$XM_PRIMARY_IF peer=$XM_SECONDARY_MAC disk=$XM_PRIMARY_DISK
 	else
 		dev=$XM_SECONDARY_IF peer=$XM_PRIMARY_MAC disk=$XM_SECONDARY_DISK
+		cpu=("${ON_SECONDARY_CPU[@]}")
 	fi
-	"$PAIR" netns exec "$box" --prefix "$PREFIX" -- "$XM" attach --role "$box" --dev "$dev" \
+	"$PAIR" netns exec "$box" --prefix "$PREFIX" -- "${cpu[@]}" "$XM" attach --role "$box" --dev "$dev" \
 		--peer "$peer" --disk "$disk" --meta "$DIR/$box.meta" --protocol C \
 		"${BENCH_AUTH[@]}" "$@" \
 		>>"$OUT/xdpmirror-$box.log" 2>&1 &
@@ -397,10 +421,11 @@ R[noauth.cpu]=$(echo "scale=2; ($c1 - $c0) / $HZ / $gib" | bc)
 # ---- the report -----------------------------------------------------------------------------
 
 # The link ceiling in the units of the other rows: payload bytes its frames could carry.
-R[link.seq]=$((R[link.fps] * R[xdpmirror.payload] / 1048576))
+R[link.seq]=$((${R[link.fps]} * ${R[xdpmirror.payload]} / 1048576))
 R[link.resync]=${R[link.seq]}
 R[kernel]=$(uname -r)
-R[cpus]=$(nproc)
+R[cpus]=$CPUS
+R[pin]=$PIN
 R[fio]=$(fio --version | sed 's/^fio-//')
 R[mtu]=$MTU
 R[disk_size]=$DISK

@@ -16,7 +16,8 @@
 #          (link.rtt_us, the one the targets use), the same spinning on the rings (the wakeups'
 #          share), and DATA frames carrying 4 KiB (the wire cost of a 4 KiB write; below MTU
 #          4144 the largest payload one frame holds, link.rtt_data_payload).
-#   disk   fio, io_uring, O_DIRECT, on the primary's image: no mirror can write faster.
+#   disk   fio, io_uring, O_DIRECT, on the primary's image: no mirror can write faster.  And
+#          disk2: the cycle (below) on the primary's image while it runs on the secondary's too.
 #   peer   qemu-storage-daemon: file node + nbd node over TCP to qemu-nbd serving the secondary's
 #          image, blockdev-mirror sync=full copy-mode=write-blocking, NBD export on a Unix socket
 #          (scripts/bench-peer.sh).  Measured after the job is ready.  Its default: qemu-nbd
@@ -315,6 +316,16 @@ link_rtt rtt_data --payload "${R[link.rtt_data_payload]}"
 # ---- disk ceiling ---------------------------------------------------------------------------
 
 workloads disk "" --ioengine=io_uring --direct=1 --filename="$XM_PRIMARY_DISK"
+# Both boxes' images live on this machine's one virtual disk, so a mirror's two write+fdatasync
+# run on it at once, which two real boxes never do.  disk2: the cycle on the primary's image while
+# the same cycle runs on the secondary's, as context for the floor (the targets keep the disk row).
+progress "disk: write+flush cycles on both images at once (they share one virtual disk)"
+cycle disk2-secondary "$XM_SECONDARY_DISK" &
+bg_pids+=($!)
+cycle disk2 "$XM_PRIMARY_DISK" || die "disk2: write+flush cycle failed"
+wait "${bg_pids[@]}" || die "disk2: write+flush cycle on the secondary's image failed"
+bg_pids=()
+for k in p50 p99 p999; do R[disk2.$k]=$(jq ".${k}_us | round" "$OUT/disk2.json"); done
 
 # ---- the peer -------------------------------------------------------------------------------
 

@@ -37,13 +37,15 @@ dev_is() { echo ".labels.device == \"$1\""; }
 
 log "bad --metrics-listen values are refused before anything is made"
 # (within 10 s: an attach that wrongly starts fails the test instead of hanging it)
-out=$(timeout 10 "$PAIR" netns exec primary --prefix "$XM_TEST_PREFIX" -- "$XM" attach --role primary --dev "$P" --peer "$XM_SECONDARY_MAC" \
+out=$(timeout 10 "$PAIR" netns exec primary --prefix "$XM_TEST_PREFIX" -- "$XM" attach \
+	--role primary --dev "$P" --peer "$XM_SECONDARY_MAC" \
 	--disk "$XM_PRIMARY_DISK" --meta "$(box_meta primary)" --auth-key "$XM_AUTH_KEY" \
 	--metrics-listen localhost:$PORT 2>&1)
 assert_eq "$?" 2 "exit code of a name for an address"
 grep -q -- "--metrics-listen 'localhost:$PORT': not a TCP port or address" <<<"$out" || fail "said: $out"
 # 192.0.2.1 (TEST-NET-1) is no address of the box: bind() says so, and the attach ends cleanly.
-out=$(timeout 10 "$PAIR" netns exec primary --prefix "$XM_TEST_PREFIX" -- "$XM" attach --role primary --dev "$P" --peer "$XM_SECONDARY_MAC" \
+out=$(timeout 10 "$PAIR" netns exec primary --prefix "$XM_TEST_PREFIX" -- "$XM" attach \
+	--role primary --dev "$P" --peer "$XM_SECONDARY_MAC" \
 	--disk "$XM_PRIMARY_DISK" --meta "$(box_meta primary)" --auth-key "$XM_AUTH_KEY" \
 	--metrics-listen 192.0.2.1:$PORT 2>&1)
 assert_eq "$?" 1 "exit code of an address that cannot be bound"

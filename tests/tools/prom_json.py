@@ -3,8 +3,8 @@
 # parser and prints every sample as one JSON array, so a test can query it with jq:
 #   [{"family": F, "type": T, "name": N, "labels": {...}, "value": V}, ...]
 # (the parser names a counter's family without "_total"; its samples keep it).  Exit 1 with the
-# reason on stderr when the text does not parse, or when a family comes in two pieces (the
-# parser takes that; Prometheus refuses the scrape).
+# reason on stderr when the text does not parse, or when a family comes in two pieces or has
+# two HELP or TYPE lines (the parser takes those; Prometheus refuses the scrape).
 import json
 import math
 import sys
@@ -13,9 +13,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 
 def main():
+    text = sys.stdin.read()
     out, seen = [], set()
     try:
-        for fam in text_string_to_metric_families(sys.stdin.read()):
+        for kind in ("# HELP ", "# TYPE "):
+            names = [line.split()[2] for line in text.splitlines() if line.startswith(kind)]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"{kind.strip()} twice for {', '.join(twice)}")
+        for fam in text_string_to_metric_families(text):
             if fam.name in seen:
                 raise ValueError(f"family {fam.name} comes in two pieces")
             seen.add(fam.name)

@@ -11,7 +11,11 @@ CFLAGS    ?= -O2 -g
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE -MMD -MP \
              -Iinclude -Iuser -I$(OUT)
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Iinclude -idirafter $(ARCH_INC) -MMD -MP
-LDLIBS    := -lxdp -lbpf -luring -ljson-c -lcrypto -lgnutls -lelf -lz
+# libmicrohttpd serves --metrics-listen (user/metrics/http.c).
+MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS  := $(or $(shell pkg-config --libs libmicrohttpd 2>/dev/null),-lmicrohttpd)
+CFLAGS    += $(MHD_CFLAGS)
+LDLIBS    := -lxdp -lbpf -luring -ljson-c -lcrypto -lgnutls -lelf -lz $(MHD_LIBS)
 
 # Quiet by default; V=1 shows every command.
 ifeq ($(V),1)

@@ -7,14 +7,17 @@ set -euo pipefail
 # Build: compiler, BPF toolchain, libraries.  Test/demo: cmocka, NBD clients (libnbd-bin has
 # nbdinfo, nbdcopy and nbdfuse; python3-libnbd lets a test script single requests; nbdkit sends
 # FUA writes, pauses or fails a disk, and is the bench's local NBD peer), FUSE, fio, tc; the NBD
-# export's TLS is GnuTLS (psktool, in gnutls-bin, makes its key files).
+# export's TLS is GnuTLS (psktool, in gnutls-bin, makes its key files); --metrics-listen is
+# libmicrohttpd, and test_metrics parses the metrics with python3-prometheus-client and fetches
+# them with curl.
 PKGS=(
 	clang llvm gcc make pkg-config
 	libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev liburing-dev libjson-c-dev libssl-dev
-	libgnutls28-dev gnutls-bin
+	libgnutls28-dev gnutls-bin libmicrohttpd-dev
 	libcmocka-dev
 	iproute2 iputils-ping ethtool kmod
 	libnbd-bin python3-libnbd nbdkit fuse3 fio e2fsprogs util-linux jq python3
+	python3-prometheus-client curl
 )
 
 # make bench also needs the peer (qemu-storage-daemon, qemu-nbd) and the plot.

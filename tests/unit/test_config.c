@@ -131,6 +131,11 @@ static bool nbd_tcp_applied(const struct xm_config *c)
 	return c->nbd_tcp_port == 10809 && !strcmp(c->nbd_tcp_addr, "127.0.0.1");
 }
 
+static bool metrics_listen_applied(const struct xm_config *c)
+{
+	return c->metrics_port == 9464 && !strcmp(c->metrics_addr, "127.0.0.1");
+}
+
 static bool nbd_tls_psk_applied(const struct xm_config *c)
 {
 	return !strcmp(c->nbd_tls_psk, "/etc/xdpmirror/nbd.psk");
@@ -220,6 +225,7 @@ static const struct key_case key_cases[] = {
 	 "/run/a-path-much-longer-than-a-unix-socket-address-can-hold-because-sun_path-has-only-"
 	 "108-bytes-of-room.sock"},
 	{"nbd-tcp", "10809", nbd_tcp_applied, "65536"},
+	{"metrics-listen", "9464", metrics_listen_applied, "localhost:9464"},
 	{"nbd-tls-psk", "/etc/xdpmirror/nbd.psk", nbd_tls_psk_applied, ""},
 	{"nbd-tcp-insecure", "yes", nbd_tcp_insecure_applied, "please"},
 	{"nbd-group", "root", nbd_group_applied, "no-such-group-xm"},
@@ -426,6 +432,7 @@ static const struct number_key_case number_keys[] = {
 	{"timeout", "16", "0x10", "2-60000 ms"},
 	{"ko-timeout", "16", "0x10", "10-600000 ms"},
 	{"nbd-tcp", "4096", "0x1000", "1-65535"},
+	{"metrics-listen", "4096", "0x1000", "1-65535"},
 	{"bitmap-block", "65536", "0x10000", "a power of two, 4K-1M"},
 	{"resync-rate", "16", "0x10", "0-1000000 MiB/s"},
 	{"busy-poll", "16", "0x10", "0-1000 us"},
@@ -850,7 +857,7 @@ struct check_case {
 	const char *err; /* NULL: complete */
 };
 
-/* --nbd-tcp ADDR:PORT: numeric IPv4, [IPv6], or a port alone on 127.0.0.1. */
+/* --nbd-tcp and --metrics-listen ADDR:PORT: numeric IPv4, [IPv6], or a port alone on 127.0.0.1. */
 static void test_nbd_tcp_addresses(void **state)
 {
 	/* A bad address gets the address's message; a bad port the one every number gets. */
@@ -898,6 +905,24 @@ static void test_nbd_tcp_addresses(void **state)
 		assert_int_equal(ret, 0);
 		assert_string_equal(c.nbd_tcp_addr, cases[i].addr);
 		assert_int_equal(c.nbd_tcp_port, cases[i].port);
+	}
+	/* --metrics-listen reads the same addresses the same way. */
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct xm_config c;
+		char err[256] = "";
+		int ret;
+
+		xm_config_init(&c);
+		ret = xm_config_set(&c, "metrics-listen", cases[i].val, err, sizeof(err));
+		if (!cases[i].addr) {
+			assert_int_equal(ret, -EINVAL);
+			assert_err_contains(err, cases[i].why);
+			assert_int_equal(c.metrics_port, 0);
+			continue;
+		}
+		assert_int_equal(ret, 0);
+		assert_string_equal(c.metrics_addr, cases[i].addr);
+		assert_int_equal(c.metrics_port, cases[i].port);
 	}
 }
 

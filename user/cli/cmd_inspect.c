@@ -17,7 +17,6 @@
 #include "link/stats.h"
 
 #define STATUS_JSON_VERSION 1
-#define MAX_DEVICES	    64
 
 int xm_require_dev(const char *cmd, const char *dev)
 {
@@ -67,8 +66,7 @@ static struct json_object *xdp_stats_json(const struct xm_stats *s)
 	return root;
 }
 
-/* Attached interfaces: those whose lock a live daemon holds. */
-static int list_attached(char names[][16], int max)
+int xm_list_attached(char names[][16], int max)
 {
 	struct dirent *e;
 	int n = 0;
@@ -157,7 +155,7 @@ int cmd_status(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	char names[MAX_DEVICES][16];
+	char names[XM_MAX_DEVICES][16];
 	const char *dev = NULL;
 	struct json_object *root = NULL, *devices = NULL;
 	bool json = false;
@@ -191,7 +189,7 @@ int cmd_status(int argc, char **argv)
 	if (dev) {
 		ret = status_one(dev, devices);
 	} else {
-		n = list_attached(names, MAX_DEVICES);
+		n = xm_list_attached(names, XM_MAX_DEVICES);
 		if (!n && !json)
 			printf("no interface attached\n");
 		/* Interfaces that are not attached (any more) are no failure of a listing. */

@@ -25,9 +25,13 @@ int cmd_resolve(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_disk(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
 
 /* Shared by commands that take --dev: validates the name, prints "CMD: ..." on error. */
 int xm_require_dev(const char *cmd, const char *dev);
+/* Attached interfaces, those whose lock a live daemon holds: up to max names, their count. */
+#define XM_MAX_DEVICES 64
+int xm_list_attached(char names[][16], int max);
 
 /* One request to dev's daemon (util/runstate.h), waiting a few seconds while it answers "busy".
  * Returns the answer's length, or -errno: -ENOENT or -ECONNREFUSED when no daemon listens,

@@ -15,6 +15,7 @@ static const struct {
 	{"detach", cmd_detach, "stop the daemon on an interface and remove its state"},
 	{"status", cmd_status, "role, peer, modes, counters of attached interfaces"},
 	{"stats", cmd_stats, "XDP counters (summed over CPUs) with rates"},
+	{"metrics", cmd_metrics, "Prometheus metrics of attached interfaces (text format)"},
 	{"check", cmd_check, "can this NIC run xdpmirror? (native XDP, queues, MTU)"},
 	{"promote", cmd_promote, "make this secondary the primary (serves the NBD export)"},
 	{"demote", cmd_demote, "make this primary a secondary"},

@@ -170,11 +170,12 @@ static int set_nbd_socket(struct xm_config *c, const char *v, char *err, size_t 
 	return 0;
 }
 
-/* PORT (on 127.0.0.1), IPV4:PORT or [IPV6]:PORT; numeric addresses only, no name lookups. */
-static int set_nbd_tcp(struct xm_config *c, const char *v, char *err, size_t n)
+/* PORT (on 127.0.0.1), IPV4:PORT or [IPV6]:PORT; numeric addresses only, no name lookups.  addr
+ * holds INET6_ADDRSTRLEN bytes. */
+static int parse_tcp_address(const char *v, char addr[46], __u16 *port_out, char *err, size_t n)
 {
 	static const struct xm_num_rule port_rule = {.min = 1, .max = 65535};
-	char addr[sizeof(c->nbd_tcp_addr)] = "127.0.0.1";
+	char a[46] = "127.0.0.1";
 	const char *port_str = v, *end;
 	struct in6_addr a6;
 	struct in_addr a4;
@@ -185,20 +186,20 @@ static int set_nbd_tcp(struct xm_config *c, const char *v, char *err, size_t n)
 	if (v[0] == '[') {
 		end = strstr(v, "]:");
 		alen = end ? (size_t)(end - v - 1) : 0;
-		ok = alen && alen < sizeof(addr);
+		ok = alen && alen < sizeof(a);
 		if (ok) {
-			memcpy(addr, v + 1, alen);
-			addr[alen] = '\0';
-			ok = inet_pton(AF_INET6, addr, &a6) == 1;
+			memcpy(a, v + 1, alen);
+			a[alen] = '\0';
+			ok = inet_pton(AF_INET6, a, &a6) == 1;
 			port_str = end + 2;
 		}
 	} else if ((end = strrchr(v, ':'))) {
 		alen = (size_t)(end - v);
-		ok = alen && alen < sizeof(addr);
+		ok = alen && alen < sizeof(a);
 		if (ok) {
-			memcpy(addr, v, alen);
-			addr[alen] = '\0';
-			ok = inet_pton(AF_INET, addr, &a4) == 1;
+			memcpy(a, v, alen);
+			a[alen] = '\0';
+			ok = inet_pton(AF_INET, a, &a4) == 1;
 			port_str = end + 1;
 		}
 	}
@@ -212,9 +213,19 @@ static int set_nbd_tcp(struct xm_config *c, const char *v, char *err, size_t n)
 	/* The port is a number like any other: the one parser, the one message. */
 	if (set_u32(&port, port_str, &port_rule, err, n))
 		return -EINVAL;
-	snprintf(c->nbd_tcp_addr, sizeof(c->nbd_tcp_addr), "%s", addr);
-	c->nbd_tcp_port = (__u16)port;
+	memcpy(addr, a, sizeof(a));
+	*port_out = (__u16)port;
 	return 0;
+}
+
+static int set_nbd_tcp(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	return parse_tcp_address(v, c->nbd_tcp_addr, &c->nbd_tcp_port, err, n);
+}
+
+static int set_metrics_listen(struct xm_config *c, const char *v, char *err, size_t n)
+{
+	return parse_tcp_address(v, c->metrics_addr, &c->metrics_port, err, n);
 }
 
 static int set_nbd_tls_psk(struct xm_config *c, const char *v, char *err, size_t n)
@@ -390,6 +401,10 @@ const struct xm_config_key xm_config_keys[] = {
 	 "serve --nbd-tcp without TLS: anyone who can connect reads and writes the disk (labs "
 	 "only)",
 	 set_nbd_tcp_insecure, "yes"},
+	{"metrics-listen", "[ADDR:]PORT",
+	 "serve Prometheus metrics at http://ADDR:PORT/metrics (default address 127.0.0.1; "
+	 "docs/metrics.md)",
+	 set_metrics_listen, NULL},
 	{"meta", "PATH", "metadata file (default /var/lib/xdpmirror/IF.meta; made if missing)",
 	 set_meta, NULL},
 	{"bitmap-block", "SIZE", "bytes per bitmap bit for new metadata (default 64K)",

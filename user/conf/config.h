@@ -54,6 +54,10 @@ struct xm_config {
 	bool nbd_tcp_insecure;	    /* TCP export without TLS (labs only) */
 	bool nbd_group;		    /* the Unix socket is 0660 with group nbd_gid, not 0600 */
 	__u32 nbd_gid;
+
+	/* --metrics-listen: GET /metrics on this numeric address and port; port 0: not served. */
+	char metrics_addr[46];
+	__u16 metrics_port;
 };
 
 struct xm_config_key {

@@ -23,6 +23,7 @@
 #include "link/frame.h"
 #include "link/gate.h"
 #include "link/stats.h"
+#include "metrics/http.h"
 #include "nbd/nbd.h"
 #include "primary/primary.h"
 #include "secondary/secondary.h"
@@ -379,6 +380,8 @@ int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg)
 	if (!err)
 		err = check_xdp_free(d);
 	if (!err)
+		err = xm_metrics_http_start(&d->cfg, &d->metrics);
+	if (!err)
 		err = setup_disk(d);
 	if (!err)
 		err = setup_meta(d);
@@ -405,6 +408,7 @@ void xm_daemon_teardown(struct xm_daemon *d)
 {
 	__u32 q;
 
+	xm_metrics_http_stop(&d->metrics); /* first, while what it asks still answers */
 	if (d->role)
 		d->ops->destroy(d->role);
 	d->role = NULL;

@@ -23,6 +23,7 @@
 #include "util/report.h"
 
 struct xm_ctl_client;
+struct xm_metrics_http;
 
 struct xm_daemon {
 	struct xm_config cfg;
@@ -74,6 +75,9 @@ struct xm_daemon {
 	struct xm_role_env env;
 	/* promote/demote: the role to switch to once the current one has drained, or NONE */
 	enum xm_role next_role;
+	/* --metrics-listen's server (metrics/http.h): a thread of its own that asks the control
+	 * socket like any client, so it never touches what is here. */
+	struct xm_metrics_http *metrics;
 };
 
 /* Validates, attaches and sets everything up; on error prints one line and undoes what it did. */

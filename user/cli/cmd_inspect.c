@@ -68,7 +68,7 @@ static struct json_object *xdp_stats_json(const struct xm_stats *s)
 }
 
 /* Attached interfaces: those whose lock a live daemon holds. */
-static int list_attached(char names[][16], int max)
+int xm_cli_list_attached(char names[][16], int max)
 {
 	struct dirent *e;
 	int n = 0;
@@ -191,7 +191,7 @@ int cmd_status(int argc, char **argv)
 	if (dev) {
 		ret = status_one(dev, devices);
 	} else {
-		n = list_attached(names, MAX_DEVICES);
+		n = xm_cli_list_attached(names, MAX_DEVICES);
 		if (!n && !json)
 			printf("no interface attached\n");
 		/* Interfaces that are not attached (any more) are no failure of a listing. */

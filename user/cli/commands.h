@@ -25,6 +25,10 @@ int cmd_resolve(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_disk(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+
+/* The interfaces a live daemon holds the lock of (at most max names).  Returns how many. */
+int xm_cli_list_attached(char names[][16], int max);
 
 /* Shared by commands that take --dev: validates the name, prints "CMD: ..." on error. */
 int xm_require_dev(const char *cmd, const char *dev);

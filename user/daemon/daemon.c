@@ -408,6 +408,7 @@ void xm_daemon_teardown(struct xm_daemon *d)
 	if (d->role)
 		d->ops->destroy(d->role);
 	d->role = NULL;
+	xm_events_exit(d);
 	xm_loop_exit(&d->loop);
 	if (d->ctl_fd >= 0)
 		close(d->ctl_fd);
@@ -609,6 +610,7 @@ static int create_role(struct xm_daemon *d)
 		.verified_rx_ns = d->gate.auth ? &d->gate.verified_rx_ns : NULL,
 		.send = link_send,
 		.tx_flush = link_tx_flush,
+		.note = xm_events_note,
 		.link = d,
 	};
 	return start_role(d);
@@ -646,6 +648,7 @@ static __u64 tick(struct xm_daemon *d)
 	xm_commit_poll(&d->commit, now);
 	xm_control_tick(d, now);
 	next = d->ops->tick(d->role, now);
+	xm_events_tick(d, now);
 	if (xm_commit_deadline(&d->commit) < next)
 		next = xm_commit_deadline(&d->commit);
 	if ((d->stop || d->next_role) && !d->finishing && d->ops->drained(d->role, now)) {
@@ -742,7 +745,9 @@ int xm_daemon_run(struct xm_daemon *d)
 	d->xsk_watch = calloc(d->nxsks, sizeof(*d->xsk_watch));
 	if (!d->xsk_watch)
 		return -ENOMEM;
-	err = create_role(d);
+	err = xm_events_init(d);
+	if (!err)
+		err = create_role(d);
 	/* The role runs on the metadata now: it is this box's, failure or not. */
 	if (!err) {
 		d->meta_new = false;

@@ -206,14 +206,18 @@ static int follow(struct stream *st, nfds_t n)
 	return ret;
 }
 
-/* events --now: each device's state line.  Returns an exit code. */
-static int print_now(char names[][16], int n)
+/* events --now: each device's state line.  listing: the devices were listed, not named, and one
+ * that went away since is no failure.  Returns an exit code. */
+static int print_now(char names[][16], int n, bool listing)
 {
 	static char answer[LINE_BYTES];
 	int i, got, ret = XM_EXIT_OK;
 
 	for (i = 0; i < n; i++) {
 		got = xm_cli_request(names[i], "events now", answer, sizeof(answer));
+		if (got < 0 && listing &&
+		    (xm_cli_request_exit(got) == XM_EXIT_NOT_ATTACHED || got == -ECONNRESET))
+			continue;
 		if (got < 0) {
 			pr_warn("events '%s': %s", names[i], xm_cli_request_error(got));
 			ret = ret ? ret : xm_cli_request_exit(got);
@@ -284,7 +288,7 @@ int cmd_events(int argc, char **argv)
 		n = xm_cli_list_attached(names, MAX_DEVICES);
 	}
 	if (now)
-		return print_now(names, n);
+		return print_now(names, n, !dev);
 	if (!n) {
 		pr_warn("events: no interface attached");
 		return XM_EXIT_NOT_ATTACHED;

@@ -84,7 +84,7 @@ for r in r1 r2; do
 	[ "$r" = r1 ] && lines "$r" '.type != "state"' | jq -c 'del(.time, .dev)' | sed 's/^/  /'
 	has "$r" '.type == "connection" and .connection == "connected"' || fail "$r: no reconnection line"
 	has "$r" '.type == "resync-start"' || fail "$r: no resync-start"
-	assert_eq "$(lines "$r" "$end_line" | jq -r .result)" done "$r: resync result"
+	assert_eq "$(lines "$r" "$end_line" | jq -r .result)" "done" "$r: resync result"
 	assert_ge "$(lines "$r" "$end_line" | jq .bytes)" $DIRTY "$r: bytes resynced"
 	# start before end, numbers rising one by one
 	assert_eq "$(lines "$r" '.type | startswith("resync-")' | jq -r .type | sed -n '1p;$p' | tr '\n' ' ')" \

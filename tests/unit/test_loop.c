@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Description: the event loop (util/loop.c) on a real io_uring: completions reach their xm_io,
- * multishot and oneshot watches fire as often as they should, an unwatched watch is released
- * exactly once and never calls its handler again, and busy polling ends on the work it waits
- * for, without a syscall, or after its time. */
+ * multishot and oneshot watches fire as often as they should, an armed poll takes new events, an
+ * unwatched watch is released exactly once and never calls its handler again, and busy polling
+ * ends on the work it waits for, without a syscall, or after its time. */
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -32,6 +32,7 @@ struct fixture {
 	int efd;
 	struct xm_watch w;
 	unsigned int fired, released;
+	int revents;	     /* of the last wakeup */
 	bool consume;	     /* the handler reads the eventfd */
 	bool unwatch_inside; /* the handler unwatches */
 	struct xm_io io;
@@ -86,6 +87,7 @@ static void on_ready(struct xm_watch *w, int revents)
 	uint64_t v;
 
 	f->fired++;
+	f->revents = revents;
 	if (f->consume)
 		assert_int_equal(read(f->efd, &v, sizeof(v)), sizeof(v));
 	if (f->unwatch_inside)
@@ -170,6 +172,31 @@ static void test_oneshot_rearms_after_the_handler(void **state)
 	assert_true(xm_loop_run_once(&f->loop, 100 * MS) >= 1);
 	assert_true(xm_loop_run_once(&f->loop, 100 * MS) >= 1);
 	assert_true(f->fired >= 3);
+	assert_int_equal(f->loop.inflight, 1);
+}
+
+/* An armed oneshot poll waits for more once updated: an eventfd is always writable, so POLLOUT
+ * fires at once (an events reader whose output waits for room, daemon/evreaders.c). */
+static void test_update_changes_an_armed_poll(void **state)
+{
+	struct fixture *f = *state;
+
+	start(f);
+	f->consume = false;
+	assert_int_equal(xm_loop_watch_oneshot(&f->loop, &f->w, f->efd, POLLIN, on_ready), 0);
+	spin(f);
+	assert_int_equal(f->fired, 0);
+	assert_int_equal(xm_loop_watch_update(&f->loop, &f->w, POLLIN | POLLOUT), 0);
+	spin(f);
+	assert_true(f->fired >= 1);
+	assert_true(f->revents & POLLOUT);
+	assert_false(f->revents & POLLIN);
+	/* Back to POLLIN from the handler's side: quiet again. */
+	f->w.events = POLLIN;
+	spin(f);
+	f->fired = 0;
+	spin(f);
+	assert_int_equal(f->fired, 0);
 	assert_int_equal(f->loop.inflight, 1);
 }
 
@@ -317,6 +344,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_multishot_fires_each_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oneshot_rearms_after_the_handler, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_update_changes_an_armed_poll, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwatch_releases_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwatch_inside_the_handler, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwatch_inside_a_multishot_handler, setup,

@@ -66,6 +66,7 @@ static struct json_object *xdp_stats_json(const struct xm_stats *s)
 	return root;
 }
 
+/* Attached interfaces: those whose lock a live daemon holds. */
 int xm_list_attached(char names[][16], int max)
 {
 	struct dirent *e;

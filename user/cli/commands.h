@@ -26,6 +26,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_disk(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
+int cmd_events(int argc, char **argv);
 
 /* Shared by commands that take --dev: validates the name, prints "CMD: ..." on error. */
 int xm_require_dev(const char *cmd, const char *dev);

@@ -21,6 +21,7 @@ static const struct {
 	{"demote", cmd_demote, "make this primary a secondary"},
 	{"verify", cmd_verify, "compare checksums of every region on both boxes (primary)"},
 	{"disk", cmd_disk, "detach the disk, or attach one again, while the daemon runs"},
+	{"events", cmd_events, "follow state changes as JSON lines (--now: the state only)"},
 	{"resolve", cmd_resolve, "after a split brain: drop this box's changes (secondary)"},
 	{"keygen", cmd_keygen, "write a new shared key for a pair (mode 0600)"},
 };

@@ -11,6 +11,7 @@
 
 #include "daemon/ctl.h"
 #include "daemon/daemon.h"
+#include "daemon/evreaders.h"
 #include "util/clock.h"
 #include "util/list.h"
 #include "util/log.h"
@@ -107,14 +108,53 @@ static void ctl_client_close(struct xm_ctl_client *c)
 	xm_ctl_conn_free(&c->conn);
 	if (xm_loop_unwatch(&c->d->loop, &c->watch, ctl_client_released)) {
 		pr_warn("%s: cannot drop a control client's poll", c->d->cfg.dev);
-		shutdown(c->fd, SHUT_RDWR);
+		if (c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
 	}
-	close(c->fd);
+	if (c->fd >= 0) /* none when its socket went to the events stream */
+		close(c->fd);
 }
 
-/* The answer to a whole request, into c->conn.  Returns 0 or -ENOMEM. */
-static int ctl_answer(struct xm_daemon *d, struct xm_ctl_conn *conn)
+/*
+ * events (docs/events.md): with "now", the state line is the answer; without, the socket leaves
+ * the control clients and becomes an events reader, with its own cap.  Returns 0 (an answer is
+ * set), 1 (c->fd is the reader's now), or -ENOMEM.
+ */
+static int ctl_events(struct xm_ctl_client *c, const struct xm_ctl_req *req)
 {
+	struct xm_daemon *d = c->d;
+	size_t len;
+	char *line;
+	int err;
+
+	if (req->now) {
+		line = xm_events_state_now(d, &len);
+		if (!line)
+			return -ENOMEM;
+		xm_ctl_take_answer(&c->conn, line, len);
+		return 0;
+	}
+	err = xm_events_subscribe(d, c->fd, req->buffer);
+	if (err == -EBUSY) {
+		char busy[96];
+
+		snprintf(busy, sizeof(busy),
+			 "error: too many event readers (%u, the most it serves at once)",
+			 XM_EV_READERS_MAX);
+		return xm_ctl_set_answer(&c->conn, busy);
+	}
+	if (err)
+		return err;
+	c->fd = -1;
+	return 1;
+}
+
+/* The answer to a whole request, into c->conn.  Returns 0, 1 (the client became an events
+ * reader: nothing to answer) or -ENOMEM. */
+static int ctl_answer(struct xm_ctl_client *c)
+{
+	struct xm_daemon *d = c->d;
+	struct xm_ctl_conn *conn = &c->conn;
 	struct xm_ctl_req req;
 	const char *answer;
 	size_t len = 0;
@@ -135,6 +175,8 @@ static int ctl_answer(struct xm_daemon *d, struct xm_ctl_conn *conn)
 		xm_ctl_take_answer(conn, buf, len);
 		return 0;
 	}
+	if (!answer && !strcmp(req.verb, "events"))
+		return ctl_events(c, &req);
 	if (!answer)
 		answer = ctl_command(d, &req);
 	return xm_ctl_set_answer(conn, answer);
@@ -170,7 +212,11 @@ static void on_ctl_client(struct xm_watch *w, int revents)
 	if (err == -EMSGSIZE)
 		err = xm_ctl_set_answer(&c->conn, "error: request too long");
 	else if (!err)
-		err = ctl_answer(c->d, &c->conn);
+		err = ctl_answer(c);
+	if (err == 1) {
+		ctl_client_close(c); /* its socket lives on as an events reader */
+		return;
+	}
 	if (err) {
 		if (err != -ECONNRESET)
 			pr_debug("%s: control client: %s", c->d->cfg.dev, strerror(-err));

@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conf/params.h"
 #include "daemon/ctl.h"
+#include "daemon/evreaders.h"
 
 #define MAX_WORDS 4
 
@@ -23,6 +25,7 @@ static const struct verb {
 	{"demote", {NULL}, XM_ROLE_NONE, NULL},
 	{"disk-attach", {"full"}, XM_ROLE_NONE, NULL},
 	{"disk-detach", {NULL}, XM_ROLE_NONE, NULL},
+	{"events", {"now", "buffer"}, XM_ROLE_NONE, NULL}, /* "buffer BYTES" */
 	{"verify", {"mark"}, XM_ROLE_PRIMARY, "error: verify runs on the primary"},
 	{"resolve",
 	 {"discard-local"},
@@ -42,6 +45,25 @@ static void set_flag(struct xm_ctl_req *req, const char *flag)
 		req->text = true;
 	else if (!strcmp(flag, "full"))
 		req->full = true;
+	else if (!strcmp(flag, "now"))
+		req->now = true;
+}
+
+/* events ... buffer BYTES: the reader's bound (docs/events.md).  Returns NULL or the answer. */
+static const char *parse_buffer(const char *word, struct xm_ctl_req *req)
+{
+	static const struct xm_num_rule rule = {
+		.min = XM_EV_BUFFER_MIN, .max = XM_EV_BUFFER_MAX, .size = true};
+	static char answer[160];
+	char err[96];
+
+	if (!word)
+		return "error: 'events' buffer wants a size";
+	if (xm_parse_num(word, &rule, &req->buffer, err, sizeof(err))) {
+		snprintf(answer, sizeof(answer), "error: 'events' buffer %s", err);
+		return answer;
+	}
+	return NULL;
 }
 
 const char *xm_ctl_parse(const char *line, struct xm_ctl_req *req)
@@ -81,6 +103,13 @@ const char *xm_ctl_parse(const char *line, struct xm_ctl_req *req)
 			snprintf(answer, sizeof(answer), "error: '%.32s' takes no '%.32s'", v->name,
 				 words[k]);
 			return answer;
+		}
+		if (!strcmp(v->flags[i], "buffer")) {
+			const char *bad = parse_buffer(k + 1 < n ? words[++k] : NULL, req);
+
+			if (bad)
+				return bad;
+			continue;
 		}
 		set_flag(req, v->flags[i]);
 	}

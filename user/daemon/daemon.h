@@ -24,6 +24,7 @@
 
 struct xm_ctl_client;
 struct xm_metrics_http;
+struct xm_events;
 
 struct xm_daemon {
 	struct xm_config cfg;
@@ -48,9 +49,11 @@ struct xm_daemon {
 		__u64 request_timeouts; /* closed: no whole request within the deadline */
 		__u64 answer_timeouts;	/* closed: the answer not taken within the deadline */
 	} ctl_stats;
-	bool stop;	/* detach requested */
-	bool finishing; /* the role's finish() is writing its metadata */
-	bool finished;	/* the role has drained and finished: leave the loop */
+	struct xm_events
+		*events; /* the events stream's readers and last sample (daemon/events.c) */
+	bool stop;	 /* detach requested */
+	bool finishing;	 /* the role's finish() is writing its metadata */
+	bool finished;	 /* the role has drained and finished: leave the loop */
 	__u64 start_ns;
 	__u8 node_uuid[16];
 	__u64 last_tx_ns; /* any frame sent */
@@ -85,6 +88,8 @@ int xm_daemon_setup(struct xm_daemon *d, const struct xm_config *cfg);
 /* Runs until SIGTERM/SIGINT and the role has drained; returns 0 or -errno. */
 int xm_daemon_run(struct xm_daemon *d);
 void xm_daemon_teardown(struct xm_daemon *d);
+/* One whole frame to the peer on queue 0: the gate's output (setup.c gives it to the gate). */
+int xm_daemon_link_out(void *link, const struct xm_span *spans, __u32 n, __u32 len);
 /* The control socket (daemon/control.c): watches the listening socket d->ctl_fd on d's loop
  * (returns 0 or -errno); once per loop pass, closes clients past their deadline. */
 int xm_control_start(struct xm_daemon *d);
@@ -94,6 +99,20 @@ const char *xm_daemon_disk_detach(struct xm_daemon *d);
 const char *xm_daemon_disk_attach(struct xm_daemon *d, const char *path, bool full);
 /* The control socket's part of status: clients open, the limits, what became of the others. */
 void xm_control_report(const struct xm_daemon *d, struct xm_report *r);
+/* The events stream (daemon/events.c, docs/events.md).  init: returns 0 or -ENOMEM.  tick: once
+ * per loop pass; samples the device every 100 ms while a reader listens.  note: a role's news
+ * (env->note).  state_now: the state line of `events --now` (malloc'd, *len bytes with its
+ * newline; NULL without memory).  subscribe: fd (a control client's socket) becomes a reader
+ * with a queue of bound bytes (0: the default); returns 0, -EBUSY (as many readers as it takes;
+ * counted), or -errno; the caller keeps fd on error.  exit: the last line to each reader and
+ * all of them closed. */
+int xm_events_init(struct xm_daemon *d);
+void xm_events_tick(struct xm_daemon *d, __u64 now);
+void xm_events_note(void *d, enum xm_role_note what); /* env->note: d is env->link */
+char *xm_events_state_now(struct xm_daemon *d, size_t *len);
+int xm_events_subscribe(struct xm_daemon *d, int fd, __u64 bound);
+void xm_events_exit(struct xm_daemon *d);
+void xm_events_report(const struct xm_daemon *d, struct xm_report *r);
 /* Writes the daemon's status: the "daemon" object of `status --json` (XM_REPORT_JSON), or the
  * same for people (XM_REPORT_TEXT). */
 void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE *out);

@@ -154,6 +154,7 @@ void xm_daemon_report(const struct xm_daemon *d, enum xm_report_form form, FILE 
 	xm_report_u64(&r, "late_over_50ms", "late > 50 ms", d->late.over_50ms);
 	xm_report_close(&r);
 	xm_control_report(d, &r);
+	xm_events_report(d, &r);
 
 	xm_report_open(&r, "xdp", "xdp");
 	xm_report_str(&r, "mode", "mode", xm_bpf_attach_mode_name(d->bpf.attach_mode));

@@ -137,6 +137,7 @@ void setgen_done(struct xm_primary *p, __u64 gen)
 	p->phase = PH_IN_SYNC;
 	p->last_rs_bytes = p->rs_done_bytes - p->rs_start_bytes;
 	p->last_rs_ns = now - p->rs_start_ns;
+	xm_env_note(p->env, XM_NOTE_SYNC_DONE);
 	/* Regions a failing write left behind (pass-on) come back one by one: in one session, one
 	 * line per IN_SYNC_LOG_NS instead of a line per failed write. */
 	p->in_sync_quiet++;

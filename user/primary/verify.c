@@ -54,6 +54,8 @@ void csum_abort(struct xm_primary *p)
 	cj->active = false;
 	cj->finished = false;
 	cj->finished_ns = xm_now_ns();
+	if (cj->verify)
+		xm_env_note(p->env, XM_NOTE_VERIFY_END);
 	/* Reads in flight finish into their buffers; the op is freed when they complete. */
 	for (i = 0; i < CSUM_OPS; i++)
 		if (!cj->ops[i].reading)
@@ -276,6 +278,8 @@ void csum_pump(struct xm_primary *p, __u64 now)
 			p->env->cfg->dev, cj->verify ? "verify" : "checksum sync",
 			(unsigned long long)cj->regions_differ,
 			(unsigned long long)cj->regions_equal, (unsigned long long)cj->skipped);
+		if (cj->verify)
+			xm_env_note(p->env, XM_NOTE_VERIFY_END);
 	}
 }
 

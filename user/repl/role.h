@@ -19,6 +19,13 @@
 #include "util/report.h"
 #include "util/loop.h"
 
+/* What a role tells the daemon the moment it happens, for the events stream (docs/events.md):
+ * ends that a sample of its status taken now and then could miss. */
+enum xm_role_note {
+	XM_NOTE_SYNC_DONE,  /* a resync is complete: the peer (primary) or this box took the data */
+	XM_NOTE_VERIFY_END, /* a verify finished or was interrupted; its status has the result */
+};
+
 /*
  * The environment: the daemon owns all of it and lends it to the role it runs.  A role sends
  * frames and reads facts only through this; it never sees the daemon itself.
@@ -50,8 +57,16 @@ struct xm_role_env {
 		    __u64 tag);
 	/* Kicks what send() queued (frames otherwise leave in batches). */
 	void (*tx_flush)(void *link);
+	/* Tells the daemon what just happened (may be NULL: nobody listens). */
+	void (*note)(void *link, enum xm_role_note what);
 	void *link;
 };
+
+static inline void xm_env_note(const struct xm_role_env *env, enum xm_role_note what)
+{
+	if (env->note)
+		env->note(env->link, what);
+}
 
 static inline int xm_env_send(const struct xm_role_env *env, const struct xm_frame *f,
 			      const struct xm_span *payload, __u32 n, __u64 tag)
@@ -97,7 +112,8 @@ struct xm_rx {
  * answers it (XM_ROLE_NONE: the daemon itself), with the answer when another role runs. */
 struct xm_ctl_req {
 	const char *verb;
-	bool force, mark, discard_local, text, full;
+	bool force, mark, discard_local, text, full, now;
+	__u64 buffer;	  /* events: the reader's bound in bytes; 0: the default */
 	const char *path; /* disk-attach: the disk to open; NULL: the one the daemon had */
 	enum xm_role role;
 	const char *wrong_role;

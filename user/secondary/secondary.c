@@ -84,6 +84,7 @@ static void adopt_generation(struct xm_secondary *s, __u64 seq, __u64 gen)
 	s->setgen.starting = true;
 	xm_meta_commit(m, &s->setgen.wait);
 	s->setgen.starting = false;
+	xm_env_note(s->env, XM_NOTE_SYNC_DONE);
 }
 
 /* A barrier at the cumulative ack: every earlier write is durable, its commit covered it (§7.5). */

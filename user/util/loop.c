@@ -2,6 +2,7 @@
 /* The daemon's event loop: one io_uring per daemon for polls and disk I/O alike. */
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "util/clock.h"
@@ -124,7 +125,24 @@ int xm_loop_watch_oneshot(struct xm_loop *l, struct xm_watch *w, int fd, unsigne
 
 static void on_remove_cqe(struct xm_io *io, int res, __u32 flags)
 {
-	/* The poll's own final completion (-ECANCELED) is what releases the watch. */
+	/* The poll's own final completion (-ECANCELED) is what releases the watch; an update's
+	 * result matters no more than a cancel's. */
+}
+
+int xm_loop_watch_update(struct xm_loop *l, struct xm_watch *w, unsigned int events)
+{
+	static struct xm_io update_io = {.fn = on_remove_cqe};
+	struct io_uring_sqe *sqe;
+
+	w->events = events;
+	sqe = xm_loop_sqe(l, &update_io);
+	if (!sqe)
+		return -EBUSY;
+	/* -ENOENT when the poll completed meanwhile: its handler re-arms it with w->events. */
+	io_uring_prep_poll_update(sqe, (__u64)(uintptr_t)&w->io, 0, events,
+				  IORING_POLL_UPDATE_EVENTS);
+	io_uring_sqe_set_data(sqe, &update_io);
+	return 0;
 }
 
 int xm_loop_unwatch(struct xm_loop *l, struct xm_watch *w, void (*released)(struct xm_watch *w))

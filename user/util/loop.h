@@ -65,6 +65,10 @@ static inline void xm_watch_rearm_for(struct xm_watch *w, unsigned int events)
 {
 	w->events = events;
 }
+/* From outside its handler: what a oneshot watch's armed poll waits for, changed now (POLLOUT
+ * once output waits for room).  Should the poll have fired meanwhile, its handler runs as usual
+ * and the poll is armed again with these events.  Returns 0 or -EBUSY (no room in the ring). */
+int xm_loop_watch_update(struct xm_loop *l, struct xm_watch *w, unsigned int events);
 /* Stops watching; released(w) runs when w may be freed (the fd may be closed at once).  On error
  * (no room in the ring for the cancel) the handler is not called again either, and released(w)
  * runs when the poll next completes. */

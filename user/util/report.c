@@ -36,6 +36,16 @@ int xm_report_end(struct xm_report *r)
 	return err;
 }
 
+struct json_object *xm_report_take_json(struct xm_report *r)
+{
+	struct json_object *root = r->node[0];
+
+	while (r->depth)
+		xm_report_close(r);
+	r->node[0] = NULL;
+	return root;
+}
+
 /* JSON: puts val into the open object (under key; none: a text-only field) or list; takes the
  * reference. */
 static void json_put(struct xm_report *r, const char *key, struct json_object *val)

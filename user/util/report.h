@@ -31,6 +31,9 @@ struct xm_report {
 void xm_report_begin(struct xm_report *r, enum xm_report_form form, FILE *out);
 /* Writes the report (JSON: one line); returns 0 or -EIO. */
 int xm_report_end(struct xm_report *r);
+/* A JSON report (begun with out NULL) ends without being written: its tree, which the caller now
+ * owns (json_object_put), for a reader of a few fields (the events stream). */
+struct json_object *xm_report_take_json(struct xm_report *r);
 
 /* An object (key inside an object; key NULL inside a list).  label NULL: not in the text. */
 void xm_report_open(struct xm_report *r, const char *key, const char *label);

@@ -7,8 +7,11 @@ set -euo pipefail
 # Build: compiler, BPF toolchain, libraries.  Test/demo: cmocka, NBD clients (libnbd-bin has
 # nbdinfo, nbdcopy and nbdfuse; python3-libnbd lets a test script single requests; nbdkit sends
 # FUA writes, pauses or fails a disk, and is the bench's local NBD peer), FUSE, fio, tc; the NBD
-# export's TLS is GnuTLS (psktool, in gnutls-bin, makes its key files).
+# export's TLS is GnuTLS (psktool, in gnutls-bin, makes its key files).  Install: sd_notify
+# (libsystemd-dev), the man pages' source format (scdoc); test_install renders them (man-db) and
+# checks the unit (systemd-analyze, in systemd).
 PKGS=(
+	libsystemd-dev scdoc man-db systemd
 	clang llvm gcc make pkg-config
 	libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev liburing-dev libjson-c-dev libssl-dev
 	libgnutls28-dev gnutls-bin

@@ -19,6 +19,7 @@
 
 #include "conf/params.h"
 #include "daemon/daemon.h"
+#include "daemon/notify.h"
 #include "link/auth.h"
 #include "link/frame.h"
 #include "link/gate.h"
@@ -638,6 +639,7 @@ static __u64 tick(struct xm_daemon *d)
 	__u64 now = xm_now_ns(), next;
 	__u32 q;
 
+	xm_notify_tick(d, now);
 	for (q = 0; q < d->nxsks; q++)
 		xm_xsk_tx_reclaim(&d->xsks[q], on_tx_done, d);
 	/* What waits in our RX rings is taken before the role judges the peer (§9.2 rule 1). */

@@ -7,7 +7,7 @@
 # SPDX-License-Identifier: GPL-2.0
 source "$(dirname "$0")/../lib.sh"
 require_root
-require_cmd man systemd-analyze scdoc python3
+require_cmd man systemd-analyze scdoc python3 taskset chrt
 pair_up ins
 
 log "make install DESTDIR=... PREFIX=/usr"
@@ -56,22 +56,26 @@ log "  $(wc -l <"$WORK/verify.txt") line(s) from verify, none but about the devi
 log "READY=1, STATUS=, WATCHDOG=1 and STOPPING=1 on a fake notify socket"
 sock=$WORK/notify.sock msgs=$WORK/notify.txt
 : >"$msgs"
-$PY "$TOP/tests/tools/notify_listen.py" "$sock" "$msgs" &
+# At READY=1 the listener stops the daemon and looks for the NBD export: it must be there.  On
+# the daemon's one CPU and SCHED_FIFO, the listener runs as soon as the message is sent, before
+# the daemon can go on.
+taskset -c 0 chrt -f 10 $PY "$TOP/tests/tools/notify_listen.py" "$sock" "$msgs" "/run/xdpmirror/$P.sock" &
 track_server $!
 wait_until 5 test -S "$sock" || fail "the listener did not bind $sock"
 attach_box secondary
 # WATCHDOG_USEC=200 ms: the daemon feeds it every 100 ms.
-NOTIFY_SOCKET=$sock WATCHDOG_USEC=200000 in_box primary "$XM" attach --role primary --dev "$P" \
+NOTIFY_SOCKET=$sock WATCHDOG_USEC=200000 in_box primary taskset -c 0 "$XM" attach --role primary --dev "$P" \
 	--peer "$XM_SECONDARY_MAC" --disk "$XM_PRIMARY_DISK" --meta "$(box_meta primary)" \
 	--auth-key "$XM_AUTH_KEY" >"$WORK/primary.log" 2>&1 &
 ready() { grep -qx 'READY=1' "$msgs"; }
 wait_until 10 ready || fail "no READY=1: $(cat "$msgs") $(cat "$WORK/primary.log")"
 # READY=1 comes once the daemon serves: whoever sees it finds the export and the control socket.
-[ -S "/run/xdpmirror/$P.sock" ] || fail "READY=1 before the NBD export listens"
-answers "$P" || fail "READY=1 before the control socket answers"
+# READY=1 comes with the first STATUS=, which names the role that runs.
+grep -qx "ready-check: /run/xdpmirror/$P.sock exists; with: STATUS=$P primary, peer not connected, disk attached" \
+	"$msgs" || fail "READY=1 before the NBD export listens: $(cat "$msgs")"
+answers "$P" || fail "READY=1 but the control socket does not answer"
+assert_eq "$(grep -cx 'READY=1' "$msgs")" 1 "READY=1 messages"
 assert_eq "$(head -1 "$msgs")" "READY=1" "the first message"
-grep -q "^STATUS=$P primary, peer not connected, disk attached$" "$msgs" ||
-	fail "no STATUS with READY: $(cat "$msgs")"
 status_up() { grep -q "^STATUS=$P primary, peer connected, disk attached$" "$msgs"; }
 wait_until 10 status_up || fail "no STATUS for the session: $(cat "$msgs")"
 feeds() { grep -cx 'WATCHDOG=1' "$msgs"; }

@@ -59,7 +59,7 @@ sock=$WORK/notify.sock msgs=$WORK/notify.txt
 # At READY=1 the listener stops the daemon and looks for the NBD export: it must be there.  On
 # the daemon's one CPU and SCHED_FIFO, the listener runs as soon as the message is sent, before
 # the daemon can go on.
-taskset -c 0 chrt -f 10 $PY "$TOP/tests/tools/notify_listen.py" "$sock" "$msgs" "/run/xdpmirror/$P.sock" &
+taskset -c 0 chrt -f 10 "$PY" "$TOP/tests/tools/notify_listen.py" "$sock" "$msgs" "/run/xdpmirror/$P.sock" &
 track_server $!
 wait_until 5 test -S "$sock" || fail "the listener did not bind $sock"
 attach_box secondary

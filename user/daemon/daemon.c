@@ -19,7 +19,6 @@
 
 #include "conf/params.h"
 #include "daemon/daemon.h"
-#include "daemon/notify.h"
 #include "link/auth.h"
 #include "link/frame.h"
 #include "link/gate.h"

@@ -8,7 +8,6 @@
 
 #include "conf/params.h"
 #include "daemon/daemon.h"
-#include "daemon/notify.h"
 #include "util/clock.h"
 #include "util/log.h"
 

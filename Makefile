@@ -15,7 +15,15 @@ BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Iinclude -idirafter $(ARCH_INC)
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS  := $(or $(shell pkg-config --libs libmicrohttpd 2>/dev/null),-lmicrohttpd)
 CFLAGS    += $(MHD_CFLAGS)
-LDLIBS    := -lxdp -lbpf -luring -ljson-c -lcrypto -lgnutls -lelf -lz $(MHD_LIBS)
+LDLIBS    := -lxdp -lbpf -luring -ljson-c -lcrypto -lgnutls -lelf -lz $(MHD_LIBS) \
+             $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
+
+# make install: where things go (docs/install.md); DESTDIR is prepended to each.
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
 
 # Quiet by default; V=1 shows every command.
 ifeq ($(V),1)
@@ -43,11 +51,15 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(TOOL_SRCS))
 # BPF programs of the tests (the fault injector on the simulated wire).
 TEST_BPF  := $(patsubst tests/bpf/%.bpf.c,$(OUT)/tools/%.bpf.o,$(wildcard tests/bpf/*.bpf.c))
+# Manual pages: scdoc sources in man/, roff in build/man/.
+MANS      := $(patsubst man/%.scd,$(OUT)/man/%,$(wildcard man/*.scd))
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test soak demo bench clean help format lint install
+.PHONY: all deps test soak demo bench clean help format lint install uninstall man
 
-all: $(BIN) ## build the BPF object, its skeleton and the xdpmirror binary
+all: $(BIN) man ## build the BPF object, its skeleton, the xdpmirror binary and the man pages
+
+man: $(MANS) ## render the manual pages (scdoc) into build/man/
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | expand -t 10
@@ -55,7 +67,7 @@ help: ## list targets
 deps: ## install the Debian packages that are missing (root)
 	$(Q)scripts/deps.sh
 
-$(OUT) $(OUT)/tests $(OUT)/tools $(patsubst user/%,$(OUT)/user/%,$(USER_DIRS:/=)):
+$(OUT) $(OUT)/tests $(OUT)/tools $(OUT)/man $(patsubst user/%,$(OUT)/user/%,$(USER_DIRS:/=)):
 	$(Q)mkdir -p $@
 
 $(BPF_OBJ): bpf/xdpmirror.bpf.c | $(OUT)
@@ -75,6 +87,10 @@ $(BIN): $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+$(OUT)/man/%: man/%.scd | $(OUT)/man
+	$(call msg,SCDOC,$@)
+	$(Q)scdoc <$< >$@
+
 $(OUT)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ -lcmocka $(LDLIBS)
@@ -87,7 +103,7 @@ $(OUT)/tools/%.bpf.o: tests/bpf/%.bpf.c | $(OUT)/tools
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-build-tests: $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(TEST_BPF) $(OUT)/tests/test_fuzz_corpus
+build-tests: $(BIN) man $(UNIT_BINS) $(TOOL_BINS) $(TEST_BPF) $(OUT)/tests/test_fuzz_corpus
 
 test: deps ## run the whole test suite (root); TESTS=name runs one
 	$(Q)$(MAKE) build-tests
@@ -108,9 +124,25 @@ bench: ## xdpmirror vs link, disk and a QEMU TCP mirror; table, CSV, plot in ben
 	$(Q)$(MAKE) all $(OUT)/tools/xm_linkperf
 	$(Q)scripts/bench.sh
 
-install: $(BIN) ## install the binary and pair-setup script under PREFIX (default /usr/local)
-	$(Q)install -D -m 0755 $(BIN) $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/xdpmirror
-	$(Q)install -D -m 0755 scripts/pair-setup.sh $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/xdpmirror-pair-setup
+# The files make install puts in place, and make uninstall removes.
+INSTALLED := $(SBINDIR)/xdpmirror $(SBINDIR)/xdpmirror-pair-setup \
+	$(patsubst $(OUT)/man/%,$(MANDIR)/man8/%,$(MANS)) $(BASHCOMPDIR)/xdpmirror \
+	$(UNITDIR)/xdpmirror@.service
+
+install: $(BIN) man ## binary, pair-setup, man pages, completion, systemd unit under DESTDIR/PREFIX
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/xdpmirror
+	$(Q)install -D -m 0755 scripts/pair-setup.sh $(DESTDIR)$(SBINDIR)/xdpmirror-pair-setup
+	$(Q)install -d -m 0755 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	$(Q)install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/man8/
+	$(Q)install -D -m 0644 completion/xdpmirror.bash $(DESTDIR)$(BASHCOMPDIR)/xdpmirror
+	$(Q)sed 's|@XDPMIRROR@|$(SBINDIR)/xdpmirror|g' systemd/xdpmirror@.service.in \
+		>$(DESTDIR)$(UNITDIR)/xdpmirror@.service
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/xdpmirror@.service
+
+uninstall: ## remove what make install put in place (same DESTDIR and PREFIX)
+	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 format: ## reformat C sources with clang-format
 	$(Q)clang-format -i bpf/*.c user/*/*.[ch] include/*.h tests/unit/*.[ch] tests/tools/*.c \

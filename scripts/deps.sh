@@ -9,8 +9,11 @@ set -euo pipefail
 # FUA writes, pauses or fails a disk, and is the bench's local NBD peer), FUSE, fio, tc; the NBD
 # export's TLS is GnuTLS (psktool, in gnutls-bin, makes its key files); --metrics-listen is
 # libmicrohttpd, and test_metrics parses the metrics with python3-prometheus-client and fetches
-# them with curl.
+# them with curl.  Install: sd_notify
+# (libsystemd-dev), the man pages' source format (scdoc); test_install renders them (man-db) and
+# checks the unit (systemd-analyze, in systemd).
 PKGS=(
+	libsystemd-dev scdoc man-db systemd
 	clang llvm gcc make pkg-config
 	libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev liburing-dev libjson-c-dev libssl-dev
 	libgnutls28-dev gnutls-bin libmicrohttpd-dev

@@ -16,6 +16,9 @@ readonly PIN_ROOT=/sys/fs/bpf/xdpmirror
 readonly RUN_DIR=/run/xdpmirror
 readonly CONFIG_DIR=/etc/xdpmirror
 readonly UNIT_FILE=/etc/systemd/system/xdpmirror@.service
+# Where 'make install' may have put the unit (UNITDIR: PREFIX/lib/systemd/system).
+readonly UNIT_DIRS=(/etc/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system
+	/lib/systemd/system)
 # XM_MAX_QUEUES: the XDP program's XSKMAP has this many slots.
 readonly MAX_QUEUES=64
 
@@ -62,7 +65,8 @@ A real box (root, unless --dry-run):
   --config FILE     where to write the configuration (default $CONFIG_DIR/IF.conf)
   --auth-key FILE   the pair's shared key (default $CONFIG_DIR/IF.key); made with
                     'xdpmirror keygen' when missing, used as it is when present
-  --install-unit    install $UNIT_FILE and reload systemd
+  --install-unit    make xdpmirror@.service available (the one 'make install' put in place,
+                    else $UNIT_FILE from the source tree) and reload systemd
   --dry-run         print what would be done ('would: ...'), change nothing
   --xdpmirror PATH  the xdpmirror binary (default: on PATH, else build/xdpmirror)
 
@@ -494,25 +498,22 @@ set_mtu() {
 	[ "$DRY_RUN" -eq 1 ] || echo "mtu of '$dev' set to $want (was $cur)"
 }
 
+# The unit 'make install' installed, else the source tree's template written to UNIT_FILE with
+# the binary that was found; either way the same unit (systemd/xdpmirror@.service.in).
 write_unit() {
-	local dev=$1
-	write_file "$UNIT_FILE" <<EOF
-[Unit]
-Description=xdpmirror disk mirror on %i
-After=network-pre.target
-# Start only once the NIC exists, and stop if it goes away.
-BindsTo=sys-subsystem-net-devices-%i.device
-After=sys-subsystem-net-devices-%i.device
-
-[Service]
-Type=simple
-ExecStart=$XDPMIRROR attach --config $CONFIG_DIR/%i.conf
-Restart=on-failure
-KillSignal=SIGTERM
-
-[Install]
-WantedBy=multi-user.target
-EOF
+	local dir template
+	for dir in "${UNIT_DIRS[@]}"; do
+		if [ -f "$dir/xdpmirror@.service" ] && [ "$dir/xdpmirror@.service" != "$UNIT_FILE" ]; then
+			echo "using the installed unit $dir/xdpmirror@.service"
+			[ ! -f "$UNIT_FILE" ] || warn "$UNIT_FILE overrides it (remove it to use the installed one)"
+			run systemctl daemon-reload
+			return 0
+		fi
+	done
+	template=$(dirname "$0")/../systemd/xdpmirror@.service.in
+	[ -f "$template" ] ||
+		die "--install-unit: no xdpmirror@.service installed and no source tree here (run 'make install')"
+	sed "s|@XDPMIRROR@|$XDPMIRROR|g" "$template" | write_file "$UNIT_FILE"
 	run systemctl daemon-reload
 }
 
@@ -627,7 +628,7 @@ auth-key = $key
 EOF
 
 	if [ "$install_unit" -eq 1 ]; then
-		write_unit "$dev"
+		write_unit
 		if [ "$config" != "$CONFIG_DIR/$dev.conf" ]; then
 			warn "the unit reads $CONFIG_DIR/$dev.conf, not '$config'"
 		fi

@@ -17,6 +17,15 @@ grep -q "would: write $cfg" <<<"$out" || fail "dry run did not show the config: 
 grep -qE "native XDP +yes" <<<"$out" || fail "dry run did not check XDP: $out"
 grep -q "would: xdpmirror keygen $key" <<<"$out" || fail "dry run did not show the key step: $out"
 [ ! -e "$cfg" ] || fail "dry run wrote the config"
+log "--install-unit: the unit make install puts in place, or the same from the source tree"
+out=$(ip netns exec "$XM_PRIMARY_NS" "$PAIR" "${args[@]}" --config "$cfg" --install-unit --dry-run 2>&1) ||
+	fail "dry run with --install-unit failed: $out"
+if ! grep -q "using the installed unit" <<<"$out"; then
+	grep -q "would: write /etc/systemd/system/xdpmirror@.service" <<<"$out" || fail "no unit step: $out"
+	grep -qx "    ExecStart=$XM attach --config /etc/xdpmirror/%I.conf" <<<"$out" ||
+		fail "the unit does not run $XM: $out"
+	grep -qx "    Type=notify" <<<"$out" || fail "the unit is not the shipped one: $out"
+fi
 [ ! -e "$key" ] || fail "dry run made a key"
 assert_eq "$(ip -n "$XM_PRIMARY_NS" -j link show dev "$P" | jq '.[0].mtu')" "$XM_MTU" "MTU after dry run"
 

@@ -232,6 +232,7 @@ static __u64 tick(struct xm_daemon *d)
 	__u64 now = xm_now_ns(), next;
 	__u32 q;
 
+	xm_notify_tick(d, now);
 	for (q = 0; q < d->nxsks; q++)
 		xm_xsk_tx_reclaim(&d->xsks[q], on_tx_done, d);
 	/* What waits in our RX rings is taken before the role judges the peer (§9.2 rule 1). */

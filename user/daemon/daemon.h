@@ -94,6 +94,11 @@ int xm_daemon_link_out(void *link, const struct xm_span *spans, __u32 n, __u32 l
  * (returns 0 or -errno); once per loop pass, closes clients past their deadline. */
 int xm_control_start(struct xm_daemon *d);
 void xm_control_tick(struct xm_daemon *d, __u64 now);
+/* What systemd is told (daemon/notify.c, docs/install.md), from every pass of the loop: READY=1 at
+ * the first (the role runs, the sockets listen), STATUS= when the role, the session or the disk
+ * changes, WATCHDOG=1 every half of WATCHDOG_USEC, STOPPING=1 once a detach begins.  Without
+ * NOTIFY_SOCKET it does nothing. */
+void xm_notify_tick(const struct xm_daemon *d, __u64 now);
 /* disk detach / disk attach (daemon/disk.c): the answer line for the control client. */
 const char *xm_daemon_disk_detach(struct xm_daemon *d);
 const char *xm_daemon_disk_attach(struct xm_daemon *d, const char *path, bool full);

@@ -20,6 +20,7 @@ shape '.templating.list | any(.name == "device" and .type == "query")'
 shape '.panels | length >= 10 and length <= 14'
 # Panels and their queries take the data source from the variable: an import asks for nothing,
 # and a dashboard that names one installation's data source uid works nowhere else.
+# shellcheck disable=SC2016 # jq's variable, not the shell's
 shape '[.panels[] | .datasource, .targets[].datasource] | all(.uid == "${datasource}")'
 shape '[.panels[].id] | length == (unique | length)'
 

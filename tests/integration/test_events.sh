@@ -158,6 +158,35 @@ wait_until 2 has r1 '.type == "verify"' || fail "no verify line"
 lines r1 '.type == "verify"' | jq -e '.result == "done" and .regions_differ == 0 and .checked_bytes == 33554432' >/dev/null ||
 	fail "the verify line: $(lines r1 '.type == "verify"')"
 
+log "a reader that keeps talking after its request is closed (it could wake the loop every pass)"
+talk=$(python3 - "/run/xdpmirror/$P.ctl" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(b"events\n")
+first = s.recv(65536)
+try:
+    for _ in range(64):  # 64 KiB in all, the daemon keeps the first 4 KiB at most
+        s.sendall(b"x" * 1024)
+except (BrokenPipeError, ConnectionResetError):
+    pass
+end = b""
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            print("closed" if b'"type":"state"' in first.replace(b" ", b"") else "no state line")
+            break
+except socket.timeout:
+    print("still open")
+except ConnectionResetError:
+    print("closed")
+PY
+)
+assert_eq "$talk" closed "a talking reader"
+assert_eq "$(status_json "$P" | jq -r .daemon.replication.connection)" connected "the primary after it"
+
 mirror_down
 wait_until 5 eval '[ -s "$WORK/r1.rc" ] && [ -s "$WORK/r2.rc" ]' || fail "the primary's readers did not end at detach"
 assert_eq "$(cat "$WORK/r1.rc") $(cat "$WORK/r2.rc")" "0 0" "exit status of the primary's readers"

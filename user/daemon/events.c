@@ -334,8 +334,9 @@ static void compare(struct xm_daemon *d, const struct snap *s, __u64 now, bool s
 		send_change(d, "peer-disk", "peer_disk", s->peer_disk, was->peer_disk);
 	if (strcmp(s->sync, was->sync))
 		send_change(d, "sync", "sync", s->sync, was->sync);
-	/* A new session that resyncs again while the old one's resync was open: that one ended. */
-	if (ev->resync_open && s->resync_active && connected && s->session != was->session)
+	/* The session changed while a resync was open: that resync ended with its session, even
+	 * when the new one's resync started and finished between two samples. */
+	if (ev->resync_open && s->session != was->session)
 		resync_end(d, was);
 	if (sync_done && !ev->resync_open)
 		resync_start(d, s, now);

@@ -25,6 +25,7 @@ struct xm_ev_reader {
 	int fd;
 	char *buf;
 	size_t off, len, bound, cap;
+	size_t heard; /* bytes the reader sent after its request (it has nothing to say) */
 	bool ending;  /* fell behind: its events-lost line is queued, nothing more */
 	bool closing; /* closed; freed once the loop has dropped its poll */
 	__u64 deadline_ns;
@@ -177,9 +178,15 @@ static void on_reader(struct xm_watch *w, int revents)
 
 	if (revents & (POLLIN | POLLHUP | POLLERR)) {
 		/* A reader has nothing to say; what it sends is dropped.  Its end is its leaving.
-		 */
+		 * One that keeps talking is closed: a stream of bytes would wake the loop on every
+		 * pass. */
 		n = recv(r->fd, junk, sizeof(junk), MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		if (n > 0)
+			r->heard += (size_t)n;
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ||
+		    r->heard > XM_EV_TALK_MAX) {
+			if (n > 0)
+				pr_debug("%s: an events reader kept talking; closed", r->rs->dev);
 			reader_close(r);
 			return;
 		}
@@ -262,7 +269,10 @@ void xm_ev_readers_exit(struct xm_ev_readers *rs, const char *last, size_t len)
 	for (r = rs->list; r; r = next) {
 		next = r->next;
 		if (!r->closing) {
-			/* Only behind a whole line, and only what the socket takes at once. */
+			/* What is queued goes first, as far as the socket takes it now; the last
+			 * line only behind a whole line, and only if it fits at once. */
+			if (!r->ending)
+				reader_write(r);
 			if (last && !r->ending && r->off == r->len &&
 			    send(r->fd, last, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 				pr_debug("%s: an events reader missed the last line", rs->dev);

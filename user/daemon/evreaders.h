@@ -17,6 +17,8 @@
 #define XM_EV_LINE_MAX	  4096			 /* longer lines are not sent (none is near it) */
 #define XM_EV_DEADLINE_NS (2ull * 1000000000ull) /* to take its last line, once it fell behind */
 #define XM_EV_TIME_LEN	  48
+/* Bytes a reader may send after its request; one that sends more is closed. */
+#define XM_EV_TALK_MAX 4096
 
 struct xm_ev_reader;
 

@@ -170,12 +170,13 @@ int xm_metrics_http_start(const struct xm_config *cfg, struct xm_metrics_http **
 	 * this thread, whose default action would end the daemon without its teardown. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	/* The logger first: libmicrohttpd complains on stderr of one set later. */
-	h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
-				  NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-				  MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-				  (unsigned int)HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-				  (unsigned int)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_END);
+	/* The logger first: libmicrohttpd complains on stderr of one set later.  MHD_USE_AUTO:
+	 * epoll or poll, never select(), which cannot take a descriptor above 1023. */
+	h->mhd = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTIONS_MAX,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_END);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!h->mhd) {
 		pr_warn("attach '%s': --metrics-listen %s%s%s:%u: libmicrohttpd could not start "

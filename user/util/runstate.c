@@ -127,6 +127,14 @@ int xm_ctl_listen(const char *ifname)
 	return fd;
 }
 
+void xm_ctl_unlink(const char *ifname)
+{
+	struct sockaddr_un sa;
+
+	ctl_addr(ifname, &sa);
+	unlink(sa.sun_path);
+}
+
 int xm_ctl_request(const char *ifname, const char *request, char *buf, size_t len)
 {
 	struct timeval tv = {.tv_sec = 2};

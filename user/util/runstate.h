@@ -21,6 +21,9 @@ void xm_run_release(const char *ifname, int lock_fd);
 
 /* Listening control socket for ifname (non-blocking).  Returns the fd or -errno. */
 int xm_ctl_listen(const char *ifname);
+/* Removes the control socket's name: from now on a request fails at once (-ENOENT) instead of
+ * waiting in the backlog of a daemon that no longer accepts. */
+void xm_ctl_unlink(const char *ifname);
 /* Sends one request line to ifname's daemon and reads the whole answer into buf (NUL-terminated).
  * Returns the answer length or -errno (-ECONNREFUSED/-ENOENT when no daemon listens). */
 int xm_ctl_request(const char *ifname, const char *request, char *buf, size_t len);

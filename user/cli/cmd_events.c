@@ -278,14 +278,9 @@ int cmd_events(int argc, char **argv)
 		pr_warn("events: unexpected argument '%s'", argv[optind]);
 		return XM_EXIT_USAGE;
 	}
-	if (dev && xm_require_dev("events", dev))
+	n = xm_cli_devices("events", dev, names);
+	if (n < 0)
 		return XM_EXIT_USAGE;
-	if (dev) {
-		snprintf(names[0], sizeof(names[0]), "%s", dev);
-		n = 1;
-	} else {
-		n = xm_list_attached(names, XM_MAX_DEVICES);
-	}
 	if (now)
 		return print_now(names, n, !dev);
 	if (!n) {

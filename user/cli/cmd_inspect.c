@@ -66,6 +66,16 @@ static struct json_object *xdp_stats_json(const struct xm_stats *s)
 	return root;
 }
 
+int xm_cli_devices(const char *cmd, const char *dev, char names[][16])
+{
+	if (!dev)
+		return xm_list_attached(names, XM_MAX_DEVICES);
+	if (xm_require_dev(cmd, dev))
+		return -1;
+	snprintf(names[0], 16, "%s", dev);
+	return 1;
+}
+
 /* Attached interfaces: those whose lock a live daemon holds. */
 int xm_list_attached(char names[][16], int max)
 {

@@ -55,14 +55,9 @@ int cmd_metrics(int argc, char **argv)
 		pr_warn("metrics: unexpected argument '%s'", argv[optind]);
 		return XM_EXIT_USAGE;
 	}
-	if (dev && xm_require_dev("metrics", dev))
+	n = xm_cli_devices("metrics", dev, names);
+	if (n < 0)
 		return XM_EXIT_USAGE;
-	if (dev) {
-		snprintf(names[0], sizeof(names[0]), "%s", dev);
-		n = 1;
-	} else {
-		n = xm_list_attached(names, XM_MAX_DEVICES);
-	}
 	for (i = 0; i < n; i++) {
 		rc = collect_one(names[i], &samples[i]);
 		/* A device that went away between the listing and its request was not asked for. */

@@ -33,6 +33,9 @@ int xm_require_dev(const char *cmd, const char *dev);
 /* Attached interfaces, those whose lock a live daemon holds: up to max names, their count. */
 #define XM_MAX_DEVICES 64
 int xm_list_attached(char names[][16], int max);
+/* The interfaces a command that takes [--dev IF] asks: IF alone (checked as xm_require_dev does),
+ * or every attached one.  Returns how many, or -1 after a usage message. */
+int xm_cli_devices(const char *cmd, const char *dev, char names[][16]);
 
 /* One request to dev's daemon (util/runstate.h), waiting a few seconds while it answers "busy".
  * Returns the answer's length, or -errno: -ENOENT or -ECONNREFUSED when no daemon listens,

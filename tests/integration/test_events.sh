@@ -158,6 +158,16 @@ wait_until 2 has r1 '.type == "verify"' || fail "no verify line"
 lines r1 '.type == "verify"' | jq -e '.result == "done" and .regions_differ == 0 and .checked_bytes == 33554432' >/dev/null ||
 	fail "the verify line: $(lines r1 '.type == "verify"')"
 
+log "frames with forged tags: one auth-failure line with the counts, not a line per frame"
+sess=$(status_json "$P" | jq .daemon.replication.session)
+in_box secondary "$TOOLS/xm_rawsend" --dev "$S" --dst "$XM_PRIMARY_MAC" --src "$XM_SECONDARY_MAC" \
+	--type 4 --session "$sess" --random-tag --count 5 || fail "xm_rawsend"
+wait_until 3 has r1 '.type == "auth-failure"' || fail "no auth-failure line"
+assert_eq "$(lines r1 '.type == "auth-failure"' | wc -l)" 1 "auth-failure lines for 5 forged frames"
+lines r1 '.type == "auth-failure"' | jq -e '.bad_tag == 5 and .total >= 5' >/dev/null ||
+	fail "the auth-failure line: $(lines r1 '.type == "auth-failure"')"
+log "  $(lines r1 '.type == "auth-failure"')"
+
 log "a reader that keeps talking after its request is closed (it could wake the loop every pass)"
 talk=$(python3 - "/run/xdpmirror/$P.ctl" <<'PY'
 import socket, sys
@@ -186,6 +196,16 @@ PY
 )
 assert_eq "$talk" closed "a talking reader"
 assert_eq "$(status_json "$P" | jq -r .daemon.replication.connection)" connected "the primary after it"
+
+log "demote and promote: role lines, and the readers stay through both"
+"$XM" demote --dev "$P" >/dev/null || fail "demote"
+wait_until 3 has r1 '.type == "role" and .role == "secondary"' || fail "no role line for the demote: $(lines r1 | tail -3)"
+"$XM" promote --dev "$P" >/dev/null || fail "promote"
+wait_until 3 has r1 '.type == "role" and .role == "primary"' || fail "no role line for the promote: $(lines r1 | tail -3)"
+wait_until 10 in_sync "$P" || fail "not in sync after the promote: $(status_json "$P" | jq -c .daemon.replication)"
+for r in r1 r2; do
+	log "  $r: $(lines "$r" '.type == "role"' | jq -c '[.role, .previous]' | paste -sd' ')"
+done
 
 mirror_down
 wait_until 5 eval '[ -s "$WORK/r1.rc" ] && [ -s "$WORK/r2.rc" ]' || fail "the primary's readers did not end at detach"

@@ -31,8 +31,15 @@ FIO=$!
 track_worker "$FIO"
 wait_until 10 counter_reaches "$P" writes $((w0 + 50)) || fail "fio does not write"
 in_box secondary ip link set dev "$S" up
-wait_until 5 resync_active "$P" || fail "no resync started: $(status_json "$P" | jq -c .daemon.replication)"
-w1=$(counter "$P" writes)
+# The writes counter from the very status that first shows the resync running: read on its own,
+# it could come after the resync ended (seen under load: "0 writes admitted during the resync").
+resync_started() {
+	local r
+	r=$(status_json "$P" | jq -c '.daemon | [.replication.resync.active, .counters.writes]')
+	[ "$(jq '.[0]' <<<"$r")" = true ] || return 1
+	w1=$(jq '.[1]' <<<"$r")
+}
+wait_until 5 resync_started || fail "no resync started: $(status_json "$P" | jq -c .daemon.replication)"
 # The resync ends while fio still has work: writes were admitted after it started.
 wait_until 20 in_sync "$P" || fail "the resync did not finish: $(status_json "$P" | jq -c .daemon.replication)"
 w2=$(counter "$P" writes)

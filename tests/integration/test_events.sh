@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Description: the events stream (docs/events.md): `events --now` prints each device's state as
-# one valid JSON line and exits 0; two readers on the primary both see the peer go within a
-# second of `detach` on the secondary, then its return and a resync's start, progress (at most
+# one valid JSON line and exits 0; a reader without --dev follows both boxes and picks the
+# secondary up again after its detach and attach; two readers on the primary both see the peer
+# go within a second of `detach` on the secondary, then its return and a resync's start, progress (at most
 # once a second) and end, in the same numbered lines; a reader on the secondary sees `detached`
 # and exits 0; a reader that stops reading is cut off once its bound is full (counted), while
 # writes and the other readers go on.
@@ -52,11 +53,18 @@ out=$("$XM" events --now | jq -r "select(.dev == \"$P\" or .dev == \"$S\") | .de
 assert_eq "$out" "$(printf '%s\n' "$P" "$S" | sort | tr '\n' ' ')" "devices of events --now without --dev"
 assert_eq "$(evstat readers)" 0 "readers after --now"
 
-log "two readers on the primary, one on the secondary"
+log "two readers on the primary, one on the secondary, one without --dev"
 reader r1 "$P"
 reader r2 "$P"
 reader rs "$S"
-wait_until 2 eval '[ "$(evstat readers)" = 2 ]' || fail "events.readers: $(evstat readers)"
+# Without --dev: every device, and one attached again later (docs/events.md).  It runs until
+# stopped; its pid goes to ra.pid for that.
+( ("$XM" events & echo $! >"$WORK/ra.pid"; wait $!) | $PY "$WORK/stamp.py" >"$WORK/ra.out") &
+track_worker $!
+for dev in "$P" "$S"; do
+	wait_until 5 has ra ".dev == \"$dev\" and .type == \"state\"" || fail "ra: no state line of $dev"
+done
+wait_until 2 eval '[ "$(evstat readers)" = 3 ]' || fail "events.readers: $(evstat readers)"
 
 log "detach on the secondary: the primary's readers say the peer is gone within a second"
 "$XM" detach --dev "$S" || fail "detach secondary"
@@ -99,6 +107,12 @@ log "  the resync took $elapsed s; $progress progress line(s)"
 assert_le "$progress" "$(jq -n "$elapsed | floor + 1")" "progress lines (at most one a second)"
 [ "$(jq -n "$elapsed >= 1.5")" = true ] && { assert_ge "$progress" 1 "progress lines of a resync of $elapsed s"; }
 wait_until 10 in_sync "$P" || fail "not in sync"
+log "the reader without --dev: the secondary's detached line, then its state again once back"
+ra_s=$(lines ra ".dev == \"$S\"" | jq -r .type | grep -E '^(state|detached)$' | paste -sd' ')
+assert_eq "$ra_s" "state detached state" "ra: the secondary's state and detached lines"
+has ra ".dev == \"$P\" and .type == \"resync-end\"" || fail "ra: no resync-end of the primary"
+log "  ra: the primary's lines: $(lines ra ".dev == \"$P\"" | jq -r .type | sort | uniq -c | paste -sd' ')"
+kill "$(cat "$WORK/ra.pid")" 2>/dev/null
 
 log "a reader that stops reading (SIGSTOP) is cut off once its bound is full; writes and the other readers go on"
 "$XM" events --dev "$P" --buffer 4K >"$WORK/stopped.out" 2>"$WORK/stopped.err" &
@@ -147,7 +161,7 @@ assert_ge "$writes_stopped" 1 "writes completed while the reader was stopped"
 assert_eq "$(evstat readers)" 2 "events.readers (r1, r2 still there)"
 assert_ge "$(counter "$P" sessions)" $((sessions0 + flap)) "sessions (one per flap)"
 assert_eq "$(lines r1 '.type != "state"' | jq -c 'del(.time)')" "$(lines r2 '.type != "state"' | jq -c 'del(.time)')" "what r1 and r2 were told during the flaps"
-assert_eq "$(evstat readers_total)" 3 "events.readers_total (r1, r2, the stopped one)"
+assert_eq "$(evstat readers_total)" 4 "events.readers_total (r1, r2, the one without --dev, the stopped one)"
 
 log "a verify's result is a line"
 wait_until 10 in_sync "$P" || fail "not in sync before the verify"

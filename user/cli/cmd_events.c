@@ -23,10 +23,11 @@
 #define LINE_BYTES   (2 * XM_EV_LINE_MAX)
 #define BUSY_WAIT_MS 5000 /* as long as the other commands ask a busy daemon again */
 #define BUSY_POLL_MS 50
+#define RESCAN_MS    1000 /* without --dev: how often to look for newly attached devices */
 
 /* One daemon's stream: its socket, a line being read, and the type of the last line. */
 struct stream {
-	const char *dev;
+	char dev[16];
 	int fd;
 	char buf[LINE_BYTES];
 	size_t len;
@@ -103,7 +104,9 @@ static int stream_open(struct stream *st, const char *dev, const char *req)
 {
 	int waited, err;
 
-	st->dev = dev;
+	snprintf(st->dev, sizeof(st->dev), "%s", dev);
+	st->last[0] = '\0';
+	st->lost = 0;
 	for (waited = 0;; waited += BUSY_POLL_MS) {
 		st->fd = stream_connect(dev, req);
 		if (st->fd < 0) {
@@ -163,21 +166,64 @@ static int stream_end(struct stream *st)
 	return XM_EXIT_FAIL;
 }
 
-/* Follows every stream until each has ended.  Returns an exit code. */
-static int follow(struct stream *st, nfds_t n)
+static __u64 now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + (__u64)ts.tv_nsec / 1000000;
+}
+
+/* Without --dev: opens the stream of every attached device that has none open (new, or back
+ * after a detach), each starting with its state line.  *n grows with the slots used.  Returns an
+ * exit code: a device that went away meanwhile is no failure, a refusal is. */
+static int scan(struct stream *st, nfds_t *n, nfds_t *open, const char *req)
+{
+	char names[XM_MAX_DEVICES][16];
+	nfds_t i, slot;
+	int k, count, ret;
+
+	count = xm_list_attached(names, XM_MAX_DEVICES);
+	for (k = 0; k < count; k++) {
+		slot = *n;
+		for (i = 0; i < *n; i++) {
+			if (strcmp(st[i].dev, names[k]))
+				continue;
+			slot = st[i].fd >= 0 ? XM_MAX_DEVICES : i;
+			break;
+		}
+		if (slot >= XM_MAX_DEVICES)
+			continue; /* followed already, or no slot left */
+		ret = stream_open(&st[slot], names[k], req);
+		if (ret == XM_EXIT_NOT_ATTACHED)
+			continue;
+		if (ret)
+			return ret;
+		stream_print(&st[slot]);
+		if (slot == *n)
+			(*n)++;
+		(*open)++;
+	}
+	return XM_EXIT_OK;
+}
+
+/* Follows every stream until each has ended; without --dev (listing), every attached device,
+ * new ones too, until stopped or fallen behind.  Returns an exit code. */
+static int follow(struct stream *st, nfds_t n, const char *req, bool listing)
 {
 	struct pollfd pfd[XM_MAX_DEVICES];
 	nfds_t i, open = n;
-	int ret = XM_EXIT_OK;
+	int ret = XM_EXIT_OK, end;
+	__u64 next_scan = now_ms() + RESCAN_MS;
 	ssize_t got;
 
 	for (i = 0; i < n; i++)
 		stream_print(&st[i]);
 	fflush(stdout);
-	while (open) {
+	while (open || listing) {
 		for (i = 0; i < n; i++)
 			pfd[i] = (struct pollfd){.fd = st[i].fd, .events = POLLIN};
-		if (poll(pfd, n, -1) < 0) {
+		if (poll(pfd, n, listing ? RESCAN_MS : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			pr_warn("events: poll: %s", strerror(errno));
@@ -195,9 +241,20 @@ static int follow(struct stream *st, nfds_t n)
 				if (st[i].len < sizeof(st[i].buf))
 					continue;
 			}
-			if (stream_end(&st[i]))
-				ret = XM_EXIT_FAIL;
+			end = stream_end(&st[i]);
 			open--;
+			/* Listing, only falling behind ends the command: a device that went away
+			 * is followed again when it comes back. */
+			if (end && (!listing || !strcmp(st[i].last, "events-lost")))
+				ret = XM_EXIT_FAIL;
+			if (listing && ret)
+				return ret;
+		}
+		if (listing && now_ms() >= next_scan) {
+			ret = scan(st, &n, &open, req);
+			if (ret)
+				return ret;
+			next_scan = now_ms() + RESCAN_MS;
 		}
 		if (fflush(stdout) || ferror(stdout))
 			return XM_EXIT_FAIL; /* nobody reads what we print */
@@ -247,7 +304,7 @@ int cmd_events(int argc, char **argv)
 	const char *dev = NULL;
 	bool now = false;
 	__u64 buffer = 0;
-	int c, i, n, ret;
+	int c, n, ret;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "d:nb:h", opts, NULL)) != -1) {
@@ -283,17 +340,13 @@ int cmd_events(int argc, char **argv)
 		return XM_EXIT_USAGE;
 	if (now)
 		return print_now(names, n, !dev);
-	if (!n) {
-		pr_warn("events: no interface attached");
-		return XM_EXIT_NOT_ATTACHED;
+	if (!dev) {
+		nfds_t used = 0, open = 0;
+
+		/* The devices attached now; later ones as they come. */
+		ret = scan(st, &used, &open, req);
+		return ret ? ret : follow(st, used, req, true);
 	}
-	for (i = 0; i < n; i++) {
-		ret = stream_open(&st[i], names[i], req);
-		if (ret) {
-			while (i--)
-				close(st[i].fd);
-			return ret;
-		}
-	}
-	return follow(st, (nfds_t)n);
+	ret = stream_open(&st[0], names[0], req);
+	return ret ? ret : follow(st, 1, req, false);
 }

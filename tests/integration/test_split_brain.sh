@@ -52,12 +52,22 @@ nbdcopy --flush "$WORK/base.img" "$(nbd_uri)" || fail "nbdcopy"
 # exactly the regions written while apart.
 wait_until 5 intent_clear "$P" || fail "intent bits not swept: $(status_json "$P" | jq -c .daemon.metadata.bitmap)"
 
+# What an administrator's automation sees: the events stream (docs/events.md) says split brain.
+"$XM" events --dev "$P" >"$WORK/events.out" 2>"$WORK/events.err" &
+EVENTS=$!
+track_worker "$EVENTS"
+wait_until 5 eval '[ -s "$WORK/events.out" ]' || fail "events: no state line: $(cat "$WORK/events.err")"
+
 log "both sides write while apart: regions 30 and 31 on both, 10 11 20 on the primary, 40 50 on the secondary"
 before=$(counter "$P" tx_resync_bytes)
 apart "10 11 20 30 31" "30 31 40 50"
 assert_eq "$pbits" 5 "regions the primary changed"
 assert_eq "$sbits" 4 "regions the secondary changed"
 wait_until 5 is_split || fail "split brain not detected: P=$(connection "$P") S=$(connection "$S")"
+split_line() { grep '"type":"split-brain"' "$WORK/events.out" | head -1; }
+wait_until 2 eval '[ -n "$(split_line)" ]' || fail "events: no split-brain line: $(tail -3 "$WORK/events.out")"
+log "  events: $(split_line)"
+kill "$EVENTS" 2>/dev/null
 [ "$pdig" != "$sdig" ] || fail "the disks are equal after both wrote"
 # HELLOs retry every second while refused: two more rounds, and still nothing may move.
 h=$(counter "$P" tx_hello)

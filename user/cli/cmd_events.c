@@ -20,10 +20,8 @@
 #include "util/log.h"
 #include "util/runstate.h"
 
-#define LINE_BYTES   (2 * XM_EV_LINE_MAX)
-#define BUSY_WAIT_MS 5000 /* as long as the other commands ask a busy daemon again */
-#define BUSY_POLL_MS 50
-#define RESCAN_MS    1000 /* without --dev: how often to look for newly attached devices */
+#define LINE_BYTES (2 * XM_EV_LINE_MAX)
+#define RESCAN_MS  1000 /* without --dev: how often to look for newly attached devices */
 
 /* One daemon's stream: its socket, a line being read, and the type of the last line. */
 struct stream {
@@ -107,7 +105,7 @@ static int stream_open(struct stream *st, const char *dev, const char *req)
 	snprintf(st->dev, sizeof(st->dev), "%s", dev);
 	st->last[0] = '\0';
 	st->lost = 0;
-	for (waited = 0;; waited += BUSY_POLL_MS) {
+	for (waited = 0;; waited += XM_CLI_BUSY_POLL_MS) {
 		st->fd = stream_connect(dev, req);
 		if (st->fd < 0) {
 			err = st->fd;
@@ -118,9 +116,9 @@ static int stream_open(struct stream *st, const char *dev, const char *req)
 			return XM_EXIT_OK;
 		close(st->fd);
 		st->fd = -1;
-		if (err != -EBUSY || waited >= BUSY_WAIT_MS)
+		if (err != -EBUSY || waited >= XM_CLI_BUSY_WAIT_MS)
 			break;
-		sleep_ms(BUSY_POLL_MS);
+		sleep_ms(XM_CLI_BUSY_POLL_MS);
 	}
 	if (err == -EPROTO)
 		return XM_EXIT_FAIL;

@@ -37,6 +37,11 @@ int xm_list_attached(char names[][16], int max);
  * or every attached one.  Returns how many, or -1 after a usage message. */
 int xm_cli_devices(const char *cmd, const char *dev, char names[][16]);
 
+/* A daemon says "busy" while it serves as many control clients as it will (daemon/control.c);
+ * those close within its 2 s deadline, so a command asks again this often, this long. */
+#define XM_CLI_BUSY_POLL_MS 50
+#define XM_CLI_BUSY_WAIT_MS 5000
+
 /* One request to dev's daemon (util/runstate.h), waiting a few seconds while it answers "busy".
  * Returns the answer's length, or -errno: -ENOENT or -ECONNREFUSED when no daemon listens,
  * -EACCES when the caller may not talk to it, -EBUSY when it stayed busy. */

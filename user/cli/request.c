@@ -8,11 +8,6 @@
 #include "cli/commands.h"
 #include "util/runstate.h"
 
-/* A daemon says "busy" while it serves as many control clients as it will (daemon/control.c);
- * those close within its 2 s deadline, so a little longer than that is worth waiting. */
-#define BUSY_WAIT_MS 5000
-#define BUSY_POLL_MS 50
-
 static bool is_busy(const char *answer)
 {
 	return !strncmp(answer, "error: busy", 11);
@@ -20,16 +15,16 @@ static bool is_busy(const char *answer)
 
 int xm_cli_request(const char *dev, const char *req, char *buf, size_t len)
 {
-	struct timespec pause = {0, BUSY_POLL_MS * 1000000L};
+	struct timespec pause = {0, XM_CLI_BUSY_POLL_MS * 1000000L};
 	int n, waited;
 
-	for (waited = 0;; waited += BUSY_POLL_MS) {
+	for (waited = 0;; waited += XM_CLI_BUSY_POLL_MS) {
 		n = xm_ctl_request(dev, req, buf, len);
 		if (n == 0)
 			return -ECONNRESET; /* it closed without a word: it is going away */
 		if (n < 0 || !is_busy(buf))
 			return n;
-		if (waited >= BUSY_WAIT_MS)
+		if (waited >= XM_CLI_BUSY_WAIT_MS)
 			return -EBUSY;
 		nanosleep(&pause, NULL);
 	}
